@@ -1,0 +1,30 @@
+"""Shared fixtures: real encoded videos written to temporary folders."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from helpers import TINY_SPEC
+
+from vidtl.data.synthetic import ensure_synthetic_dataset
+
+os.environ.setdefault("WANDB_MODE", "disabled")
+
+SHARED_VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "videos"
+
+
+
+@pytest.fixture(scope="session")
+def shared_videos() -> Path:
+    """The real clips in ../shared/videos (skipped where that folder is absent)."""
+    if not SHARED_VIDEOS.is_dir():
+        pytest.skip("../shared/videos is not present")
+    return SHARED_VIDEOS
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished tiny synthetic dataset in UCF101 layout (read-only for tests)."""
+    return ensure_synthetic_dataset(tmp_path_factory.mktemp("tiny") / "synthetic", TINY_SPEC)

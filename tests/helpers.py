@@ -1,0 +1,50 @@
+"""Helpers for the tests: real encoded videos and tiny run settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from vidtl.data.synthetic import SyntheticVideoSpec, write_video
+
+# A tiny synthetic dataset: 8 classes x 3 groups x 2 clips, 12 frames of 64x48.
+TINY_SPEC = SyntheticVideoSpec(groups=3, clips_per_group=2, num_frames=12, width=64, height=48)
+
+
+def make_video(path: Path, num_frames: int = 12, width: int = 64, height: int = 48,
+               codec: str = "mpeg4", seed: int = 0) -> Path:
+    """Write a real encoded video of random-ish frames (a moving gradient) to ``path``."""
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 255, (height, width, 3), dtype=np.uint8)
+    frames = np.stack([np.roll(base, 3 * i, axis=1) for i in range(num_frames)])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_video(path, frames, fps=25, codec=codec)
+    return path
+
+
+def tiny_train_overrides(tmp_path: Path, data_root: Path, *extra: str) -> list[str]:
+    """Overrides that make a train run tiny: small clips, few batches, no workers."""
+    return [
+        f"paths.output_dir={tmp_path}",
+        f"paths.data_dir={tmp_path / 'data'}",
+        f"data.root={data_root}",
+        "data.synthetic=null",
+        "data.num_frames=2",
+        "data.crop_size=32",
+        "data.short_side=32",
+        "data.batch_size=4",
+        "data.num_workers=0",
+        "data.persistent_workers=false",
+        "data.pin_memory=false",
+        "model/backbone=timm",
+        "model.backbone.name=test_efficientnet",
+        "model.backbone.pretrained=false",
+        "trainer.accelerator=cpu",
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=2",
+        "trainer.limit_val_batches=2",
+        "trainer.limit_test_batches=2",
+        "callbacks.progress_bar=null",
+        *extra,
+    ]

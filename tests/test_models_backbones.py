@@ -1,0 +1,98 @@
+import pytest
+import torch
+
+from vidtl.models.backbones import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    UnknownBackboneError,
+    create_backbone,
+    load_bundled_efficientnet_lite0,
+    register_backbone,
+)
+
+
+@pytest.fixture(scope="module")
+def chelsea_batch():
+    skimage_data = pytest.importorskip("skimage.data")
+    from torchvision.transforms.v2 import functional as F
+
+    image = torch.tensor(skimage_data.chelsea()).permute(2, 0, 1).float() / 255
+    image = F.center_crop(F.resize(image, [256], antialias=True), [224])
+    mean = torch.tensor(IMAGENET_MEAN)[:, None, None]
+    std = torch.tensor(IMAGENET_STD)[:, None, None]
+    return ((image - mean) / std)[None]
+
+
+def test_bundled_weights_see_a_cat(chelsea_batch):
+    import timm
+
+    model = timm.create_model("efficientnet_lite0", pretrained=False).eval()
+    load_bundled_efficientnet_lite0(model)
+    with torch.no_grad():
+        top3 = model(chelsea_batch).topk(3).indices[0].tolist()
+    cats = {281, 282, 283, 284, 285}  # tabby, tiger cat, Persian, Siamese, Egyptian cat
+    assert set(top3) & cats, top3
+    assert top3[0] in cats
+
+
+def test_bundled_backbone_features_separate_images(chelsea_batch):
+    backbone = create_backbone("efficientnet_lite0", pretrained=True).eval()
+    random = create_backbone("efficientnet_lite0", pretrained=False).eval()
+    with torch.no_grad():
+        a, b = backbone(chelsea_batch), random(chelsea_batch)
+    assert a.shape == (1, 1280) and not torch.allclose(a, b)
+    assert backbone.data_config.mean == IMAGENET_MEAN
+
+
+@pytest.mark.parametrize("name,features", [
+    ("efficientnet_lite0", 1280), ("torchvision:resnet18", 512), ("resnet18", 512),
+    ("torchvision:vgg11", 4096),
+])
+def test_backbone_shapes(name, features):
+    backbone = create_backbone(name, pretrained=False)
+    assert backbone.num_features == features
+    assert backbone(torch.randn(2, 3, 64, 64)).shape == (2, features)
+    assert len(backbone.data_config.mean) == 3 and backbone.data_config.input_size == 224
+
+
+def test_unknown_name_suggests_close_ones():
+    with pytest.raises(UnknownBackboneError, match="closest known names: resnet18"):
+        create_backbone("resnet_18", pretrained=False)
+    with pytest.raises(UnknownBackboneError, match="torchvision:resnet50"):
+        create_backbone("torchvision:resnt50", pretrained=False)
+
+
+@pytest.mark.parametrize("wrap", ["plain", "state_dict", "module_prefix"])
+def test_local_checkpoint(tmp_path, wrap):
+    source = create_backbone("resnet18", pretrained=False).model
+    state = source.state_dict()
+    if wrap == "state_dict":
+        state = {"state_dict": state, "epoch": 3}
+    elif wrap == "module_prefix":
+        state = {f"module.{k}": v for k, v in state.items()}
+    path = tmp_path / "weights.pth"
+    torch.save(state, path)
+    loaded = create_backbone("resnet18", pretrained=str(path))
+    for key, value in source.state_dict().items():
+        assert torch.equal(loaded.model.state_dict()[key], value), key
+
+
+def test_local_checkpoint_of_other_architecture_fails(tmp_path):
+    path = tmp_path / "vgg.pth"
+    torch.save(create_backbone("torchvision:vgg11", pretrained=False).model.state_dict(), path)
+    with pytest.raises(ValueError, match="is it a checkpoint of this architecture"):
+        create_backbone("resnet18", pretrained=path)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        create_backbone("resnet18", pretrained=str(tmp_path / "absent.pth"))
+
+
+def test_registered_builder_takes_precedence():
+    calls = []
+
+    @register_backbone("my_tiny_net")
+    def build(pretrained):
+        calls.append(pretrained)
+        return create_backbone("test_efficientnet", pretrained=False)
+
+    assert create_backbone("my_tiny_net", pretrained=False).num_features > 0
+    assert calls == [False]

@@ -1,0 +1,90 @@
+"""Turning composed configs into objects, shared by the entry points."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from vidtl.data.datamodule import VideoDataModule
+from vidtl.models.classifier import VideoClassifier
+
+log = logging.getLogger(__name__)
+
+
+def plain(cfg: DictConfig) -> dict[str, Any]:
+    """The config resolved into plain containers (safe to store in a checkpoint)."""
+    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+
+
+def build_datamodule(data_cfg: DictConfig, output_dir: Path) -> VideoDataModule:
+    return instantiate(data_cfg, skipped_log=str(output_dir / "skipped_videos.txt"))
+
+
+def build_classifier(model_cfg: DictConfig, num_classes: int, num_frames: int,
+                     pretrained: Any = None) -> VideoClassifier:
+    """Backbone, temporal module and head from ``model`` config; ``pretrained`` overrides the
+    backbone's (``False`` when the weights come from a checkpoint anyway)."""
+    overrides = {} if pretrained is None else {"pretrained": pretrained}
+    backbone = instantiate(model_cfg.backbone, **overrides)
+    temporal = instantiate(model_cfg.temporal)(in_features=backbone.num_features,
+                                               num_frames=num_frames)
+    return VideoClassifier(backbone, temporal, num_classes, dropout=model_cfg.get("dropout", 0.5))
+
+
+def build_loggers(cfg: DictConfig) -> list[L.pytorch.loggers.Logger]:
+    """Loggers of ``cfg.logger``; W&B runs offline unless ``WANDB_MODE`` says otherwise."""
+    loggers = []
+    for name, logger_cfg in (cfg.get("logger") or {}).items():
+        if not isinstance(logger_cfg, DictConfig) or "_target_" not in logger_cfg:
+            continue
+        if "wandb" in logger_cfg._target_.lower():
+            os.environ.setdefault("WANDB_MODE", "offline")
+        log.info("logger %s: %s", name, logger_cfg._target_)
+        loggers.append(instantiate(logger_cfg))
+    return loggers
+
+
+def build_callbacks(cfg: DictConfig) -> list[L.Callback]:
+    callbacks = []
+    for callback_cfg in (cfg.get("callbacks") or {}).values():
+        if isinstance(callback_cfg, DictConfig) and "_target_" in callback_cfg:
+            callbacks.append(instantiate(callback_cfg))
+    return callbacks
+
+
+def finish_loggers(loggers: list[Any]) -> None:
+    """Close each logger's run (so that multirun jobs stay separate runs)."""
+    for logger in loggers:
+        if type(logger).__name__ == "WandbLogger":
+            import wandb
+
+            wandb.finish()
+        else:
+            logger.finalize("success")
+
+
+def clean(value: Any) -> Any:
+    """A metric as a JSON number (``None`` for NaN)."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_metrics(output_dir: Path, metrics: dict[str, Any]) -> str:
+    """Write ``metrics.json`` atomically; return the JSON line."""
+    text = json.dumps({k: clean(v) for k, v in metrics.items()}, sort_keys=True)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    tmp = output_dir / "metrics.json.tmp"
+    tmp.write_text(text + "\n")
+    tmp.replace(output_dir / "metrics.json")
+    return text

@@ -1,0 +1,115 @@
+"""``vidtl-eval ckpt_path=...``: evaluate a checkpoint on the val and test subsets.
+
+By default the data config saved in the checkpoint is used; ``data.<key>=...`` changes one of
+its keys, and ``data=<name>`` picks another dataset config altogether.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from vidtl.cli import config_dir
+from vidtl.cli.builders import (
+    build_classifier,
+    build_datamodule,
+    build_loggers,
+    finish_loggers,
+    write_metrics,
+)
+from vidtl.models.module import VideoClassificationModule
+
+log = logging.getLogger(__name__)
+
+
+class CheckpointMismatchError(ValueError):
+    """The checkpoint cannot be evaluated on this data."""
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """A vidtl checkpoint, loaded safely (tensors and plain containers only)."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    if "vidtl" not in checkpoint or "state_dict" not in checkpoint:
+        raise CheckpointMismatchError(
+            f"{path} is not a vidtl checkpoint (no 'vidtl' record); it must come from vidtl-train"
+        )
+    return checkpoint
+
+
+def data_config(cfg: DictConfig, saved: DictConfig) -> DictConfig:
+    """The saved data config with the non-null keys of ``data=from_checkpoint`` applied, or the
+    data config that was chosen instead."""
+    if not cfg.data.get("from_checkpoint", False):
+        return cfg.data
+    merged = OmegaConf.create(OmegaConf.to_container(saved.data))
+    for key, value in cfg.data.items():
+        if key != "from_checkpoint" and value is not None:
+            merged[key] = value
+    return merged
+
+
+def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    """Evaluate ``cfg.ckpt_path``; write and return ``metrics.json``."""
+    output_dir = Path(cfg.paths.output_dir).resolve()
+    output_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint = load_checkpoint(cfg.ckpt_path)
+    saved = OmegaConf.create(checkpoint["vidtl"]["config"])
+    class_names = list(checkpoint["vidtl"]["class_names"])
+
+    datamodule = build_datamodule(data_config(cfg, saved), output_dir)
+    datamodule.prepare_data()
+    if len(datamodule.class_names) != len(class_names):
+        raise CheckpointMismatchError(
+            f"checkpoint {cfg.ckpt_path} predicts {len(class_names)} classes but the dataset at "
+            f"{datamodule.root} has {len(datamodule.class_names)}; evaluate it on the data it was "
+            f"trained for"
+        )
+    if datamodule.class_names != class_names:
+        log.warning("class names differ between checkpoint and data; labels are matched by index")
+    classifier = build_classifier(saved.model, len(class_names), datamodule.num_frames,
+                                  pretrained=False)
+    module = VideoClassificationModule(classifier, class_names)
+    module.load_state_dict(checkpoint["state_dict"])
+
+    loggers = build_loggers(cfg)
+    trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False)
+    metrics: dict[str, Any] = {"checkpoint": str(Path(cfg.ckpt_path).resolve())}
+    try:
+        for subset in cfg.subsets:
+            if not datamodule.has_subset(subset):
+                log.info("the dataset has no %s subset", subset)
+                continue
+            if subset == "val":
+                results = trainer.validate(module, datamodule=datamodule)[0]
+            elif subset == "test":
+                results = trainer.test(module, datamodule=datamodule)[0]
+            else:
+                raise ValueError(f"subsets may hold 'val' and 'test', got {subset!r}")
+            metrics.update({k: float(v) for k, v in results.items() if k.startswith(subset + "/")})
+    finally:
+        metrics["skipped_videos"] = datamodule.skipped.compact()
+        metrics["train_clips_per_s"] = None  # no training in an evaluation run
+        text = write_metrics(output_dir, metrics)
+        finish_loggers(loggers)
+    if trainer.is_global_zero:
+        print(text, flush=True)
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path=config_dir(), config_name="eval")
+def main(cfg: DictConfig) -> None:
+    evaluate(cfg)
+
+
+if __name__ == "__main__":
+    main()

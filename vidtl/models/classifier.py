@@ -1,0 +1,44 @@
+"""The video classifier: a 2D backbone applied to every frame, a temporal module, a head."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from vidtl.models.backbones import Backbone
+
+
+class VideoClassifier(nn.Module):
+    """``(B, T, C, H, W)`` -> fold to ``(B*T, C, H, W)`` -> backbone -> ``(B, T, D)`` ->
+    temporal module -> dropout -> linear head -> logits ``(B, num_classes)``."""
+
+    def __init__(self, backbone: Backbone, temporal: nn.Module, num_classes: int,
+                 dropout: float = 0.5) -> None:
+        super().__init__()
+        if num_classes < 2:
+            raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+        self.backbone = backbone
+        self.temporal = temporal
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(temporal.out_features, num_classes)
+        nn.init.normal_(self.head.weight, std=0.01)
+        nn.init.zeros_(self.head.bias)
+
+    @property
+    def num_classes(self) -> int:
+        return self.head.out_features
+
+    def frame_features(self, clips: torch.Tensor) -> torch.Tensor:
+        """Per-frame backbone features ``(B, T, D)``."""
+        if clips.ndim != 5:
+            raise ValueError(f"expected clips (B, T, C, H, W), got shape {tuple(clips.shape)}")
+        batch, frames = clips.shape[:2]
+        features = self.backbone(clips.flatten(0, 1))
+        return features.view(batch, frames, -1)
+
+    def clip_features(self, clips: torch.Tensor) -> torch.Tensor:
+        """The temporal module's clip embedding ``(B, D')``."""
+        return self.temporal(self.frame_features(clips))
+
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(self.clip_features(clips)))

@@ -1,0 +1,134 @@
+"""The LightningModule: training, validation and test of a :class:`VideoClassifier`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.optim import Optimizer
+from torchmetrics import MetricCollection
+from torchmetrics.classification import MulticlassAccuracy
+
+from vidtl.data.transforms import normalize_clips
+from vidtl.models.classifier import VideoClassifier
+
+OptimizerFactory = Callable[[Iterable[dict[str, Any]]], Optimizer]
+SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
+
+
+def accuracy_metrics(num_classes: int, prefix: str) -> MetricCollection:
+    """top-1, top-5 (or top-C for fewer classes) and mean-class accuracy."""
+    return MetricCollection(
+        {
+            "top1": MulticlassAccuracy(num_classes, top_k=1, average="micro"),
+            "top5": MulticlassAccuracy(num_classes, top_k=min(5, num_classes), average="micro"),
+            "mean_class_acc": MulticlassAccuracy(num_classes, top_k=1, average="macro"),
+        },
+        prefix=prefix,
+    )
+
+
+class VideoClassificationModule(L.LightningModule):
+    """Fine-tunes a :class:`VideoClassifier` with cross-entropy.
+
+    Batches arrive as uint8 clips ``(B, T, C, H, W)``; they are normalised on the device with the
+    backbone's mean and std (:meth:`on_after_batch_transfer`). Subclasses override the small
+    steps: :meth:`forward_clips`, :meth:`compute_loss`, :meth:`configure_param_groups`.
+    """
+
+    def __init__(
+        self,
+        classifier: VideoClassifier,
+        class_names: list[str],
+        optimizer: OptimizerFactory | None = None,
+        scheduler: SchedulerFactory | None = None,
+        label_smoothing: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if len(class_names) != classifier.num_classes:
+            raise ValueError(f"{len(class_names)} class names for {classifier.num_classes} classes")
+        self.save_hyperparameters(ignore=["classifier", "optimizer", "scheduler"], logger=False)
+        self.classifier = classifier
+        self.class_names = list(class_names)
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.label_smoothing = label_smoothing
+        config = classifier.backbone.data_config
+        self.register_buffer("mean", torch.tensor(config.mean), persistent=False)
+        self.register_buffer("std", torch.tensor(config.std), persistent=False)
+        num_classes = classifier.num_classes
+        self.val_metrics = accuracy_metrics(num_classes, "val/")
+        self.test_metrics = accuracy_metrics(num_classes, "test/")
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        clips, labels = batch
+        if clips.dtype == torch.uint8:
+            clips = normalize_clips(clips, self.mean, self.std)
+        return clips, labels
+
+    def forward_clips(self, clips: torch.Tensor) -> torch.Tensor:
+        """Logits for normalised clips."""
+        return self.classifier(clips)
+
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        return self.forward_clips(clips)
+
+    def compute_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
+                      ) -> torch.Tensor:
+        clips, labels = batch
+        logits = self.forward_clips(clips)
+        loss = self.compute_loss(logits, labels)
+        accuracy = (logits.argmax(-1) == labels).float().mean()
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(labels))
+        self.log("train/top1", accuracy, prog_bar=True, batch_size=len(labels))
+        return loss
+
+    def _evaluate(self, batch: tuple[torch.Tensor, torch.Tensor], metrics: MetricCollection,
+                  stage: str) -> None:
+        clips, labels = batch
+        logits = self.forward_clips(clips)
+        self.log(f"{stage}/loss", self.compute_loss(logits, labels), batch_size=len(labels),
+                 sync_dist=True)
+        metrics.update(logits, labels)
+        self.log_dict(metrics, batch_size=len(labels), prog_bar=stage == "val")
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, self.val_metrics, "val")
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, self.test_metrics, "test")
+
+    def configure_param_groups(self) -> list[dict[str, Any]]:
+        """Named parameter groups, built once: ``backbone``, ``temporal``, ``head``."""
+        parts: dict[str, nn.Module] = {
+            "backbone": self.classifier.backbone,
+            "temporal": self.classifier.temporal,
+            "head": self.classifier.head,
+        }
+        groups = []
+        for name, part in parts.items():
+            params = [p for p in part.parameters() if p.requires_grad]
+            if params:
+                groups.append({"name": name, "params": params})
+        return groups
+
+    def configure_optimizers(self) -> Any:
+        if self.optimizer_factory is None:
+            raise ValueError("this module was built without an optimizer (evaluation only)")
+        optimizer = self.optimizer_factory(self.configure_param_groups())
+        if self.scheduler_factory is None:
+            return optimizer
+        total_steps = int(self.trainer.estimated_stepping_batches)
+        epochs = max(self.trainer.max_epochs or 1, 1)
+        scheduler = self.scheduler_factory(
+            optimizer, total_steps=total_steps, steps_per_epoch=max(total_steps // epochs, 1)
+        )
+        schedule = {"scheduler": scheduler, "interval": "step"}
+        return {"optimizer": optimizer, "lr_scheduler": schedule}
