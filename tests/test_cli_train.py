@@ -40,6 +40,20 @@ def test_train_writes_metrics_and_checkpoints(trained_run):
     assert 0 <= saved["val/top1"] <= saved["val/top5"] <= 1
     assert (out / "checkpoints" / "last.ckpt").is_file()
     assert not (out / "skipped_videos.txt").exists()
+    # UCF101 layout: val is the test list, so the final weights are tested, not the best by val
+    assert saved["evaluated_checkpoint"] == "final weights"
+
+
+def test_separate_val_split_evaluates_the_best_checkpoint(tmp_path):
+    root = tmp_path / "folder"
+    for split in ("train", "val", "test"):
+        for label, cls in enumerate(("a", "b")):
+            for i in range(2):
+                make_video(root / split / cls / f"{i}.avi", seed=label)
+    out = tmp_path / "run"
+    metrics = train(compose_config("train", tiny_train_overrides(out, root, "data=folder")))
+    assert metrics["evaluated_checkpoint"].startswith(str(out / "checkpoints" / "epoch_"))
+    assert {"val/top1", "test/top1"} <= set(metrics)
 
 
 def test_checkpoint_is_safe_to_load_and_self_describing(trained_run):
@@ -105,7 +119,10 @@ def test_broken_videos_are_skipped_and_reported(tiny_dataset, tmp_path):
     assert metrics["skipped_videos"] == 3
     listed = [line.split("\t")[0] for line in (out / "skipped_videos.txt").read_text().splitlines()]
     assert sorted(listed) == sorted(str(p) for p in (empty, truncated, fake))
-    assert (out / "checkpoints" / "last.ckpt").is_file()
+    import torch
+
+    last = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["epoch"] == 1  # rewritten after the final epoch, not only when val/top1 improved
 
 
 def test_missing_root_stops_at_start(tmp_path):
@@ -177,3 +194,14 @@ def test_every_config_option_composes(group, options, tmp_path):
         cfg = compose_config("train", [f"{group}={option}", f"paths.output_dir={tmp_path}"])
         assert cfg.data._target_.endswith("VideoDataModule")
         assert cfg.trainer._target_ == "lightning.Trainer"
+
+
+def test_cli_prints_one_clear_message_for_bad_input(tmp_path):
+    command = [sys.executable, "-m", "vidtl.train", f"hydra.run.dir={tmp_path / 'run'}",
+               "data=ucf101", f"data.root={tmp_path / 'UCF-101'}"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "WANDB_MODE": "disabled"})
+    assert result.returncode == 2
+    assert f"error: dataset root {tmp_path / 'UCF-101'} does not exist" in result.stderr
+    assert "expected UCF101 layout" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -64,3 +64,18 @@ def test_cosine_with_warmup():
     assert rates[5] == pytest.approx(1.0)
     assert all(a >= b for a, b in zip(rates[5:], rates[6:]))
     assert rates[-1] < 0.05
+
+
+def test_metrics_stay_separate_when_first_batches_agree():
+    import torch.nn.functional as F
+
+    from vidtl.models.module import accuracy_metrics
+
+    metrics = accuracy_metrics(6, "val/")
+    labels = torch.tensor([0, 1])
+    metrics.update(F.one_hot(labels, 6).float(), labels)  # all correct: every metric agrees
+    wrong = torch.tensor([[0.1, 0.9, 0.5, 0, 0, 0], [0.9, 0.1, 0.5, 0, 0, 0]])  # in the top 3
+    metrics.update(wrong, labels)
+    result = {k: v.item() for k, v in metrics.compute().items()}
+    assert result["val/top1"] == pytest.approx(0.5)
+    assert result["val/top5"] == pytest.approx(1.0)

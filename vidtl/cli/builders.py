@@ -6,6 +6,7 @@ import json
 import logging
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,9 @@ from vidtl.data.datamodule import VideoDataModule
 from vidtl.models.classifier import VideoClassifier
 
 log = logging.getLogger(__name__)
+
+# The module normalises batches on the device on purpose; Lightning's notice about it is noise.
+warnings.filterwarnings("ignore", message=".*overridden `on_after_batch_transfer`.*")
 
 
 def plain(cfg: DictConfig) -> dict[str, Any]:

@@ -24,12 +24,13 @@ from vidtl.cli.builders import (
     finish_loggers,
     write_metrics,
 )
+from vidtl.cli.errors import UserError, exit_on_user_error
 from vidtl.models.module import VideoClassificationModule
 
 log = logging.getLogger(__name__)
 
 
-class CheckpointMismatchError(ValueError):
+class CheckpointMismatchError(UserError):
     """The checkpoint cannot be evaluated on this data."""
 
 
@@ -107,6 +108,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="eval")
+@exit_on_user_error
 def main(cfg: DictConfig) -> None:
     evaluate(cfg)
 

@@ -27,6 +27,7 @@ from vidtl.cli.builders import (
     plain,
     write_metrics,
 )
+from vidtl.cli.errors import exit_on_user_error
 from vidtl.models.module import VideoClassificationModule
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,21 @@ log = logging.getLogger(__name__)
 
 def _scalars(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
     return {k: float(v) for k, v in metrics.items() if k.startswith(prefix)}
+
+
+def _checkpoint_to_evaluate(trainer: L.Trainer, val_is_test: bool) -> str | None:
+    """The best checkpoint by validation, unless validation is the test set (then choosing by
+    it would flatter the test numbers): then the final weights (``None``)."""
+    checkpointing = trainer.checkpoint_callback
+    best = getattr(checkpointing, "best_model_path", "") if checkpointing else ""
+    if val_is_test:
+        log.info("val and test are the same videos: evaluating the final weights, not the best "
+                 "epoch by val")
+        return None
+    if not best:
+        log.info("no best checkpoint was saved; evaluating the final weights")
+        return None
+    return best
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
@@ -69,17 +85,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     metrics: dict[str, Any] = {}
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-        checkpointing = trainer.checkpoint_callback
-        best = "best" if checkpointing and checkpointing.best_model_path else None
-        if best is None and not trainer.fast_dev_run:
-            log.warning("no best checkpoint was saved; evaluating the final weights")
-        metrics.update(_scalars(trainer.validate(module, datamodule=datamodule, ckpt_path=best)[0],
-                                "val/"))
+        checkpoint = _checkpoint_to_evaluate(trainer, datamodule.val_is_test)
+        metrics["evaluated_checkpoint"] = checkpoint or "final weights"
+        results = trainer.validate(module, datamodule=datamodule, ckpt_path=checkpoint)
+        metrics.update(_scalars(results[0], "val/"))
         if cfg.get("test", True) and datamodule.has_subset("test"):
-            metrics.update(_scalars(trainer.test(module, datamodule=datamodule, ckpt_path=best)[0],
-                                    "test/"))
-        if best:
-            metrics["best_checkpoint"] = str(trainer.checkpoint_callback.best_model_path)
+            results = trainer.test(module, datamodule=datamodule, ckpt_path=checkpoint)
+            metrics.update(_scalars(results[0], "test/"))
     finally:
         metrics["skipped_videos"] = datamodule.skipped.compact()
         metrics["train_clips_per_s"] = throughput.clips_per_s
@@ -95,6 +107,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")
+@exit_on_user_error
 def main(cfg: DictConfig) -> float | None:
     metrics = train(cfg)
     optimized = cfg.get("optimized_metric")

@@ -29,6 +29,9 @@ def accuracy_metrics(num_classes: int, prefix: str) -> MetricCollection:
             "mean_class_acc": MulticlassAccuracy(num_classes, top_k=1, average="macro"),
         },
         prefix=prefix,
+        # Compute groups would merge these metrics when their first states happen to agree
+        # (e.g. a first batch where top-1 and top-5 both count every clip): keep them apart.
+        compute_groups=False,
     )
 
 

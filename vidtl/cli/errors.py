@@ -1,0 +1,42 @@
+"""Errors that a user fixes by changing the command line or the data: printed as one message."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+from vidtl.data.formats import DatasetLayoutError
+from vidtl.models.backbones import UnknownBackboneError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+USER_ERRORS: tuple[type[Exception], ...] = (
+    DatasetLayoutError,
+    UnknownBackboneError,
+    FileNotFoundError,
+    FileExistsError,
+)
+
+
+class UserError(ValueError):
+    """Raised by entry points for bad input that is not a bug."""
+
+
+def exit_on_user_error(fn: Callable[..., T]) -> Callable[..., T]:
+    """Print a user error as ``error: <message>`` and exit with status 2, without a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (*USER_ERRORS, UserError) as error:
+            log.error("%s", error)
+            print(f"error: {error}", file=sys.stderr, flush=True)
+            raise SystemExit(2) from None
+
+    return wrapper
