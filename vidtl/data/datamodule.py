@@ -1,0 +1,159 @@
+"""``VideoDataModule``: annotations -> records -> clip datasets -> uint8 batches."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import lightning as L
+from torch.utils.data import DataLoader
+
+from vidtl.data.dataset import SkippedVideoLog, VideoClipDataset
+from vidtl.data.formats import load_index
+from vidtl.data.records import VideoIndex
+from vidtl.data.sampling import build_sampler
+from vidtl.data.synthetic import SyntheticVideoSpec, ensure_synthetic_dataset
+from vidtl.data.transforms import EvalClipTransform, TrainClipTransform
+
+log = logging.getLogger(__name__)
+
+
+class VideoDataModule(L.LightningDataModule):
+    """Streams uint8 clips ``(B, T, C, crop, crop)`` and labels from a dataset on disk.
+
+    ``format`` names a registered dataset format; the keys ``split``, ``annotation_dir``,
+    ``annotations`` and ``*_list`` go to the formats that take them. With ``synthetic`` set,
+    :meth:`prepare_data` first generates that dataset at ``root`` (once; it is cached).
+    Videos that cannot be read are replaced, counted and appended to ``skipped_log``.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        format: str = "ucf101",
+        split: int = 1,
+        annotation_dir: str | Path | None = None,
+        annotations: str | Path | None = None,
+        train_list: str | Path | None = None,
+        val_list: str | Path | None = None,
+        test_list: str | Path | None = None,
+        strict: bool = False,
+        num_frames: int = 8,
+        sampler: str = "segment",
+        frame_interval: int = 1,
+        crop_size: int = 224,
+        short_side: int = 256,
+        train_crop: str = "multi_scale",
+        flip: bool = True,
+        batch_size: int = 8,
+        num_workers: int = 4,
+        pin_memory: bool = True,
+        persistent_workers: bool = True,
+        backend: str = "decord",
+        decode_threads: int = 1,
+        skipped_log: str | Path | None = None,
+        synthetic: SyntheticVideoSpec | None = None,
+    ) -> None:
+        super().__init__()
+        self.root = Path(root).expanduser()
+        self.format = format
+        self.format_options = {
+            "split": split,
+            "annotation_dir": annotation_dir,
+            "annotations": annotations,
+            "train_list": train_list,
+            "val_list": val_list,
+            "test_list": test_list,
+        }
+        self.strict = strict
+        self.sampler = build_sampler(sampler, num_frames, frame_interval)
+        self.train_transform = TrainClipTransform(crop_size, train_crop, flip=flip)
+        self.eval_transform = EvalClipTransform(crop_size, short_side)
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.pin_memory = pin_memory
+        self.persistent_workers = persistent_workers and num_workers > 0
+        self.backend = backend
+        self.decode_threads = decode_threads
+        self.skipped = SkippedVideoLog(skipped_log)
+        self.synthetic = synthetic
+        self._index: VideoIndex | None = None
+        self.datasets: dict[str, VideoClipDataset] = {}
+
+    @property
+    def num_frames(self) -> int:
+        return self.sampler.num_frames
+
+    def prepare_data(self) -> None:
+        if self.synthetic is not None:
+            ensure_synthetic_dataset(self.root, self.synthetic)
+
+    @property
+    def index(self) -> VideoIndex:
+        """The dataset's records and class names (read once)."""
+        if self._index is None:
+            if self.synthetic is not None:
+                ensure_synthetic_dataset(self.root, self.synthetic)
+            self._index = load_index(self.format, self.root, self.strict, **self.format_options)
+            for path in self._index.missing:
+                self.skipped.add(path, "missing file (listed in the annotations)")
+            sizes = {k: len(v) for k, v in self._index.subsets.items()}
+            log.info("%s at %s: %d classes, %s videos", self.format, self.root,
+                     self._index.num_classes, sizes)
+        return self._index
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.index.class_names
+
+    @property
+    def val_is_test(self) -> bool:
+        """Whether validation and test are the same videos (UCF101, HMDB51 have no val split)."""
+        val, test = self.index.subsets.get("val"), self.index.subsets.get("test")
+        return bool(val) and bool(test) and [r.path for r in val] == [r.path for r in test]
+
+    def has_subset(self, subset: str) -> bool:
+        return bool(self.index.subsets.get(subset))
+
+    def dataset(self, subset: str) -> VideoClipDataset:
+        """The clip dataset of ``train``, ``val`` or ``test``."""
+        if subset not in self.datasets:
+            records = self.index.subsets.get(subset)
+            if not records:
+                raise ValueError(f"dataset {self.root} ({self.format}) has no {subset} videos")
+            training = subset == "train"
+            self.datasets[subset] = VideoClipDataset(
+                records,
+                self.sampler,
+                self.train_transform if training else self.eval_transform,
+                training=training,
+                backend=self.backend,
+                decode_threads=self.decode_threads,
+                skipped=self.skipped,
+            )
+        return self.datasets[subset]
+
+    def setup(self, stage: str | None = None) -> None:
+        self.index  # noqa: B018 (read annotations and fail early on bad ones)
+
+    def _loader(self, subset: str) -> DataLoader:
+        dataset = self.dataset(subset)
+        training = subset == "train"
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=training,
+            drop_last=training and len(dataset) > self.batch_size,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.persistent_workers,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train")
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test")

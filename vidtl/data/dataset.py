@@ -1,0 +1,135 @@
+"""Map-style dataset of video clips, robust to broken files."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from vidtl.data.decoding import open_video
+from vidtl.data.records import VideoRecord
+from vidtl.data.sampling import FrameSampler
+
+log = logging.getLogger(__name__)
+
+ClipTransform = Callable[[np.ndarray, np.random.Generator], torch.Tensor]
+
+
+class SkippedVideoLog:
+    """Append-only list of videos that could not be read, shared by all worker processes.
+
+    Each failure is appended (one ``path<TAB>reason`` line, written at once) to ``path``, so
+    nothing is lost if the run dies. :meth:`read` returns them de-duplicated.
+    """
+
+    def __init__(self, path: str | Path | None) -> None:
+        self.path = Path(path) if path is not None else None
+
+    def add(self, video: Path, reason: str) -> None:
+        log.warning("skipping unreadable video %s: %s", video, reason)
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        line = f"{video}\t{' '.join(reason.split())}\n".encode()
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+
+    def read(self) -> dict[str, str]:
+        """``{video path: first reason}`` of every video logged so far."""
+        if self.path is None or not self.path.exists():
+            return {}
+        skipped: dict[str, str] = {}
+        for line in self.path.read_text().splitlines():
+            video, _, reason = line.partition("\t")
+            skipped.setdefault(video, reason)
+        return skipped
+
+    def compact(self) -> int:
+        """Rewrite the log sorted and without duplicates; return the number of videos."""
+        skipped = self.read()
+        if self.path is not None and skipped:
+            text = "".join(f"{v}\t{r}\n" for v, r in sorted(skipped.items()))
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(text)
+            tmp.replace(self.path)
+        return len(skipped)
+
+
+class VideoClipDataset(Dataset):
+    """Clips of ``records``: sample indices, decode only those frames, transform to uint8.
+
+    Returns ``(clip, label)`` with ``clip`` uint8 ``(T, C, H, W)``. A video that cannot be read
+    is logged to ``skipped``, remembered, and replaced by the next readable one, so a broken file
+    never ends a run. Evaluation (``training=False``) is deterministic.
+    """
+
+    def __init__(
+        self,
+        records: list[VideoRecord],
+        sampler: FrameSampler,
+        transform: ClipTransform,
+        training: bool,
+        backend: str = "decord",
+        decode_threads: int = 1,
+        skipped: SkippedVideoLog | None = None,
+        max_replacements: int = 100,
+    ) -> None:
+        if not records:
+            raise ValueError("a VideoClipDataset needs at least one video")
+        self.records = records
+        self.sampler = sampler
+        self.transform = transform
+        self.training = training
+        self.backend = backend
+        self.decode_threads = decode_threads
+        self.skipped = skipped or SkippedVideoLog(None)
+        self.max_replacements = max_replacements
+        self._bad: set[int] = set()
+        self._rng: np.random.Generator | None = None
+        self._rng_pid: int | None = None
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def _generator(self) -> np.random.Generator:
+        # Seeded from torch's per-worker seed, so seed_everything(workers=True) makes runs repeat.
+        if self._rng is None or self._rng_pid != os.getpid():
+            self._rng = np.random.default_rng(torch.initial_seed())
+            self._rng_pid = os.getpid()
+        return self._rng
+
+    def load_clip(self, record: VideoRecord, rng: np.random.Generator) -> torch.Tensor:
+        """Decode and transform one clip of ``record`` (raises on a broken file)."""
+        reader = open_video(record.path, self.backend, self.decode_threads)
+        first, length = 0, len(reader)
+        if record.start_sec is not None:
+            first = min(int(record.start_sec * reader.fps), length - 1)
+        if record.end_sec is not None:
+            length = max(min(int(record.end_sec * reader.fps), length), first + 1)
+        indices = first + self.sampler(length - first, self.training, rng)
+        return self.transform(reader.get_frames(indices), rng)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        rng = self._generator() if self.training else np.random.default_rng(index)
+        for attempt in range(min(self.max_replacements, len(self.records))):
+            position = (index + attempt) % len(self.records)
+            if position in self._bad:
+                continue
+            record = self.records[position]
+            try:
+                return self.load_clip(record, rng), record.label
+            except Exception as error:  # any failure of one file must not end the run
+                self._bad.add(position)
+                self.skipped.add(record.path, f"{type(error).__name__}: {error}")
+        raise RuntimeError(
+            f"no readable video among {min(self.max_replacements, len(self.records))} tried from "
+            f"index {index} (first: {self.records[index].path}); see the skipped-videos log"
+        )

@@ -1,0 +1,78 @@
+"""Frame samplers: which frame indices of a video make a clip.
+
+A sampler maps ``(num_frames_in_video, training, rng)`` to ``num_frames`` indices. Training
+draws at random from ``rng``; evaluation is deterministic (centred). Indices always lie in
+``[0, length)``; videos shorter than the clip repeat frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class SegmentSampler:
+    """TSN sampling: split the video into ``num_frames`` equal segments, one frame from each.
+
+    Training takes a random frame of each segment, evaluation its centre.
+    """
+
+    num_frames: int = 8
+
+    def __post_init__(self) -> None:
+        if self.num_frames < 1:
+            raise ValueError(f"num_frames must be >= 1, got {self.num_frames}")
+
+    def __call__(self, length: int, training: bool, rng: np.random.Generator) -> np.ndarray:
+        if length < 1:
+            raise ValueError(f"cannot sample from a video of {length} frames")
+        segment = length / self.num_frames
+        starts = np.arange(self.num_frames) * segment
+        offsets = rng.random(self.num_frames) if training else np.full(self.num_frames, 0.5)
+        indices = np.floor(starts + offsets * segment).astype(np.int64)
+        return np.clip(indices, 0, length - 1)
+
+
+@dataclass(frozen=True)
+class DenseSampler:
+    """``num_frames`` frames ``frame_interval`` apart (I3D/SlowFast style).
+
+    Training starts the clip at a random frame, evaluation centres it. A video shorter than the
+    clip span is read from its start with the indices clamped to its last frame.
+    """
+
+    num_frames: int = 8
+    frame_interval: int = 4
+
+    def __post_init__(self) -> None:
+        if self.num_frames < 1 or self.frame_interval < 1:
+            raise ValueError(
+                f"num_frames and frame_interval must be >= 1, got {self.num_frames}, "
+                f"{self.frame_interval}"
+            )
+
+    @property
+    def span(self) -> int:
+        return (self.num_frames - 1) * self.frame_interval + 1
+
+    def __call__(self, length: int, training: bool, rng: np.random.Generator) -> np.ndarray:
+        if length < 1:
+            raise ValueError(f"cannot sample from a video of {length} frames")
+        slack = max(length - self.span, 0)
+        start = int(rng.integers(0, slack + 1)) if training else slack // 2
+        indices = start + np.arange(self.num_frames, dtype=np.int64) * self.frame_interval
+        return np.clip(indices, 0, length - 1)
+
+
+FrameSampler = SegmentSampler | DenseSampler
+
+
+def build_sampler(name: str, num_frames: int, frame_interval: int = 1) -> FrameSampler:
+    """The sampler called ``name`` (``segment`` or ``dense``)."""
+    if name == "segment":
+        return SegmentSampler(num_frames)
+    if name == "dense":
+        return DenseSampler(num_frames, frame_interval)
+    raise ValueError(f"unknown sampler {name!r}; expected 'segment' or 'dense'")

@@ -1,0 +1,249 @@
+"""A small synthetic video dataset in the exact UCF101 layout, where time matters.
+
+Eight classes of textured objects on textured backgrounds. Three pairs differ only in the order
+of their frames: each "reversed" class is drawn as its partner's video played backwards (left vs
+right, clockwise vs counter-clockwise, zoom in vs out), so an order-blind model (TSN average
+pooling) cannot tell the two members of a pair apart and tops out at 5/8 accuracy; the other
+classes differ in appearance. Videos of one group share a background and an object texture (like
+UCF101's groups, which share actor and scene); train and test are split by group.
+
+Files are real encoded video (MPEG-4 in AVI, or H.264 in MP4) written with PyAV. Generation is
+deterministic from the seed, runs once, and is cached: a finished dataset holds a marker with its
+spec; a dataset left incomplete or made from another spec is made again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+MARKER = ".vidtl_synthetic.json"
+# Bump when the drawing changes, so that cached datasets are made again.
+GENERATOR_VERSION = 1
+
+# (class name, motion, shape, played backwards)
+CLASSES: tuple[tuple[str, str, str, bool], ...] = (
+    ("MoveRight", "translate", "disc", False),
+    ("MoveLeft", "translate", "disc", True),
+    ("RotateClockwise", "rotate", "square", False),
+    ("RotateCounterClockwise", "rotate", "square", True),
+    ("ZoomIn", "zoom", "star", False),
+    ("ZoomOut", "zoom", "star", True),
+    ("BounceTriangle", "bounce", "triangle", False),
+    ("PulseRing", "pulse", "ring", False),
+)
+
+
+@dataclass(frozen=True)
+class SyntheticVideoSpec:
+    """What to generate: ``groups`` x ``clips_per_group`` videos per class."""
+
+    groups: int = 8
+    clips_per_group: int = 4
+    num_frames: int = 32
+    width: int = 128
+    height: int = 96
+    fps: int = 25
+    codec: str = "mpeg4"  # "mpeg4" (.avi, like UCF101) or "h264" (.mp4)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.codec not in ("mpeg4", "h264"):
+            raise ValueError(f"codec must be 'mpeg4' or 'h264', got {self.codec!r}")
+        if self.groups < 2:
+            raise ValueError("groups must be >= 2 so that train and test can be split by group")
+
+    @property
+    def extension(self) -> str:
+        return ".avi" if self.codec == "mpeg4" else ".mp4"
+
+    @property
+    def class_names(self) -> list[str]:
+        return [c[0] for c in CLASSES]
+
+    def test_groups(self, split: int) -> set[int]:
+        """Groups (1-based) held out for testing in split 1, 2 or 3, like UCF101's 7 of 25."""
+        count = max(1, round(self.groups * 7 / 25))
+        start = ((split - 1) * count) % self.groups
+        return {(start + i) % self.groups + 1 for i in range(count)}
+
+
+def _smooth_noise(rng: np.random.Generator, height: int, width: int, cells: int) -> np.ndarray:
+    """Value noise in [0, 1]: random values on a coarse grid, bilinearly upsampled."""
+    grid = rng.random((cells + 1, cells + 1))
+    ys = np.linspace(0, cells, height, endpoint=False)
+    xs = np.linspace(0, cells, width, endpoint=False)
+    y0, x0 = ys.astype(int), xs.astype(int)
+    fy, fx = (ys - y0)[:, None], (xs - x0)[None, :]
+    top = grid[y0][:, x0] * (1 - fx) + grid[y0][:, x0 + 1] * fx
+    bottom = grid[y0 + 1][:, x0] * (1 - fx) + grid[y0 + 1][:, x0 + 1] * fx
+    return top * (1 - fy) + bottom * fy
+
+
+def _shape_mask(shape: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    r = np.hypot(u, v)
+    if shape == "disc":
+        return r < 1.0
+    if shape == "square":
+        return np.maximum(np.abs(u), np.abs(v)) < 0.8
+    if shape == "star":
+        return r < 0.55 + 0.4 * np.cos(5 * np.arctan2(v, u))
+    if shape == "triangle":
+        return (v < 0.6) & (v > -1.0 + 1.8 * np.abs(u))
+    if shape == "ring":
+        return (r < 1.0) & (r > 0.6)
+    raise ValueError(shape)
+
+
+def motion_path(spec: SyntheticVideoSpec, label: int, rng: np.random.Generator
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-frame centre x, centre y, scale and angle (radians; growing = clockwise on screen)."""
+    _, motion, _, backwards = CLASSES[label]
+    h, w, t = spec.height, spec.width, spec.num_frames
+    speed = rng.uniform(0.6, 1.0)  # fraction of the full motion covered by the clip
+    phase = rng.uniform(0, 2 * np.pi)
+    cx0, cy0 = rng.uniform(0.35, 0.65) * w, rng.uniform(0.35, 0.65) * h
+    angle0 = rng.uniform(0, 2 * np.pi)
+    time = np.linspace(0.0, 1.0, t)
+    cx, cy, scale, angle = np.full(t, cx0), np.full(t, cy0), np.ones(t), np.full(t, angle0)
+    if motion == "translate":
+        cx = cx0 + (time - 0.5) * speed * 0.6 * w
+    elif motion == "rotate":
+        angle = angle0 + time * speed * 1.5 * np.pi
+    elif motion == "zoom":
+        scale = 0.55 + time * speed * 1.2
+    elif motion == "bounce":
+        cy = cy0 + 0.25 * h * np.sin(phase + time * speed * 4 * np.pi)
+    elif motion == "pulse":
+        scale = 1.0 + 0.35 * np.sin(phase + time * speed * 4 * np.pi)
+    if backwards:  # the partner class played backwards
+        cx, cy, scale, angle = cx[::-1], cy[::-1], scale[::-1], angle[::-1]
+    return cx, cy, scale, angle
+
+
+def render_video(spec: SyntheticVideoSpec, label: int, group: int, clip: int) -> np.ndarray:
+    """uint8 frames ``(T, H, W, 3)`` of one video of class ``label``."""
+    shape = CLASSES[label][2]
+    h, w, t = spec.height, spec.width, spec.num_frames
+    scene = np.random.default_rng([spec.seed, group])  # shared by the group: scene and texture
+    own = np.random.default_rng([spec.seed, label, group, clip])  # this video's variations
+
+    background = np.stack([_smooth_noise(scene, h, w, 6) for _ in range(3)], -1)
+    background = 0.25 + 0.5 * background * scene.uniform(0.5, 1.0, 3)
+    stripes = scene.uniform(4.0, 8.0)
+    colour_a = own.uniform(0.6, 1.0, 3) * scene.uniform(0.6, 1.0, 3)
+    colour_b = own.uniform(0.0, 0.35, 3)
+
+    size = own.uniform(0.17, 0.27) * h
+    cx, cy, scale, angle = motion_path(spec, label, own)
+
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    frames = np.empty((t, h, w, 3), dtype=np.uint8)
+    for i in range(t):
+        dx, dy = xs - cx[i], ys - cy[i]
+        c, s = np.cos(angle[i]), np.sin(angle[i])
+        u = (dx * c + dy * s) / (size * scale[i])
+        v = (-dx * s + dy * c) / (size * scale[i])
+        mask = _shape_mask(shape, u, v)[..., None]
+        # Stripes plus a brighter half: the texture has no rotational symmetry.
+        pattern = (np.sin(stripes * v) > 0) ^ (u > 0.25)
+        texture = np.where(pattern[..., None], colour_a, colour_b)
+        image = np.where(mask, texture, background)
+        frames[i] = np.clip(image * 255 + own.normal(0, 2.0, (h, w, 1)), 0, 255).astype(np.uint8)
+    return frames
+
+
+def write_video(path: Path, frames: np.ndarray, fps: int, codec: str) -> None:
+    """Encode uint8 ``(T, H, W, 3)`` frames to ``path`` with PyAV."""
+    import av
+
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264" if codec == "h264" else "mpeg4", rate=fps)
+        stream.width, stream.height = frames.shape[2], frames.shape[1]
+        stream.pix_fmt = "yuv420p"
+        if codec == "h264":
+            stream.options = {"crf": "20", "g": "16"}
+        else:
+            stream.bit_rate = 2_000_000
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def _marker(spec: SyntheticVideoSpec) -> dict:
+    return {"generator_version": GENERATOR_VERSION, **asdict(spec)}
+
+
+def _generate(root: Path, spec: SyntheticVideoSpec) -> None:
+    from rich.progress import track
+
+    names = spec.class_names
+    lists = root / "ucfTrainTestlist"
+    lists.mkdir(parents=True)
+    (lists / "classInd.txt").write_text("".join(f"{i + 1} {n}\n" for i, n in enumerate(names)))
+    entries: list[tuple[str, int, int]] = []
+    jobs = [
+        (label, group, clip)
+        for label in range(len(names))
+        for group in range(1, spec.groups + 1)
+        for clip in range(1, spec.clips_per_group + 1)
+    ]
+    for label, group, clip in track(jobs, description="generating synthetic videos"):
+        name = names[label]
+        relative = f"{name}/v_{name}_g{group:02d}_c{clip:02d}{spec.extension}"
+        (root / name).mkdir(exist_ok=True)
+        write_video(root / relative, render_video(spec, label, group, clip), spec.fps, spec.codec)
+        entries.append((relative, label, group))
+    for split in (1, 2, 3):
+        test = spec.test_groups(split)
+        train_lines = [f"{r} {label + 1}\n" for r, label, g in entries if g not in test]
+        test_lines = [f"{r}\n" for r, _, g in entries if g in test]
+        (lists / f"trainlist0{split}.txt").write_text("".join(train_lines))
+        (lists / f"testlist0{split}.txt").write_text("".join(test_lines))
+    (root / MARKER).write_text(json.dumps(_marker(spec), indent=2))
+
+
+def ensure_synthetic_dataset(root: str | Path, spec: SyntheticVideoSpec | None = None) -> Path:
+    """Generate the dataset at ``root`` unless a complete one from the same spec is there."""
+    spec = spec or SyntheticVideoSpec()
+    root = Path(root).expanduser().resolve()
+    marker = root / MARKER
+    if marker.exists():
+        try:
+            if json.loads(marker.read_text()) == _marker(spec):
+                return root
+        except (OSError, json.JSONDecodeError):
+            pass
+        log.info("synthetic dataset at %s was made from another spec; making it again", root)
+        shutil.rmtree(root)
+    elif root.exists() and any(root.iterdir()):
+        raise FileExistsError(
+            f"{root} exists, is not empty and is not a finished vidtl synthetic dataset "
+            f"(no {MARKER}); remove it or point data.root elsewhere"
+        )
+    root.parent.mkdir(parents=True, exist_ok=True)
+    # Each process stages its own copy, so concurrent jobs (DDP ranks, parallel sweeps) never
+    # see a half-written dataset; the first to finish wins.
+    staging = root.parent / f".{root.name}.partial-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    log.info("generating the synthetic dataset in %s", root)
+    _generate(staging, spec)
+    try:
+        if root.exists():
+            root.rmdir()  # empty (checked above)
+        staging.rename(root)
+    except OSError:
+        if not (root / MARKER).exists():
+            raise
+        shutil.rmtree(staging, ignore_errors=True)  # another process finished first
+    return root

@@ -1,0 +1,103 @@
+"""Spatial transforms on uint8 clips (CPU, in the workers) and normalisation (on the device).
+
+CPU transforms take uint8 ``(T, H, W, C)`` frames and return uint8 ``(T, C, size, size)``. Every
+frame of a clip gets the same crop and flip. Crop boxes are computed in the coordinates of the
+decoded frame, so each clip is resized exactly once.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torchvision.transforms.v2 import functional as F
+
+Box = tuple[int, int, int, int]  # top, left, height, width
+
+
+def _to_tchw(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
+    clip = torch.as_tensor(frames)
+    if clip.ndim != 4 or clip.shape[-1] != 3:
+        raise ValueError(f"expected uint8 frames (T, H, W, 3), got shape {tuple(clip.shape)}")
+    return clip.permute(0, 3, 1, 2)
+
+
+def _resize_crop(clip: torch.Tensor, box: Box, size: int) -> torch.Tensor:
+    top, left, height, width = box
+    out = F.resized_crop(clip, top, left, height, width, [size, size], antialias=True)
+    return out.contiguous()
+
+
+@dataclass(frozen=True)
+class EvalClipTransform:
+    """Resize the short side to ``short_side``, then take the centre ``crop_size`` square."""
+
+    crop_size: int = 224
+    short_side: int = 256
+
+    def __call__(self, frames: np.ndarray, rng: np.random.Generator | None = None) -> torch.Tensor:
+        clip = _to_tchw(frames)
+        height, width = clip.shape[-2:]
+        side = min(height, min(width, round(self.crop_size * min(height, width) / self.short_side)))
+        top, left = (height - side) // 2, (width - side) // 2
+        return _resize_crop(clip, (top, left, side, side), self.crop_size)
+
+
+@dataclass(frozen=True)
+class TrainClipTransform:
+    """Training augmentation: a random crop, resized to ``crop_size``, then a random flip.
+
+    ``crop='random_resized'`` draws an area fraction in ``scale`` and an aspect ratio in
+    3/4..4/3 (Inception style); ``crop='multi_scale'`` is TSN's: the side of the crop is the
+    short side times one of ``(1, .875, .75, .66)`` for each of height and width, at a random
+    position. ``flip=False`` keeps left and right (for direction-sensitive data).
+    """
+
+    crop_size: int = 224
+    crop: str = "multi_scale"
+    scale: tuple[float, float] = (0.25, 1.0)
+    flip: bool = True
+
+    def __post_init__(self) -> None:
+        if self.crop not in ("random_resized", "multi_scale"):
+            raise ValueError(f"crop must be 'random_resized' or 'multi_scale', got {self.crop!r}")
+
+    def __call__(self, frames: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+        clip = _to_tchw(frames)
+        height, width = clip.shape[-2:]
+        if self.crop == "random_resized":
+            box = self._random_resized_box(height, width, rng)
+        else:
+            box = self._multi_scale_box(height, width, rng)
+        clip = _resize_crop(clip, box, self.crop_size)
+        if self.flip and rng.random() < 0.5:
+            clip = clip.flip(-1)
+        return clip
+
+    def _random_resized_box(self, height: int, width: int, rng: np.random.Generator) -> Box:
+        area = height * width
+        for _ in range(10):
+            target = area * rng.uniform(*self.scale)
+            ratio = math.exp(rng.uniform(math.log(3 / 4), math.log(4 / 3)))
+            w = round(math.sqrt(target * ratio))
+            h = round(math.sqrt(target / ratio))
+            if 0 < w <= width and 0 < h <= height:
+                return int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1)), h, w
+        side = min(height, width)
+        return (height - side) // 2, (width - side) // 2, side, side
+
+    def _multi_scale_box(self, height: int, width: int, rng: np.random.Generator) -> Box:
+        base = min(height, width)
+        scales = (1.0, 0.875, 0.75, 0.66)
+        h = max(1, round(base * scales[rng.integers(len(scales))]))
+        w = max(1, round(base * scales[rng.integers(len(scales))]))
+        return int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1)), h, w
+
+
+def normalize_clips(clips: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """uint8 ``(..., C, H, W)`` on any device to float, scaled to [0, 1] and standardised."""
+    clips = clips.float().div_(255.0)
+    shape = (-1, 1, 1)
+    return clips.sub_(mean.view(shape)).div_(std.view(shape))
