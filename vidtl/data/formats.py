@@ -19,7 +19,18 @@ from vidtl.data.records import VideoIndex, VideoRecord
 
 log = logging.getLogger(__name__)
 
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv")
+VIDEO_EXTENSIONS = (
+    ".mp4",
+    ".avi",
+    ".mkv",
+    ".webm",
+    ".mov",
+    ".m4v",
+    ".mpg",
+    ".mpeg",
+    ".flv",
+    ".wmv",
+)
 SUBSETS = ("train", "val", "test")
 
 FormatFn = Callable[..., VideoIndex]
@@ -51,8 +62,9 @@ def load_index(format: str, root: str | Path, strict: bool = False, **options) -
     root = Path(root).expanduser()
     if not root.is_dir():
         layout = LAYOUTS.get(format, f"the {format} layout")
-        raise DatasetLayoutError(f"dataset root {root} does not exist or is not a folder; "
-                                 f"expected {layout}")
+        raise DatasetLayoutError(
+            f"dataset root {root} does not exist or is not a folder; expected {layout}"
+        )
     fn = FORMATS[format]
     params = inspect.signature(fn).parameters
     accepted = {k: v for k, v in options.items() if k in params}
@@ -90,15 +102,22 @@ def _read_lines(path: Path) -> list[str]:
         raise DatasetLayoutError(f"cannot read annotation file {path}: {error}") from None
 
 
-def _find_annotation_dir(root: Path, annotation_dir: str | Path | None, marker: str,
-                         candidates: Iterable[str], layout: str) -> Path:
+def _find_annotation_dir(
+    root: Path,
+    annotation_dir: str | Path | None,
+    marker: str,
+    candidates: Iterable[str],
+    layout: str,
+) -> Path:
     """The folder holding ``marker`` (a file name or glob): the given one or one under root."""
     if annotation_dir is not None:
         folder = Path(annotation_dir).expanduser()
         if not folder.is_absolute() and not folder.exists():
             folder = root / folder
         if not any(folder.glob(marker)):
-            raise DatasetLayoutError(f"no {marker} in annotation folder {folder}; expected {layout}")
+            raise DatasetLayoutError(
+                f"no {marker} in annotation folder {folder}; expected {layout}"
+            )
         return folder
     searched = [root / c for c in candidates] + [root]
     for folder in searched:
@@ -126,7 +145,10 @@ def ucf101(root: Path, split: int = 1, annotation_dir: str | Path | None = None)
     if split not in (1, 2, 3):
         raise DatasetLayoutError(f"ucf101 data.split must be 1, 2 or 3, got {split!r}")
     folder = _find_annotation_dir(
-        root, annotation_dir, "classInd.txt", ["ucfTrainTestlist", "annotations", "splits"],
+        root,
+        annotation_dir,
+        "classInd.txt",
+        ["ucfTrainTestlist", "annotations", "splits"],
         UCF101_LAYOUT,
     )
     class_file = folder / "classInd.txt"
@@ -189,7 +211,10 @@ def hmdb51(root: Path, split: int = 1, annotation_dir: str | Path | None = None)
         raise DatasetLayoutError(f"hmdb51 data.split must be 1, 2 or 3, got {split!r}")
     marker = f"*_test_split{split}.txt"
     folder = _find_annotation_dir(
-        root, annotation_dir, marker, ["testTrainMulti_7030_splits", "splits", "annotations"],
+        root,
+        annotation_dir,
+        marker,
+        ["testTrainMulti_7030_splits", "splits", "annotations"],
         HMDB51_LAYOUT,
     )
     files = sorted(folder.glob(marker))
@@ -217,7 +242,13 @@ KINETICS_LAYOUT = (
     "data.annotations (one CSV, or a folder of train.csv / validate.csv / test.csv), and clips "
     "named {youtube_id}_{time_start:06d}_{time_end:06d}.mp4 under <root>/<split>/<label>/ or flat"
 )
-_KINETICS_SPLITS = {"train": "train", "val": "val", "validate": "val", "valid": "val", "test": "test"}
+_KINETICS_SPLITS = {
+    "train": "train",
+    "val": "val",
+    "validate": "val",
+    "valid": "val",
+    "test": "test",
+}
 
 
 @register_format("kinetics")
@@ -240,7 +271,9 @@ def kinetics(root: Path, annotations: str | Path | None = None) -> VideoIndex:
     elif source.is_file():
         csv_files = [source]
     else:
-        raise DatasetLayoutError(f"annotation file {source} does not exist; expected {KINETICS_LAYOUT}")
+        raise DatasetLayoutError(
+            f"annotation file {source} does not exist; expected {KINETICS_LAYOUT}"
+        )
 
     rows: list[tuple[Path, int, str, str, str]] = []  # file, line, subset, label, clip name
     for path in csv_files:
@@ -258,8 +291,10 @@ def kinetics(root: Path, annotations: str | Path | None = None) -> VideoIndex:
                 continue
             try:
                 label = row[col["label"]].strip()
-                clip = (f"{row[col['youtube_id']].strip()}_{int(float(row[col['time_start']])):06d}"
-                        f"_{int(float(row[col['time_end']])):06d}")
+                clip = (
+                    f"{row[col['youtube_id']].strip()}_{int(float(row[col['time_start']])):06d}"
+                    f"_{int(float(row[col['time_end']])):06d}"
+                )
                 split_name = row[col["split"]].strip() if "split" in col else path.stem
             except (IndexError, ValueError):
                 raise DatasetLayoutError(
@@ -298,7 +333,9 @@ def kinetics(root: Path, annotations: str | Path | None = None) -> VideoIndex:
     return VideoIndex(class_names, subsets)
 
 
-FOLDER_LAYOUT = "folder layout: <root>/train/<class>/<video>, <root>/val/<class>/<video>, [<root>/test/...]"
+FOLDER_LAYOUT = (
+    "folder layout: <root>/train/<class>/<video>, <root>/val/<class>/<video>, [<root>/test/...]"
+)
 
 
 def _videos_in(folder: Path) -> list[Path]:
@@ -336,7 +373,9 @@ def folder(root: Path) -> VideoIndex:
     return VideoIndex(class_names, subsets)
 
 
-CSV_LAYOUT = "CSV rows 'path,label[,start_sec,end_sec]' (header optional, paths relative to data.root)"
+CSV_LAYOUT = (
+    "CSV rows 'path,label[,start_sec,end_sec]' (header optional, paths relative to data.root)"
+)
 
 
 def _read_csv_list(path: Path) -> list[tuple[int, str, str, float | None, float | None]]:
@@ -348,33 +387,44 @@ def _read_csv_list(path: Path) -> list[tuple[int, str, str, float | None, float 
         if number == 1 and cells[0].lower() == "path":
             continue
         if len(cells) not in (2, 4) or not cells[0] or not cells[1]:
-            raise DatasetLayoutError(f"{path}:{number}: expected {CSV_LAYOUT}, got {','.join(row)!r}")
+            raise DatasetLayoutError(
+                f"{path}:{number}: expected {CSV_LAYOUT}, got {','.join(row)!r}"
+            )
         start = end = None
         if len(cells) == 4:
             try:
                 start, end = float(cells[2]), float(cells[3])
             except ValueError:
                 raise DatasetLayoutError(
-                    f"{path}:{number}: start and end must be seconds, got {cells[2]!r}, {cells[3]!r}"
+                    f"{path}:{number}: start and end must be seconds, "
+                    f"got {cells[2]!r}, {cells[3]!r}"
                 ) from None
         rows.append((number, cells[0], cells[1], start, end))
     return rows
 
 
 @register_format("csv")
-def csv_list(root: Path, train_list: str | Path | None = None, val_list: str | Path | None = None,
-             test_list: str | Path | None = None) -> VideoIndex:
+def csv_list(
+    root: Path,
+    train_list: str | Path | None = None,
+    val_list: str | Path | None = None,
+    test_list: str | Path | None = None,
+) -> VideoIndex:
     """CSV lists of ``path,label``; labels are class names or integers (all of one kind)."""
     lists = {"train": train_list, "val": val_list, "test": test_list}
     for subset in ("train", "val"):
         if lists[subset] is None:
-            raise DatasetLayoutError(f"data.{subset}_list is required for the csv format ({CSV_LAYOUT})")
+            raise DatasetLayoutError(
+                f"data.{subset}_list is required for the csv format ({CSV_LAYOUT})"
+            )
 
     def resolve(p: str | Path) -> Path:
         p = Path(p).expanduser()
         return p if p.is_absolute() or p.exists() else root / p
 
-    parsed = {s: (resolve(p), _read_csv_list(resolve(p))) for s, p in lists.items() if p is not None}
+    parsed = {
+        s: (resolve(p), _read_csv_list(resolve(p))) for s, p in lists.items() if p is not None
+    }
     train_path, train_rows = parsed["train"]
     if not train_rows:
         raise DatasetLayoutError(f"{train_path} lists no videos; expected {CSV_LAYOUT}")
@@ -392,11 +442,22 @@ def csv_list(root: Path, train_list: str | Path | None = None, val_list: str | P
             if key not in by_name:
                 raise DatasetLayoutError(
                     f"{path}:{number}: label {label!r} never occurs in the training list "
-                    f"{train_path} (" + ("integer labels 0..." + str(len(class_names) - 1)
-                                          if integer else f"{len(class_names)} class names") + ")"
+                    f"{train_path} ("
+                    + (
+                        "integer labels 0..." + str(len(class_names) - 1)
+                        if integer
+                        else f"{len(class_names)} class names"
+                    )
+                    + ")"
                 )
-            records.append(VideoRecord(resolve(video) if Path(video).is_absolute() else root / video,
-                                       by_name[key], start, end))
+            records.append(
+                VideoRecord(
+                    resolve(video) if Path(video).is_absolute() else root / video,
+                    by_name[key],
+                    start,
+                    end,
+                )
+            )
         subsets[subset] = records
     return VideoIndex(class_names, subsets)
 

@@ -84,7 +84,12 @@ class TrainClipTransform:
             w = round(math.sqrt(target * ratio))
             h = round(math.sqrt(target / ratio))
             if 0 < w <= width and 0 < h <= height:
-                return int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1)), h, w
+                return (
+                    int(rng.integers(0, height - h + 1)),
+                    int(rng.integers(0, width - w + 1)),
+                    h,
+                    w,
+                )
         side = min(height, width)
         return (height - side) // 2, (width - side) // 2, side, side
 
