@@ -53,6 +53,9 @@ class Backbone(nn.Module):
         self.num_features = num_features
         self.data_config = data_config
         self.name = name
+        # Frames per clip of the batch being processed; set by VideoClassifier for temporal
+        # modules that work inside the backbone (TSM).
+        self.frames_per_clip = 1
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.model(images)

@@ -10,7 +10,10 @@ from vidtl.models.backbones import Backbone
 
 class VideoClassifier(nn.Module):
     """``(B, T, C, H, W)`` -> fold to ``(B*T, C, H, W)`` -> backbone -> ``(B, T, D)`` ->
-    temporal module -> dropout -> linear head -> logits ``(B, num_classes)``."""
+    temporal module -> dropout -> linear head -> logits ``(B, num_classes)``.
+
+    A temporal module with an ``attach(backbone)`` method (TSM) is given the backbone first.
+    """
 
     def __init__(self, backbone: Backbone, temporal: nn.Module, num_classes: int,
                  dropout: float = 0.5) -> None:
@@ -19,6 +22,9 @@ class VideoClassifier(nn.Module):
             raise ValueError(f"num_classes must be >= 2, got {num_classes}")
         self.backbone = backbone
         self.temporal = temporal
+        attach = getattr(temporal, "attach", None)
+        if callable(attach):  # temporal modelling inside the backbone (e.g. TSM)
+            attach(backbone)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(temporal.out_features, num_classes)
         nn.init.normal_(self.head.weight, std=0.01)
@@ -33,6 +39,7 @@ class VideoClassifier(nn.Module):
         if clips.ndim != 5:
             raise ValueError(f"expected clips (B, T, C, H, W), got shape {tuple(clips.shape)}")
         batch, frames = clips.shape[:2]
+        self.backbone.frames_per_clip = frames  # read by in-backbone temporal modules (TSM)
         features = self.backbone(clips.flatten(0, 1))
         return features.view(batch, frames, -1)
 
