@@ -68,12 +68,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     class_names = datamodule.class_names
     classifier = build_classifier(cfg.model, len(class_names), datamodule.num_frames)
     scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
+    finetune = instantiate(cfg.finetune) if cfg.get("finetune") else None
     module = VideoClassificationModule(
         classifier,
         class_names,
         optimizer=instantiate(cfg.optimizer),
         scheduler=scheduler,
         label_smoothing=cfg.model.get("label_smoothing", 0.0),
+        finetune=finetune,
     )
     throughput = TrainThroughput()
     callbacks = [*build_callbacks(cfg), throughput, RunRecord(plain(cfg))]

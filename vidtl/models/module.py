@@ -14,6 +14,7 @@ from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
 from vidtl.data.transforms import normalize_clips
+from vidtl.finetune.schedule import FinetuneSchedule
 from vidtl.models.classifier import VideoClassifier
 
 OptimizerFactory = Callable[[Iterable[dict[str, Any]]], Optimizer]
@@ -50,16 +51,21 @@ class VideoClassificationModule(L.LightningModule):
         optimizer: OptimizerFactory | None = None,
         scheduler: SchedulerFactory | None = None,
         label_smoothing: float = 0.0,
+        finetune: FinetuneSchedule | None = None,
     ) -> None:
         super().__init__()
         if len(class_names) != classifier.num_classes:
             raise ValueError(f"{len(class_names)} class names for {classifier.num_classes} classes")
-        self.save_hyperparameters(ignore=["classifier", "optimizer", "scheduler"], logger=False)
+        self.save_hyperparameters(ignore=["classifier", "optimizer", "scheduler", "finetune"],
+                                  logger=False)
         self.classifier = classifier
         self.class_names = list(class_names)
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.label_smoothing = label_smoothing
+        self.finetune = finetune
+        if finetune is not None:
+            finetune.prepare(classifier)
         config = classifier.backbone.data_config
         self.register_buffer("mean", torch.tensor(config.mean), persistent=False)
         self.register_buffer("std", torch.tensor(config.std), persistent=False)
@@ -108,8 +114,27 @@ class VideoClassificationModule(L.LightningModule):
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         self._evaluate(batch, self.test_metrics, "test")
 
+    def on_train_epoch_start(self) -> None:
+        if self.finetune is not None:
+            self.finetune.apply_batchnorm_modes(self.classifier, self.current_epoch)
+
+    def on_before_optimizer_step(self, optimizer: Optimizer) -> None:
+        if self.finetune is not None:
+            self.finetune.drop_frozen_gradients(optimizer, self.current_epoch)
+
+    def train(self, mode: bool = True) -> VideoClassificationModule:
+        super().train(mode)
+        if mode and self.finetune is not None:  # BatchNorm layers the schedule keeps frozen
+            epoch = self._trainer.current_epoch if self._trainer is not None else 0
+            self.finetune.apply_batchnorm_modes(self.classifier, epoch)
+        return self
+
     def configure_param_groups(self) -> list[dict[str, Any]]:
-        """Named parameter groups, built once: ``backbone``, ``temporal``, ``head``."""
+        """Named parameter groups, built once, each with an ``lr_scale``: the fine-tuning
+        schedule's (one per backbone stage, ``temporal``, ``head``), else ``backbone``,
+        ``temporal``, ``head``."""
+        if self.finetune is not None:
+            return self.finetune.param_groups(self.classifier)
         parts: dict[str, nn.Module] = {
             "backbone": self.classifier.backbone,
             "temporal": self.classifier.temporal,
@@ -119,13 +144,15 @@ class VideoClassificationModule(L.LightningModule):
         for name, part in parts.items():
             params = [p for p in part.parameters() if p.requires_grad]
             if params:
-                groups.append({"name": name, "params": params})
+                groups.append({"name": name, "params": params, "lr_scale": 1.0})
         return groups
 
     def configure_optimizers(self) -> Any:
         if self.optimizer_factory is None:
             raise ValueError("this module was built without an optimizer (evaluation only)")
         optimizer = self.optimizer_factory(self.configure_param_groups())
+        for group in optimizer.param_groups:  # discriminative learning rates
+            group["lr"] *= group.get("lr_scale", 1.0)
         if self.scheduler_factory is None:
             return optimizer
         total_steps = int(self.trainer.estimated_stepping_batches)

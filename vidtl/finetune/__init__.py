@@ -1,0 +1,1 @@
+"""Fine-tuning: named parameter groups and schedules of trainability and learning rates."""

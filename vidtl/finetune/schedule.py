@@ -1,0 +1,124 @@
+"""Fine-tuning schedules: which parts of the network learn, when, and how fast.
+
+Every parameter group is built once, by name, when the optimizer is made: one per backbone
+stage (``backbone.<stage>``), ``temporal`` and ``head``. Schedules never add groups; they act at
+epoch boundaries, from the epoch number alone, so a resumed run is in exactly the state an
+uninterrupted run would be:
+
+- a stage that is *frozen* keeps ``requires_grad`` (so DDP's reducer sees the same parameters all
+  run long) but its gradients are dropped before each optimizer step, so it is not updated (no
+  weight decay, no momentum), and its BatchNorm layers run in eval mode (statistics frozen);
+- ``linear_probe`` freezes the backbone for good: there ``requires_grad`` is switched off before
+  training starts, so no backward pass runs through it.
+
+Options for any mode: ``backbone_lr_scale`` (discriminative learning rates), ``layer_decay``
+(each stage below the top gets this factor once more), ``partial_bn`` (TSN: every BatchNorm but
+the first keeps its statistics) and ``freeze_bn`` (all do).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from vidtl.finetune.groups import backbone_stages, batchnorm_layers
+
+MODES = ("full", "linear_probe", "gradual_unfreeze")
+
+
+class FinetuneSchedule:
+    """A fine-tuning schedule (see the module docstring); the module applies it through
+    :meth:`prepare`, :meth:`param_groups`, :meth:`apply_batchnorm_modes` (every train epoch
+    start) and :meth:`drop_frozen_gradients` (before every optimizer step).
+
+    ``unfreeze_epochs[i]`` is the epoch at which the i-th backbone stage counted from the top is
+    unfrozen (``gradual_unfreeze``); stages past the end of the list stay frozen.
+    """
+
+    def __init__(
+        self,
+        mode: str = "full",
+        unfreeze_epochs: list[int] | tuple[int, ...] = (),
+        backbone_lr_scale: float = 1.0,
+        layer_decay: float = 1.0,
+        partial_bn: bool = False,
+        freeze_bn: bool = False,
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"unknown fine-tuning mode {mode!r}; expected one of {MODES}")
+        if mode == "gradual_unfreeze" and not unfreeze_epochs:
+            raise ValueError(
+                "gradual_unfreeze needs unfreeze_epochs (one epoch per stage, top first)"
+            )
+        if list(unfreeze_epochs) != sorted(unfreeze_epochs):
+            raise ValueError(f"unfreeze_epochs must not decrease, got {list(unfreeze_epochs)}")
+        self.mode = mode
+        self.unfreeze_epochs = list(unfreeze_epochs)
+        self.backbone_lr_scale = backbone_lr_scale
+        self.layer_decay = layer_decay
+        self.partial_bn = partial_bn
+        self.freeze_bn = freeze_bn
+        self.stage_names: list[str] = []
+
+    # -- what the module asks when it is built and when it builds its optimizer -------------
+
+    def prepare(self, classifier: nn.Module) -> None:
+        """Called once, before training wraps the model (DDP): switch off ``requires_grad`` of
+        what never learns (the backbone of a linear probe)."""
+        self.stage_names = [f"backbone.{name}" for name, _ in backbone_stages(classifier.backbone)]
+        if self.mode == "linear_probe":
+            for parameter in classifier.backbone.parameters():
+                parameter.requires_grad_(False)
+
+    def param_groups(self, classifier: nn.Module) -> list[dict[str, Any]]:
+        """Named groups with an ``lr_scale`` each: backbone stages, temporal module, head."""
+        stages = backbone_stages(classifier.backbone)
+        params = dict(classifier.backbone.model.named_parameters())
+        groups = []
+        for depth, (group_name, (_, names)) in enumerate(zip(self.stage_names, stages)):
+            scale = self.backbone_lr_scale * self.layer_decay ** (len(stages) - 1 - depth)
+            members = [params[n] for n in names]
+            groups.append({"name": group_name, "params": members, "lr_scale": scale})
+        for name in ("temporal", "head"):
+            members = list(getattr(classifier, name).parameters())
+            if members:
+                groups.append({"name": name, "params": members, "lr_scale": 1.0})
+        return [g for g in groups if any(p.requires_grad for p in g["params"])]
+
+    def frozen_groups(self, epoch: int) -> set[str]:
+        """Names of the backbone groups that do not learn during ``epoch``."""
+        if self.mode == "full":
+            return set()
+        if self.mode == "linear_probe":
+            return set(self.stage_names)
+        unfrozen = sum(1 for start in self.unfreeze_epochs if epoch >= start)
+        top_down = list(reversed(self.stage_names))
+        return set(top_down[unfrozen:])
+
+    # -- BatchNorm modes ---------------------------------------------------------------------
+
+    def apply_batchnorm_modes(self, classifier: nn.Module, epoch: int) -> None:
+        """Put the BatchNorm layers whose statistics must not change into eval mode."""
+        if not classifier.training:
+            return
+        frozen = self.frozen_groups(epoch)
+        stage_of = {
+            name: f"backbone.{stage}"
+            for stage, names in backbone_stages(classifier.backbone)
+            for name in names
+        }
+        for index, (name, layer) in enumerate(batchnorm_layers(classifier.backbone.model)):
+            in_frozen_stage = stage_of.get(f"{name}.weight") in frozen
+            if self.freeze_bn or (self.partial_bn and index > 0) or in_frozen_stage:
+                layer.eval()
+
+    def drop_frozen_gradients(self, optimizer: Any, epoch: int) -> None:
+        """Before an optimizer step: frozen groups get no update (no decay, no momentum)."""
+        frozen = self.frozen_groups(epoch)
+        if not frozen:
+            return
+        for group in optimizer.param_groups:
+            if group.get("name") in frozen:
+                for parameter in group["params"]:
+                    parameter.grad = None
