@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 import lightning as L
+import torch
 from torch.utils.data import DataLoader
 
 from vidtl.data.dataset import SkippedVideoLog, VideoClipDataset
@@ -71,7 +72,7 @@ class VideoDataModule(L.LightningDataModule):
         self.eval_transform = EvalClipTransform(crop_size, short_side)
         self.batch_size = batch_size
         self.num_workers = num_workers
-        self.pin_memory = pin_memory
+        self.pin_memory = pin_memory and torch.cuda.is_available()  # pinning needs a GPU
         self.persistent_workers = persistent_workers and num_workers > 0
         self.backend = backend
         self.decode_threads = decode_threads

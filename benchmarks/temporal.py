@@ -1,0 +1,139 @@
+"""Temporal modules and fine-tuning schedules on the synthetic dataset, same budget each.
+
+For each row this runs ``python -m vidtl.train`` (the embedded default: 8 TSN segments, 96 px,
+6 epochs, CPU) with one change, then predicts the test split with the final checkpoint and
+reports accuracy overall and on the six classes that form order-only pairs (MoveLeft/Right,
+Rotate(Counter)Clockwise, ZoomIn/Out; chance within a pair is 50%).
+
+    python benchmarks/temporal.py                 # all rows (about an hour on 2 CPU cores)
+    python benchmarks/temporal.py --rows avg tsm  # some rows
+
+Results are written to docs/benchmarks.md between the markers of this benchmark.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+ROWS: dict[str, list[str]] = {
+    "avg": ["model/temporal=avg"],
+    "attention": ["model/temporal=attention"],
+    "transformer": ["model/temporal=transformer"],
+    "lstm": ["model/temporal=lstm"],
+    "tsm": ["model/temporal=tsm"],
+    "tsm_linear_probe": ["model/temporal=tsm", "finetune=linear_probe"],
+    "tsm_gradual_unfreeze": ["model/temporal=tsm", "finetune=gradual_unfreeze"],
+    "tsm_random_init": ["model/temporal=tsm", "model.backbone.pretrained=false"],
+    "tsm_random_init_linear_probe": ["model/temporal=tsm", "model.backbone.pretrained=false",
+                                     "finetune=linear_probe"],
+}
+PAIR_CLASSES = 6  # the first six classes of the synthetic dataset form the order-only pairs
+MARKERS = ("<!-- benchmarks/temporal.py: start -->", "<!-- benchmarks/temporal.py: end -->")
+
+
+def predict_test(checkpoint_path: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    """Labels and predictions of the test split, from a vidtl checkpoint."""
+    from omegaconf import OmegaConf
+
+    from vidtl.cli.builders import build_classifier, build_datamodule
+    from vidtl.cli.evaluate import load_checkpoint
+    from vidtl.models.module import VideoClassificationModule
+
+    checkpoint = load_checkpoint(checkpoint_path)
+    saved = OmegaConf.create(checkpoint["vidtl"]["config"])
+    datamodule = build_datamodule(saved.data, checkpoint_path.parent)
+    names = checkpoint["vidtl"]["class_names"]
+    classifier = build_classifier(saved.model, len(names), datamodule.num_frames, pretrained=False)
+    module = VideoClassificationModule(classifier, names)
+    module.load_state_dict(checkpoint["state_dict"])
+    module.eval()
+    labels, predictions = [], []
+    with torch.no_grad():
+        for batch in datamodule.test_dataloader():
+            clips, target = module.on_after_batch_transfer(batch, 0)
+            predictions.append(module(clips).argmax(-1))
+            labels.append(target)
+    return torch.cat(labels), torch.cat(predictions)
+
+
+def run_row(name: str, out: Path, data_dir: Path) -> dict:
+    overrides = [*ROWS[name], f"hydra.run.dir={out / name}", f"paths.data_dir={data_dir}"]
+    command = [sys.executable, "-m", "vidtl.train", *overrides]
+    start = time.perf_counter()
+    subprocess.run(command, check=True, cwd=REPO, env={**os.environ, "WANDB_MODE": "disabled"},
+                   stdout=subprocess.DEVNULL)
+    seconds = time.perf_counter() - start
+    metrics = json.loads((out / name / "metrics.json").read_text())
+    labels, predictions = predict_test(out / name / "checkpoints" / "last.ckpt")
+    correct = predictions == labels
+    pairs = labels < PAIR_CLASSES
+    return {
+        "row": name,
+        "command": "python -m vidtl.train " + " ".join(ROWS[name]),
+        "test_top1": correct.float().mean().item(),
+        "pairs_top1": correct[pairs].float().mean().item(),
+        "others_top1": correct[~pairs].float().mean().item(),
+        "reported_test_top1": metrics.get("test/top1"),
+        "train_clips_per_s": metrics.get("train_clips_per_s"),
+        "minutes": seconds / 60,
+    }
+
+
+def write_docs(results: list[dict]) -> None:
+    path = REPO / "docs" / "benchmarks.md"
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
+               f"no GPU, torch {torch.__version__}, Python {platform.python_version()}")
+    lines = [
+        MARKERS[0],
+        f"Machine: {machine}. Written by `python benchmarks/temporal.py` on "
+        f"{time.strftime('%Y-%m-%d')}.",
+        "",
+        "| row | test top-1 | order-only pairs (6 classes) | other 2 classes | train clips/s | "
+        "minutes | command |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['row']} | {r['test_top1']:.3f} | {r['pairs_top1']:.3f} | "
+            f"{r['others_top1']:.3f} | {r['train_clips_per_s']:.1f} | {r['minutes']:.1f} | "
+            f"`{r['command']}` |"
+        )
+    lines.append(MARKERS[1])
+    block = "\n".join(lines)
+    pattern = re.escape(MARKERS[0]) + ".*?" + re.escape(MARKERS[1])
+    if MARKERS[0] in text:
+        text = re.sub(pattern, lambda _: block, text, flags=re.S)
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    path.write_text(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", nargs="*", default=list(ROWS), choices=list(ROWS))
+    parser.add_argument("--out", type=Path, default=REPO / "logs" / "benchmarks" / "temporal")
+    parser.add_argument("--data-dir", type=Path, default=REPO / "data")
+    args = parser.parse_args()
+    results_file = args.out / "results.json"
+    results = json.loads(results_file.read_text()) if results_file.exists() else {}
+    for name in args.rows:
+        results[name] = run_row(name, args.out, args.data_dir)
+        print(json.dumps(results[name]), flush=True)
+        results_file.write_text(json.dumps(results, indent=2))  # nothing lost if a row fails
+    write_docs([results[name] for name in ROWS if name in results])
+
+
+if __name__ == "__main__":
+    main()
