@@ -31,7 +31,6 @@ VIDEO_EXTENSIONS = (
     ".flv",
     ".wmv",
 )
-SUBSETS = ("train", "val", "test")
 
 FormatFn = Callable[..., VideoIndex]
 FORMATS: dict[str, FormatFn] = {}
