@@ -56,10 +56,14 @@ def build_loggers(cfg: DictConfig) -> list[L.pytorch.loggers.Logger]:
     return loggers
 
 
-def build_callbacks(cfg: DictConfig) -> list[L.Callback]:
+def build_callbacks(cfg: DictConfig, has_logger: bool = True) -> list[L.Callback]:
+    """Callbacks of ``cfg.callbacks``; without a logger, those that need one are left out."""
     callbacks = []
-    for callback_cfg in (cfg.get("callbacks") or {}).values():
+    for name, callback_cfg in (cfg.get("callbacks") or {}).items():
         if isinstance(callback_cfg, DictConfig) and "_target_" in callback_cfg:
+            if not has_logger and callback_cfg._target_.endswith("LearningRateMonitor"):
+                log.info("callback %s left out: it needs a logger (logger=none)", name)
+                continue
             callbacks.append(instantiate(callback_cfg))
     return callbacks
 

@@ -78,8 +78,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         finetune=finetune,
     )
     throughput = TrainThroughput()
-    callbacks = [*build_callbacks(cfg), throughput, RunRecord(plain(cfg))]
     loggers = build_loggers(cfg)
+    callbacks = [*build_callbacks(cfg, has_logger=bool(loggers)), throughput,
+                 RunRecord(plain(cfg))]
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     for logger in loggers:
         logger.log_hyperparams(plain(cfg))
