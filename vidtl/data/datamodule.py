@@ -10,9 +10,12 @@ import torch
 from torch.utils.data import DataLoader
 
 from vidtl.data.dataset import SkippedVideoLog, VideoClipDataset
+from vidtl.data.exclusions import drop_excluded, read_exclusion_list
 from vidtl.data.formats import load_index
+from vidtl.data.prepare import read_manifest
 from vidtl.data.records import VideoIndex
 from vidtl.data.sampling import build_sampler
+from vidtl.data.sources import SOURCES, FrameSource, FrameStoreSource, VideoFileSource
 from vidtl.data.synthetic import SyntheticVideoSpec, ensure_synthetic_dataset
 from vidtl.data.transforms import EvalClipTransform, TrainClipTransform
 
@@ -26,6 +29,10 @@ class VideoDataModule(L.LightningDataModule):
     ``annotations`` and ``*_list`` go to the formats that take them. With ``synthetic`` set,
     :meth:`prepare_data` first generates that dataset at ``root`` (once; it is cached).
     Videos that cannot be read are replaced, counted and appended to ``skipped_log``.
+
+    ``source='frames'`` reads the frames from the store that ``vidtl-prepare mode=frames`` wrote
+    at ``frames_root`` instead of decoding the videos; sampling is identical. ``exclude_list``
+    names videos to leave out (``vidtl-check`` writes one).
     """
 
     def __init__(
@@ -52,6 +59,9 @@ class VideoDataModule(L.LightningDataModule):
         persistent_workers: bool = True,
         backend: str = "decord",
         decode_threads: int = 1,
+        source: str = "video",
+        frames_root: str | Path | None = None,
+        exclude_list: str | Path | None = None,
         skipped_log: str | Path | None = None,
         synthetic: SyntheticVideoSpec | None = None,
     ) -> None:
@@ -74,8 +84,16 @@ class VideoDataModule(L.LightningDataModule):
         self.num_workers = num_workers
         self.pin_memory = pin_memory and torch.cuda.is_available()  # pinning needs a GPU
         self.persistent_workers = persistent_workers and num_workers > 0
+        if source not in SOURCES:
+            raise ValueError(f"data.source must be one of {SOURCES}, got {source!r}")
+        if source == "frames" and not frames_root:
+            raise ValueError("data.source=frames needs data.frames_root=DIR (a store written by "
+                             "vidtl-prepare mode=frames)")
         self.backend = backend
         self.decode_threads = decode_threads
+        self.source = source
+        self.frames_root = Path(frames_root).expanduser() if frames_root else None
+        self.exclude_list = Path(exclude_list).expanduser() if exclude_list else None
         self.skipped = SkippedVideoLog(skipped_log)
         self.synthetic = synthetic
         self._index: VideoIndex | None = None
@@ -98,6 +116,13 @@ class VideoDataModule(L.LightningDataModule):
             self._index = load_index(self.format, self.root, self.strict, **self.format_options)
             for path in self._index.missing:
                 self.skipped.add(path, "missing file (listed in the annotations)")
+            if self.exclude_list is not None:
+                excluded = read_exclusion_list(self.exclude_list, self.root)
+                before = sum(len(v) for v in self._index.subsets.values())
+                for subset, records in self._index.subsets.items():
+                    self._index.subsets[subset] = drop_excluded(records, excluded)
+                after = sum(len(v) for v in self._index.subsets.values())
+                log.info("left out %d videos named in %s", before - after, self.exclude_list)
             sizes = {k: len(v) for k, v in self._index.subsets.items()}
             log.info("%s at %s: %d classes, %s videos", self.format, self.root,
                      self._index.num_classes, sizes)
@@ -116,6 +141,14 @@ class VideoDataModule(L.LightningDataModule):
     def has_subset(self, subset: str) -> bool:
         return bool(self.index.subsets.get(subset))
 
+    def frame_source(self) -> FrameSource:
+        """The decoder of the video files, or the frame store's reader."""
+        if self.source == "video":
+            return VideoFileSource(self.backend, self.decode_threads)
+        assert self.frames_root is not None
+        read_manifest(self.frames_root, expected_mode="frames")  # fails early on a wrong folder
+        return FrameStoreSource(self.frames_root, self.root)
+
     def dataset(self, subset: str) -> VideoClipDataset:
         """The clip dataset of ``train``, ``val`` or ``test``."""
         if subset not in self.datasets:
@@ -128,8 +161,7 @@ class VideoDataModule(L.LightningDataModule):
                 self.sampler,
                 self.train_transform if training else self.eval_transform,
                 training=training,
-                backend=self.backend,
-                decode_threads=self.decode_threads,
+                source=self.frame_source(),
                 skipped=self.skipped,
             )
         return self.datasets[subset]

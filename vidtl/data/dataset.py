@@ -11,9 +11,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from vidtl.data.decoding import open_video
 from vidtl.data.records import VideoRecord
 from vidtl.data.sampling import FrameSampler
+from vidtl.data.sources import FrameSource, VideoFileSource
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,8 @@ class SkippedVideoLog:
 class VideoClipDataset(Dataset):
     """Clips of ``records``: sample indices, decode only those frames, transform to uint8.
 
+    Frames come from ``source``: the video files (decord by default) or a frame store.
+
     Returns ``(clip, label)`` with ``clip`` uint8 ``(T, C, H, W)``. A video that cannot be read
     is logged to ``skipped``, remembered, and replaced by the next readable one, so a broken file
     never ends a run. Evaluation (``training=False``) is deterministic.
@@ -77,8 +79,7 @@ class VideoClipDataset(Dataset):
         sampler: FrameSampler,
         transform: ClipTransform,
         training: bool,
-        backend: str = "decord",
-        decode_threads: int = 1,
+        source: FrameSource | None = None,
         skipped: SkippedVideoLog | None = None,
         max_replacements: int = 100,
     ) -> None:
@@ -88,8 +89,7 @@ class VideoClipDataset(Dataset):
         self.sampler = sampler
         self.transform = transform
         self.training = training
-        self.backend = backend
-        self.decode_threads = decode_threads
+        self.source = source or VideoFileSource()
         self.skipped = skipped or SkippedVideoLog(None)
         self.max_replacements = max_replacements
         self._bad: set[int] = set()
@@ -108,7 +108,7 @@ class VideoClipDataset(Dataset):
 
     def load_clip(self, record: VideoRecord, rng: np.random.Generator) -> torch.Tensor:
         """Decode and transform one clip of ``record`` (raises on a broken file)."""
-        reader = open_video(record.path, self.backend, self.decode_threads)
+        reader = self.source.open(record.path)
         first, length = 0, len(reader)
         if record.start_sec is not None:
             first = min(int(record.start_sec * reader.fps), length - 1)

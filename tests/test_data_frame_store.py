@@ -1,0 +1,105 @@
+"""The frame store: round trip against direct decoding, reduced frame rates, broken files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import make_video
+
+from vidtl.data.dataset import VideoClipDataset
+from vidtl.data.decoding import DecordReader, VideoDecodeError
+from vidtl.data.formats import load_index
+from vidtl.data.frame_store import FrameStoreReader, write_frame_file
+from vidtl.data.sampling import SegmentSampler
+from vidtl.data.sources import FrameStoreSource, VideoFileSource
+from vidtl.data.synthetic import write_video
+from vidtl.data.transforms import EvalClipTransform, TrainClipTransform
+
+JPEG_TOLERANCE = 4.0  # mean absolute difference in 0..255 levels that JPEG (quality 90) may add
+
+
+def make_smooth_video(path, num_frames: int = 20, width: int = 96, height: int = 72):
+    """A real encoded video with natural-image-like content (JPEG's error on noise is larger):
+    a colour gradient with a bright square moving across it."""
+    y, x = np.mgrid[0:height, 0:width]
+    base = np.stack([x * 255 // width, y * 255 // height, (x + y) * 127 // (width + height)], -1)
+    frames = np.repeat(base[None].astype(np.uint8), num_frames, axis=0)
+    for i in range(num_frames):
+        left = 4 * i % (width - 16)
+        frames[i, 20:36, left:left + 16] = 240
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_video(path, frames, fps=25, codec="mpeg4")
+    return path
+
+
+def mean_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
+    assert a.shape == b.shape
+    return float(np.abs(a.astype(np.float64) - b.astype(np.float64)).mean())
+
+
+def test_round_trip_equals_direct_decoding(tmp_path):
+    video = make_smooth_video(tmp_path / "clip.avi")
+    info = write_frame_file(video, tmp_path / "clip.avi.frames", short_side=None)
+    store, direct = FrameStoreReader(tmp_path / "clip.avi.frames"), DecordReader(video)
+    assert (len(store), store.fps, info.stored_frames) == (len(direct), direct.fps, 20)
+    indices = np.array([0, 3, 3, 19, 7])  # repeats and any order, as samplers ask
+    frames = store.get_frames(indices)
+    assert frames.dtype == np.uint8 and frames.shape == (5, 72, 96, 3)
+    assert mean_abs_diff(frames, direct.get_frames(indices)) < JPEG_TOLERANCE
+    # Different frames really differ (the comparison above is not trivially satisfied).
+    assert mean_abs_diff(frames[0], frames[3]) > JPEG_TOLERANCE
+
+
+def test_short_side_resize_and_real_videos(shared_videos, tmp_path):
+    for video in sorted(shared_videos.glob("*.mp4")) + sorted(shared_videos.glob("*.avi")):
+        destination = tmp_path / (video.name + ".frames")
+        info = write_frame_file(video, destination, short_side=128)
+        direct = DecordReader(video)
+        store = FrameStoreReader(destination)
+        assert min(info.height, info.width) == 128, video.name
+        assert len(store) == len(direct) and store.fps == pytest.approx(direct.fps), video.name
+        frames = store.get_frames(np.array([0, len(direct) - 1]))
+        assert frames.shape[1:] == (info.height, info.width, 3)
+
+
+def test_reduced_frame_rate_keeps_source_indices(tmp_path):
+    video = make_smooth_video(tmp_path / "clip.avi")  # 25 fps
+    info = write_frame_file(video, tmp_path / "half.frames", short_side=None, fps=12.5)
+    store, direct = FrameStoreReader(tmp_path / "half.frames"), DecordReader(video)
+    assert info.frame_step == 2 and info.stored_frames == 10 and len(store) == 20
+    indices = np.array([0, 2, 5, 14, 19])
+    nearest = np.clip(np.rint(indices / 2).astype(int) * 2, 0, 18)
+    assert mean_abs_diff(store.get_frames(indices), direct.get_frames(nearest)) < JPEG_TOLERANCE
+
+
+def test_missing_and_corrupt_frame_files(tmp_path):
+    with pytest.raises(VideoDecodeError, match="vidtl-prepare"):
+        FrameStoreReader(tmp_path / "absent.frames")
+    video = make_video(tmp_path / "clip.avi")
+    write_frame_file(video, tmp_path / "clip.frames")
+    data = (tmp_path / "clip.frames").read_bytes()
+    (tmp_path / "cut.frames").write_bytes(data[: len(data) // 2])
+    with pytest.raises(VideoDecodeError, match="not a complete vidtl frame file"):
+        FrameStoreReader(tmp_path / "cut.frames")
+    (tmp_path / "empty.avi").write_bytes(b"")
+    with pytest.raises(VideoDecodeError, match="empty file"):
+        write_frame_file(tmp_path / "empty.avi", tmp_path / "empty.frames")
+    assert not list(tmp_path.glob(".*partial*"))  # no half-written file is left behind
+
+
+def test_dataset_reads_the_same_clips_from_both_sources(tiny_dataset, tmp_path):
+    records = load_index("ucf101", tiny_dataset).subsets["train"][:6]
+    for record in records:
+        destination = tmp_path / record.path.relative_to(tiny_dataset)
+        write_frame_file(record.path, destination.with_name(destination.name + ".frames"))
+    videos, frames = VideoFileSource(), FrameStoreSource(tmp_path, tiny_dataset)
+    for record in records:
+        assert len(videos.open(record.path)) == len(frames.open(record.path))
+    for transform, training in ((TrainClipTransform(32, flip=True), True),
+                                (EvalClipTransform(32, 40), False)):
+        datasets = [VideoClipDataset(records, SegmentSampler(4), transform, training, source=s)
+                    for s in (videos, frames)]
+        for record in records:
+            # The same generator state gives the same frame indices, crop and flip.
+            clip_a, clip_b = (d.load_clip(record, np.random.default_rng(7)) for d in datasets)
+            assert mean_abs_diff(clip_a.numpy(), clip_b.numpy()) < JPEG_TOLERANCE

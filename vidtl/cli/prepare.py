@@ -1,0 +1,55 @@
+"""``vidtl-prepare data=... mode=frames|reencode output=DIR``: prepare a dataset for fast reads."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+import hydra
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from vidtl.cli import config_dir
+from vidtl.cli.errors import UserError, exit_on_user_error
+from vidtl.data.datamodule import VideoDataModule
+from vidtl.data.prepare import PrepareSettings, PrepareSummary, prepare_dataset
+
+
+def dataset_videos(datamodule: VideoDataModule) -> list[Path]:
+    """Every video of every subset of the dataset, once each, in order."""
+    datamodule.prepare_data()
+    return list(dict.fromkeys(r.path for records in datamodule.index.subsets.values()
+                              for r in records))
+
+
+def prepare(cfg: DictConfig) -> PrepareSummary:
+    try:
+        settings = PrepareSettings(mode=cfg.mode, short_side=cfg.short_side,
+                                   quality=cfg.quality, fps=cfg.fps,
+                                   keyframe_interval=cfg.keyframe_interval, crf=cfg.crf)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    datamodule: VideoDataModule = instantiate(cfg.data)
+    videos = dataset_videos(datamodule)
+    summary = prepare_dataset(videos, datamodule.root, Path(cfg.output).expanduser(), settings,
+                              workers=cfg.workers or os.cpu_count() or 1, progress=cfg.progress)
+    print(summary, flush=True)
+    if settings.mode == "frames":
+        print(f"train on it with: data.source=frames data.frames_root={cfg.output}", flush=True)
+    else:
+        print(f"train on it with: data.root={cfg.output}", flush=True)
+    print(json.dumps({k: v for k, v in asdict(summary).items() if k != "failed"}
+                     | {"failed": len(summary.failed)}), flush=True)
+    return summary
+
+
+@hydra.main(version_base="1.3", config_path=config_dir(), config_name="prepare")
+@exit_on_user_error
+def main(cfg: DictConfig) -> None:
+    prepare(cfg)
+
+
+if __name__ == "__main__":
+    main()

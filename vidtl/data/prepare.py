@@ -1,0 +1,193 @@
+"""Offline, resumable, parallel preparation of a dataset (``vidtl-prepare``).
+
+``mode='frames'`` writes a frame store (see :mod:`vidtl.data.frame_store`) that
+``data.source=frames data.frames_root=OUTPUT`` reads. ``mode='reencode'`` writes every video again
+as H.264 with a small short side and a short keyframe interval, under the same relative path, and
+copies the annotation files beside them, so ``data.root=OUTPUT`` is the same dataset, faster.
+
+Each output file appears atomically when complete, so a second run (after an interruption)
+skips the videos already done. A video that fails is listed in ``prepare_failures.txt`` and in
+the summary, never fatal. The settings are kept in ``vidtl_prepare.json``; preparing into a
+folder made with other settings is refused.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import re
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from vidtl.data.dataset import SkippedVideoLog
+from vidtl.data.frame_store import frame_file_path, relative_video_path, write_frame_file
+from vidtl.data.parallel import map_videos
+from vidtl.data.reencode import reencode_video
+
+log = logging.getLogger(__name__)
+
+MODES = ("frames", "reencode")
+MANIFEST = "vidtl_prepare.json"
+FAILURES = "prepare_failures.txt"
+SUMMARY = "prepare_summary.json"
+ANNOTATION_SUFFIXES = {".txt", ".csv", ".tsv", ".json", ".lst"}
+
+
+@dataclass(frozen=True)
+class PrepareSettings:
+    """What a prepared folder holds; stored in its manifest."""
+
+    mode: str = "frames"
+    short_side: int | None = 256
+    quality: int = 90  # JPEG quality (frames)
+    fps: float | None = None  # keep this frame rate (frames; None: every frame)
+    keyframe_interval: int = 16  # frames between keyframes (reencode)
+    crf: int = 20  # H.264 constant rate factor (reencode)
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.fps is not None and self.mode != "frames":
+            raise ValueError("fps (a reduced frame rate) applies to mode=frames only")
+
+
+@dataclass
+class PrepareSummary:
+    """What a preparation run did."""
+
+    output: str
+    prepared: int = 0
+    already_done: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+    bytes_written: int = 0
+
+    def __str__(self) -> str:
+        lines = [f"prepared {self.prepared} videos into {self.output} "
+                 f"({self.bytes_written / 2**20:.1f} MiB), {self.already_done} already done, "
+                 f"{len(self.failed)} failed"]
+        lines += [f"  failed: {video}: {reason}" for video, reason in sorted(self.failed.items())]
+        return "\n".join(lines)
+
+
+def output_path(settings: PrepareSettings, output: Path, data_root: Path, video: Path) -> Path:
+    """Where the prepared form of ``video`` goes."""
+    if settings.mode == "frames":
+        return frame_file_path(output, data_root, video)
+    return output / relative_video_path(video, data_root)
+
+
+def read_manifest(folder: Path, expected_mode: str | None = None) -> PrepareSettings:
+    """The settings of a prepared folder (raises ``FileNotFoundError`` if it is not one)."""
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{folder} is not a folder prepared by vidtl-prepare (no {MANIFEST})")
+    fields = json.loads(path.read_text())
+    settings = PrepareSettings(**{k: v for k, v in fields.items() if k != "data_root"})
+    if expected_mode is not None and settings.mode != expected_mode:
+        raise ValueError(f"{folder} was prepared with mode={settings.mode}, "
+                         f"not mode={expected_mode}")
+    return settings
+
+
+def write_manifest(folder: Path, settings: PrepareSettings, data_root: Path) -> None:
+    """Record ``settings``; refuse a folder prepared with other settings."""
+    path = folder / MANIFEST
+    if path.is_file():
+        existing = read_manifest(folder)
+        if existing != settings:
+            changed = {k: (v, getattr(settings, k)) for k, v in asdict(existing).items()
+                       if v != getattr(settings, k)}
+            raise FileExistsError(
+                f"{folder} was prepared with other settings ({changed}, as (was, now)); "
+                f"use another output folder or the same settings"
+            )
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({**asdict(settings), "data_root": str(data_root)}, indent=2) + "\n")
+
+
+def prepare_one(settings: PrepareSettings, job: tuple[Path, Path]) -> int:
+    """Prepare one ``(video, destination)`` (in a worker process); return the bytes written."""
+    video, destination = job
+    if settings.mode == "frames":
+        write_frame_file(video, destination, settings.short_side, settings.quality, settings.fps)
+    else:
+        reencode_video(video, destination, settings.short_side, settings.keyframe_interval,
+                       settings.crf)
+    return destination.stat().st_size
+
+
+def copy_annotations(data_root: Path, output: Path) -> int:
+    """Copy the annotation files (text, csv, json) under ``data_root`` to ``output``."""
+    copied = 0
+    for path in data_root.rglob("*"):
+        if path.is_file() and path.suffix.lower() in ANNOTATION_SUFFIXES:
+            target = output / path.relative_to(data_root)
+            if not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, target)
+                copied += 1
+    return copied
+
+
+def remove_stale_partials(output: Path) -> int:
+    """Delete the half-written files of processes that died (an interrupted run)."""
+    removed = 0
+    for path in output.rglob(".*.partial*"):
+        match = re.search(r"\.(\d+)\.partial", path.name)
+        if match and not _process_alive(int(match.group(1))):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def prepare_dataset(
+    videos: list[Path],
+    data_root: Path,
+    output: Path,
+    settings: PrepareSettings,
+    workers: int = 1,
+    progress: bool = True,
+) -> PrepareSummary:
+    """Prepare every video of ``videos`` (files under ``data_root``) into ``output``."""
+    write_manifest(output, settings, data_root)
+    if removed := remove_stale_partials(output):
+        log.info("removed %d half-written files of an interrupted run", removed)
+    if settings.mode == "reencode":
+        copy_annotations(data_root, output)
+    failures = SkippedVideoLog(output / FAILURES)
+    summary = PrepareSummary(output=str(output))
+    todo = []
+    for video in dict.fromkeys(videos):  # each video once, in order
+        destination = output_path(settings, output, data_root, video)
+        if destination.is_file():
+            summary.already_done += 1
+        else:
+            todo.append((video, destination))
+    jobs = map_videos(functools.partial(prepare_one, settings), todo, workers,
+                      f"vidtl-prepare {settings.mode}", progress)
+    for (video, _), result in jobs:
+        if isinstance(result, Exception):
+            reason = f"{type(result).__name__}: {result}"
+            summary.failed[str(video)] = reason
+            failures.add(video, reason)
+        else:
+            summary.prepared += 1
+            summary.bytes_written += result
+    (output / SUMMARY).write_text(json.dumps(asdict(summary), indent=2) + "\n")
+    return summary
+
