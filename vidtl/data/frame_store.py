@@ -59,12 +59,14 @@ def frame_file_path(store_root: Path, data_root: Path, video: Path) -> Path:
 
 
 def relative_video_path(video: Path, data_root: Path) -> Path:
-    """``video`` relative to ``data_root``; a video outside it keeps its absolute path, re-rooted
-    under ``_external/`` so that two such videos cannot collide."""
+    """``video`` relative to ``data_root`` (symbolic links are not followed, so two links to one
+    file are two videos); a video outside it keeps its absolute path, re-rooted under
+    ``_external/`` so that two such videos cannot collide."""
+    video, data_root = Path(os.path.abspath(video)), Path(os.path.abspath(data_root))
     try:
-        return video.resolve().relative_to(data_root.resolve())
+        return video.relative_to(data_root)
     except ValueError:
-        return Path("_external", *video.resolve().parts[1:])
+        return Path("_external", *video.parts[1:])
 
 
 def resized_shape(height: int, width: int, short_side: int | None) -> tuple[int, int]:
@@ -191,5 +193,6 @@ class FrameStoreReader:
             decoded = decode_jpeg(data)
         except RuntimeError as error:
             raise VideoDecodeError(f"{self.path}: corrupt frame: {error}") from None
-        frames = torch.stack(decoded).permute(0, 2, 3, 1).numpy()
-        return frames[inverse.reshape(-1)]
+        # decode_jpeg returns (C, H, W) views of (H, W, C) memory: back to HWC costs nothing.
+        frames = [image.permute(1, 2, 0).numpy() for image in decoded]
+        return np.stack([frames[i] for i in inverse.reshape(-1).tolist()])

@@ -1,0 +1,75 @@
+"""Measuring how fast clips arrive: the bare decoder loop and the datamodule's loader."""
+
+from __future__ import annotations
+
+import functools
+import multiprocessing
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from torch.utils.data import DataLoader
+
+from vidtl.data.dataset import VideoClipDataset
+
+
+@dataclass(frozen=True)
+class Rate:
+    """``clips`` delivered in ``seconds``."""
+
+    clips: int
+    seconds: float
+
+    @property
+    def clips_per_s(self) -> float:
+        return self.clips / self.seconds if self.seconds > 0 else float("nan")
+
+
+def decode_clips(dataset: VideoClipDataset, clips: int, seed: int) -> Rate:
+    """Open, sample and decode ``clips`` clips of ``dataset`` in this process: no transform, no
+    batching, no inter-process transfer (the floor under the loader's cost)."""
+    rng = np.random.default_rng(seed)
+    records = dataset.records
+    order = rng.permutation(len(records))
+    warmup = 2  # the first clips pay for lazy imports and cold caches
+    start = time.perf_counter()
+    for i in range(warmup + clips):
+        if i == warmup:
+            start = time.perf_counter()
+        record = records[order[i % len(records)]]
+        try:
+            reader = dataset.source.open(record.path)
+            reader.get_frames(dataset.sampler(len(reader), dataset.training, rng))
+        except Exception:  # a broken video costs its time, like in the loader
+            pass
+    return Rate(clips, time.perf_counter() - start)
+
+
+def decoder_loop_rate(dataset: VideoClipDataset, clips: int, processes: int) -> Rate:
+    """The bare decoder loop in ``processes`` parallel processes (``clips`` each): the summed
+    rate, as ``clips / seconds`` of the slowest process times the number of processes."""
+    if processes <= 1:
+        return decode_clips(dataset, clips, 0)
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(processes) as pool:
+        rates = pool.map(functools.partial(decode_clips, dataset, clips), range(processes))
+    return Rate(clips * processes, max(r.seconds for r in rates))
+
+
+def loader_rate(loader: DataLoader, clips: int) -> Rate:
+    """Clips per second out of ``loader`` over about ``clips`` clips, after one batch per worker
+    has arrived (worker start-up is not counted)."""
+    batches = cycle(loader)
+    for _ in range(max(1, loader.num_workers)):
+        next(batches)
+    delivered, start = 0, time.perf_counter()
+    while delivered < clips:
+        delivered += len(next(batches)[1])
+    return Rate(delivered, time.perf_counter() - start)
+
+
+def cycle(loader: Iterable) -> Iterator:
+    """Batches of ``loader``, epoch after epoch."""
+    while True:
+        yield from loader
