@@ -1,0 +1,59 @@
+"""Worker memory stays flat over 10,000 decoded clips (slow suite).
+
+decord grows without bound when readers are kept open across clips; vidtl opens a reader per
+clip and drops it, so a worker's resident memory stays where warm-up left it.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from vidtl.data.dataset import VideoClipDataset
+from vidtl.data.formats import load_index
+from vidtl.data.prepare import PrepareSettings, prepare_dataset
+from vidtl.data.sampling import SegmentSampler
+from vidtl.data.sources import FrameStoreSource, VideoFileSource
+from vidtl.data.transforms import TrainClipTransform
+
+CLIPS, WARMUP = 10_000, 1_000
+
+
+def resident_mb() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * 4096 / 2**20
+
+
+class ResidentMemoryAfterClip(Dataset):
+    """Loads clip ``i`` of ``clips`` (cycling) and answers the worker's resident memory."""
+
+    def __init__(self, clips: VideoClipDataset) -> None:
+        self.clips = clips
+
+    def __len__(self) -> int:
+        return CLIPS
+
+    def __getitem__(self, index: int) -> float:
+        self.clips[index % len(self.clips)]
+        return resident_mb()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("source", ["video", "frames"])
+def test_worker_memory_is_flat_over_10000_clips(tiny_dataset, tmp_path, source):
+    records = load_index("ucf101", tiny_dataset).subsets["train"]
+    frame_source = VideoFileSource()
+    if source == "frames":
+        prepare_dataset([r.path for r in records], tiny_dataset, tmp_path,
+                        PrepareSettings(short_side=None), progress=False)
+        frame_source = FrameStoreSource(tmp_path, tiny_dataset)
+    clips = VideoClipDataset(records, SegmentSampler(4), TrainClipTransform(32), True,
+                             source=frame_source)
+    loader = DataLoader(ResidentMemoryAfterClip(clips), batch_size=100, num_workers=1)
+    memory = torch.cat([batch.double() for batch in loader])
+    assert len(memory) == CLIPS
+    after_warmup, peak = memory[WARMUP - 1].item(), memory[WARMUP:].max().item()
+    growth = peak - after_warmup
+    assert growth < 0.10 * after_warmup and growth < 64, (
+        f"{source}: worker memory grew from {after_warmup:.0f} to {peak:.0f} MiB")
