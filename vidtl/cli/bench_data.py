@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 
 def build_module(cfg: DictConfig, datamodule: VideoDataModule) -> VideoClassificationModule:
     classifier = build_classifier(cfg.model, len(datamodule.class_names), datamodule.num_frames)
-    module = VideoClassificationModule(classifier, datamodule.class_names)
+    module = VideoClassificationModule(classifier, datamodule.class_names,
+                                       batch_augment=datamodule.device_augment)
     if cfg.channels_last:
         module = module.to(memory_format=torch.channels_last)
     if cfg.compile:
@@ -60,9 +61,10 @@ def bench_data(cfg: DictConfig) -> dict[str, Any]:
     if measure:
         precision = str(cfg.precision) if device.type == "cuda" else "32"
         module = build_module(cfg, datamodule)
+        # The size the workers deliver, so the ceiling includes any device-side augmentation.
         resident = resident_batches(datamodule.batch_size, datamodule.num_frames,
-                                    datamodule.train_transform.crop_size,
-                                    len(datamodule.class_names), device)
+                                    datamodule.train_clip_size, len(datamodule.class_names),
+                                    device)
         log.info("model-only ceiling on %s (%s)", device, precision)
         ceiling = training_step_rate(module, resident, device, cfg.steps, cfg.warmup_steps,
                                      precision)

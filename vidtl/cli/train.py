@@ -76,6 +76,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         scheduler=scheduler,
         label_smoothing=cfg.model.get("label_smoothing", 0.0),
         finetune=finetune,
+        batch_augment=datamodule.device_augment,
     )
     throughput = TrainThroughput()
     loggers = build_loggers(cfg)

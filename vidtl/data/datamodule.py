@@ -10,6 +10,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from vidtl.data.dataset import SkippedVideoLog, VideoClipDataset
+from vidtl.data.device_augment import DeviceClipAugment
 from vidtl.data.exclusions import drop_excluded, read_exclusion_list
 from vidtl.data.formats import load_index
 from vidtl.data.prepare import read_manifest
@@ -17,7 +18,7 @@ from vidtl.data.records import VideoIndex
 from vidtl.data.sampling import build_sampler
 from vidtl.data.sources import SOURCES, FrameSource, FrameStoreSource, VideoFileSource
 from vidtl.data.synthetic import SyntheticVideoSpec, ensure_synthetic_dataset
-from vidtl.data.transforms import EvalClipTransform, TrainClipTransform
+from vidtl.data.transforms import CoverResizeTransform, EvalClipTransform, TrainClipTransform
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,10 @@ class VideoDataModule(L.LightningDataModule):
     ``source='frames'`` reads the frames from the store that ``vidtl-prepare mode=frames`` wrote
     at ``frames_root`` instead of decoding the videos; sampling is identical. ``exclude_list``
     names videos to leave out (``vidtl-check`` writes one).
+
+    ``augment_on='device'`` moves the training crop and flip out of the workers: they deliver
+    clips resized to cover ``device_frame_size`` (height, width; default short_side x 4/3 of it)
+    and :attr:`device_augment` crops the batch on the device (the module applies it).
     """
 
     def __init__(
@@ -53,6 +58,8 @@ class VideoDataModule(L.LightningDataModule):
         short_side: int = 256,
         train_crop: str = "multi_scale",
         flip: bool = True,
+        augment_on: str = "worker",
+        device_frame_size: tuple[int, int] | None = None,
         batch_size: int = 8,
         num_workers: int = 4,
         pin_memory: bool = True,
@@ -78,7 +85,16 @@ class VideoDataModule(L.LightningDataModule):
         }
         self.strict = strict
         self.sampler = build_sampler(sampler, num_frames, frame_interval)
+        if augment_on not in ("worker", "device"):
+            raise ValueError(f"data.augment_on must be 'worker' or 'device', got {augment_on!r}")
         self.train_transform = TrainClipTransform(crop_size, train_crop, flip=flip)
+        self.device_augment: DeviceClipAugment | None = None
+        self.worker_train_transform: TrainClipTransform | CoverResizeTransform
+        self.worker_train_transform = self.train_transform
+        if augment_on == "device":
+            height, width = device_frame_size or (short_side, round(short_side * 4 / 3))
+            self.worker_train_transform = CoverResizeTransform(int(height), int(width))
+            self.device_augment = DeviceClipAugment(crop_size, train_crop, flip=flip)
         self.eval_transform = EvalClipTransform(crop_size, short_side)
         self.batch_size = batch_size
         self.num_workers = num_workers
@@ -102,6 +118,13 @@ class VideoDataModule(L.LightningDataModule):
     @property
     def num_frames(self) -> int:
         return self.sampler.num_frames
+
+    @property
+    def train_clip_size(self) -> tuple[int, int]:
+        """(height, width) of the training clips the workers deliver."""
+        if isinstance(self.worker_train_transform, CoverResizeTransform):
+            return self.worker_train_transform.height, self.worker_train_transform.width
+        return self.train_transform.crop_size, self.train_transform.crop_size
 
     def prepare_data(self) -> None:
         if self.synthetic is not None:
@@ -159,7 +182,7 @@ class VideoDataModule(L.LightningDataModule):
             self.datasets[subset] = VideoClipDataset(
                 records,
                 self.sampler,
-                self.train_transform if training else self.eval_transform,
+                self.worker_train_transform if training else self.eval_transform,
                 training=training,
                 source=self.frame_source(),
                 skipped=self.skipped,

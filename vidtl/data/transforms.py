@@ -2,7 +2,9 @@
 
 CPU transforms take uint8 ``(T, H, W, C)`` frames and return uint8 ``(T, C, size, size)``. Every
 frame of a clip gets the same crop and flip. Crop boxes are computed in the coordinates of the
-decoded frame, so each clip is resized exactly once.
+decoded frame, so each clip is resized exactly once. With ``data.augment_on=device`` the workers
+only bring clips to one fixed size (:class:`CoverResizeTransform`) and the random crop and flip
+run batched on the device (:mod:`vidtl.data.device_augment`).
 """
 
 from __future__ import annotations
@@ -66,15 +68,20 @@ class TrainClipTransform:
 
     def __call__(self, frames: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
         clip = _to_tchw(frames)
-        height, width = clip.shape[-2:]
-        if self.crop == "random_resized":
-            box = self._random_resized_box(height, width, rng)
-        else:
-            box = self._multi_scale_box(height, width, rng)
+        box = self.random_box(*clip.shape[-2:], rng)
         clip = _resize_crop(clip, box, self.crop_size)
-        if self.flip and rng.random() < 0.5:
+        if self.random_flip(rng):
             clip = clip.flip(-1)
         return clip
+
+    def random_box(self, height: int, width: int, rng: np.random.Generator) -> Box:
+        """A random crop box ``(top, left, height, width)`` in a ``height x width`` frame."""
+        if self.crop == "random_resized":
+            return self._random_resized_box(height, width, rng)
+        return self._multi_scale_box(height, width, rng)
+
+    def random_flip(self, rng: np.random.Generator) -> bool:
+        return self.flip and rng.random() < 0.5
 
     def _random_resized_box(self, height: int, width: int, rng: np.random.Generator) -> Box:
         area = height * width
@@ -101,8 +108,30 @@ class TrainClipTransform:
         return int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1)), h, w
 
 
+@dataclass(frozen=True)
+class CoverResizeTransform:
+    """Resize to cover ``height x width`` and take the centre: every clip gets one fixed size,
+    so a batch can be cropped on the device. No resize when frames already have that size."""
+
+    height: int = 256
+    width: int = 340
+
+    def __call__(self, frames: np.ndarray, rng: np.random.Generator | None = None) -> torch.Tensor:
+        clip = _to_tchw(frames)
+        height, width = clip.shape[-2:]
+        if (height, width) == (self.height, self.width):
+            return clip.contiguous()
+        scale = max(self.height / height, self.width / width)
+        box_h = min(height, round(self.height / scale))
+        box_w = min(width, round(self.width / scale))
+        box = ((height - box_h) // 2, (width - box_w) // 2, box_h, box_w)
+        out = F.resized_crop(clip, *box, [self.height, self.width], antialias=True)
+        return out.contiguous()
+
+
 def normalize_clips(clips: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
-    """uint8 ``(..., C, H, W)`` on any device to float, scaled to [0, 1] and standardised."""
+    """uint8 (or float in 0..255) ``(..., C, H, W)`` on any device to float, scaled to [0, 1]
+    and standardised. A float input is modified in place."""
     clips = clips.float().div_(255.0)
     shape = (-1, 1, 1)
     return clips.sub_(mean.view(shape)).div_(std.view(shape))

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -13,6 +14,7 @@ from torch.optim import Optimizer
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
+from vidtl.data.device_augment import DeviceClipAugment
 from vidtl.data.transforms import normalize_clips
 from vidtl.finetune.schedule import FinetuneSchedule
 from vidtl.models.classifier import VideoClassifier
@@ -40,8 +42,10 @@ class VideoClassificationModule(L.LightningModule):
     """Fine-tunes a :class:`VideoClassifier` with cross-entropy.
 
     Batches arrive as uint8 clips ``(B, T, C, H, W)``; they are normalised on the device with the
-    backbone's mean and std (:meth:`on_after_batch_transfer`). Subclasses override the small
-    steps: :meth:`forward_clips`, :meth:`compute_loss`, :meth:`configure_param_groups`.
+    backbone's mean and std (:meth:`on_after_batch_transfer`), after ``batch_augment`` (the
+    random crop and flip, when the data module moves them to the device) in training.
+    Subclasses override the small steps: :meth:`forward_clips`, :meth:`compute_loss`,
+    :meth:`configure_param_groups`.
     """
 
     def __init__(
@@ -52,18 +56,21 @@ class VideoClassificationModule(L.LightningModule):
         scheduler: SchedulerFactory | None = None,
         label_smoothing: float = 0.0,
         finetune: FinetuneSchedule | None = None,
+        batch_augment: DeviceClipAugment | None = None,
     ) -> None:
         super().__init__()
         if len(class_names) != classifier.num_classes:
             raise ValueError(f"{len(class_names)} class names for {classifier.num_classes} classes")
-        self.save_hyperparameters(ignore=["classifier", "optimizer", "scheduler", "finetune"],
-                                  logger=False)
+        self.save_hyperparameters(
+            ignore=["classifier", "optimizer", "scheduler", "finetune", "batch_augment"],
+            logger=False)
         self.classifier = classifier
         self.class_names = list(class_names)
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.label_smoothing = label_smoothing
         self.finetune = finetune
+        self.batch_augment = batch_augment
         if finetune is not None:
             finetune.prepare(classifier)
         config = classifier.backbone.data_config
@@ -76,8 +83,16 @@ class VideoClassificationModule(L.LightningModule):
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         clips, labels = batch
         if clips.dtype == torch.uint8:
+            if self.batch_augment is not None and self.training:
+                clips = self.batch_augment(clips, self.augment_generator())
             clips = normalize_clips(clips, self.mean, self.std)
         return clips, labels
+
+    def augment_generator(self) -> np.random.Generator:
+        """The device augmentation's random numbers of this step: a function of the seed, the
+        step and the rank, so a resumed run draws what an uninterrupted one would."""
+        rank = self._trainer.global_rank if self._trainer is not None else 0
+        return np.random.default_rng([torch.initial_seed(), self.global_step, rank])
 
     def forward_clips(self, clips: torch.Tensor) -> torch.Tensor:
         """Logits for normalised clips."""

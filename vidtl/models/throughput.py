@@ -14,11 +14,12 @@ from vidtl.models.module import VideoClassificationModule
 AUTOCAST_DTYPES = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16, "32": None}
 
 
-def resident_batches(batch_size: int, num_frames: int, crop_size: int, num_classes: int,
+def resident_batches(batch_size: int, num_frames: int, size: tuple[int, int], num_classes: int,
                      device: torch.device) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """The same random uint8 batch forever, already on ``device``: no data cost at all."""
-    clips = torch.randint(0, 256, (batch_size, num_frames, 3, crop_size, crop_size),
-                          dtype=torch.uint8, device=device)
+    """The same random uint8 batch of ``size`` (height, width) frames forever, already on
+    ``device``: no data cost at all."""
+    clips = torch.randint(0, 256, (batch_size, num_frames, 3, *size), dtype=torch.uint8,
+                          device=device)
     labels = torch.randint(0, num_classes, (batch_size,), device=device)
     return itertools.repeat((clips, labels))
 
