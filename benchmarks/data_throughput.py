@@ -20,6 +20,7 @@ import json
 import os
 import platform
 import re
+import statistics
 import subprocess
 import sys
 import time
@@ -61,15 +62,22 @@ def run_json(command: list[str]) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def store_size(store: Path) -> dict:
-    """Bytes of the frame store per hour of source video."""
+def storage(train_videos: Path, store: Path, reencoded: Path) -> dict:
+    """GB per hour of video of the training videos, their re-encoded form and their frames."""
     from vidtl.data.frame_store import read_frame_file_info
 
-    files = [p for p in store.rglob("*.frames") if not p.name.startswith(".")]
+    files = [p for p in (store / "train").rglob("*.frames") if not p.name.startswith(".")]
     seconds = sum(info.source_frames / info.fps for info in map(read_frame_file_info, files))
-    size = sum(p.stat().st_size for p in files)
-    return {"store_bytes": size, "video_seconds": seconds,
-            "gb_per_hour": size / seconds * 3600 / 1e9}
+
+    def per_hour(paths: list[Path]) -> float:
+        return sum(p.stat().st_size for p in paths) / seconds * 3600 / 1e9
+
+    return {
+        "video_seconds": seconds,
+        "video_gb_per_hour": per_hour(list(train_videos.rglob("*.mp4"))),
+        "reencoded_gb_per_hour": per_hour(list((reencoded / "train").rglob("*.mp4"))),
+        "frames_gb_per_hour": per_hour(files),
+    }
 
 
 def main() -> None:
@@ -77,8 +85,10 @@ def main() -> None:
     parser.add_argument("--videos", type=Path, default=REPO.parent / "shared" / "videos")
     parser.add_argument("--out", type=Path, default=REPO / "logs" / "benchmarks" / "data")
     parser.add_argument("--copies", type=int, default=16, help="links per clip in train/")
-    parser.add_argument("--clips", type=int, default=200, help="clips measured per figure")
+    parser.add_argument("--clips", type=int, default=200,
+                        help="clips measured per figure from video (5x that from frames)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--repeats", type=int, default=3, help="runs per row; medians reported")
     parser.add_argument("--gpu", action="store_true",
                         help="also measure ResNet-50 TSN-8 training (bf16, batch 32)")
     args = parser.parse_args()
@@ -93,8 +103,10 @@ def main() -> None:
         "video": [],
         "reencoded": [f"data.root={reencoded}"],
         "frames": ["data.source=frames", f"data.frames_root={frames}"],
+        "frames_device_augment": ["data.source=frames", f"data.frames_root={frames}",
+                                  "data.augment_on=device"],
     }
-    bench = [*vidtl, "vidtl.cli.bench_data", *data, f"clips={args.clips}"]
+    bench = [*vidtl, "vidtl.cli.bench_data", *data]
     if args.gpu:
         bench += ["model/backbone=resnet50", "model.backbone.pretrained=false",
                   "data.batch_size=32", "measure_model=true", "precision=bf16-mixed",
@@ -102,20 +114,36 @@ def main() -> None:
     else:
         bench += ["measure_model=false"]
     results = {"machine": machine(), "date": time.strftime("%Y-%m-%d"), "workers": args.workers,
-               "store": store_size(frames), "rows": {}}
+               "repeats": args.repeats,
+               "storage": storage(root / "train", frames, reencoded), "rows": {}}
     for name, overrides in sources.items():
-        command = [*bench, *overrides]
-        row = run_json(command)
+        clips = args.clips * (5 if name.startswith("frames") else 1)  # about as many seconds
+        command = [*bench, *overrides, f"clips={clips}"]
+        runs = [run_json(command) for _ in range(args.repeats)]
+        row = median_row(runs)
         row["command"] = " ".join(["vidtl-bench-data", *command[len(vidtl) + 1:]]).replace(
             f"{REPO}/", "")
         results["rows"][name] = row
         print(name, json.dumps(row), flush=True)
-    results["frames_over_video"] = (results["rows"]["frames"]["loader_clips_per_s"]
-                                    / results["rows"]["video"]["loader_clips_per_s"])
+    video = results["rows"]["video"]["loader_clips_per_s"]
+    results["over_video"] = {name: row["loader_clips_per_s"] / video
+                             for name, row in results["rows"].items()}
     args.out.mkdir(parents=True, exist_ok=True)
     name = "results_gpu.json" if args.gpu else "results.json"
     (args.out / name).write_text(json.dumps(results, indent=2) + "\n")
     write_docs(results, args.gpu)
+
+
+def median_row(runs: list[dict]) -> dict:
+    """Each figure's median over ``runs`` (and the loader's range, to show the spread)."""
+    row = dict(runs[0])
+    for key, value in runs[0].items():
+        if isinstance(value, float):
+            row[key] = statistics.median(run[key] for run in runs)
+    loader = [run["loader_clips_per_s"] for run in runs]
+    row["loader_range"] = [min(loader), max(loader)]
+    row["repeats"] = len(runs)
+    return row
 
 
 def machine() -> str:
@@ -128,28 +156,33 @@ def write_docs(results: dict, gpu: bool) -> None:
     path = REPO / "docs" / "benchmarks.md"
     text = path.read_text()
     start, end = markers(gpu)
-    store = results["store"]
+    storage = results["storage"]
     lines = [
         start,
         f"Machine: {results['machine']}; {results['workers']} loader workers. Written by "
-        f"`python benchmarks/data_throughput.py{' --gpu' if gpu else ''}` on {results['date']}.",
+        f"`python benchmarks/data_throughput.py{' --gpu' if gpu else ''}` on {results['date']};"
+        f" medians of {results['repeats']} runs (the loader's range in brackets).",
         "",
         "| source | loader clips/s | bare decoder loop clips/s | loader / decoder loop |"
         + (" model-only clips/s | end-to-end clips/s | end-to-end / model |" if gpu else ""),
         "|---|---|---|---|" + ("---|---|---|" if gpu else ""),
     ]
     for name, row in results["rows"].items():
-        line = (f"| {name} | {row['loader_clips_per_s']:.1f} | {row['decoder_clips_per_s']:.1f} "
-                f"| {row['loader_over_decoder']:.2f} |")
+        low, high = row["loader_range"]
+        line = (f"| {name} | {row['loader_clips_per_s']:.1f} ({low:.1f}-{high:.1f}) | "
+                f"{row['decoder_clips_per_s']:.1f} | {row['loader_over_decoder']:.2f} |")
         if gpu:
             line += (f" {row['model_clips_per_s']:.0f} | {row['train_clips_per_s']:.0f} | "
                      f"{row['train_over_model']:.2f} |")
         lines.append(line)
     lines += [
         "",
-        f"Frame store over raw video (loader): **{results['frames_over_video']:.1f}x**. Frame store"
-        f" size: {store['store_bytes'] / 1e6:.1f} MB for {store['video_seconds']:.0f} s of video"
-        f" = **{store['gb_per_hour']:.2f} GB per hour** of 340x256 video (JPEG quality 90).",
+        "Loader clips/s over raw video: "
+        + ", ".join(f"{name} **{ratio:.1f}x**" for name, ratio in results["over_video"].items())
+        + f". Storage per hour of 340x256 video (measured on {storage['video_seconds']:.0f} s):"
+        f" source H.264 {storage['video_gb_per_hour']:.2f} GB, re-encoded"
+        f" {storage['reencoded_gb_per_hour']:.2f} GB, frame store (JPEG quality 90)"
+        f" **{storage['frames_gb_per_hour']:.2f} GB**.",
         "",
         "Commands (from the repository root):",
         "",

@@ -65,7 +65,7 @@ def test_cover_resize_gives_one_size_for_any_aspect():
 def test_datamodule_delivers_fixed_size_clips_and_training_runs(tiny_dataset, tmp_path):
     datamodule = VideoDataModule(tiny_dataset, num_frames=2, crop_size=24, short_side=30,
                                  augment_on="device", num_workers=0, batch_size=4)
-    assert datamodule.train_clip_size == (30, 40)
+    assert datamodule.train_clip_size == (30, 40)  # 340x256's aspect
     clips, _ = next(iter(datamodule.train_dataloader()))
     assert clips.dtype == torch.uint8 and clips.shape == (4, 2, 3, 30, 40)
     clips, _ = next(iter(datamodule.val_dataloader()))

@@ -36,7 +36,7 @@ class VideoDataModule(L.LightningDataModule):
     names videos to leave out (``vidtl-check`` writes one).
 
     ``augment_on='device'`` moves the training crop and flip out of the workers: they deliver
-    clips resized to cover ``device_frame_size`` (height, width; default short_side x 4/3 of it)
+    clips resized to cover ``device_frame_size`` (height, width; default the 340x256 aspect)
     and :attr:`device_augment` crops the batch on the device (the module applies it).
     """
 
@@ -92,7 +92,8 @@ class VideoDataModule(L.LightningDataModule):
         self.worker_train_transform: TrainClipTransform | CoverResizeTransform
         self.worker_train_transform = self.train_transform
         if augment_on == "device":
-            height, width = device_frame_size or (short_side, round(short_side * 4 / 3))
+            # Default: Kinetics' 340x256 aspect, so such frames (and stores) need no resize.
+            height, width = device_frame_size or (short_side, round(short_side * 340 / 256))
             self.worker_train_transform = CoverResizeTransform(int(height), int(width))
             self.device_augment = DeviceClipAugment(crop_size, train_crop, flip=flip)
         self.eval_transform = EvalClipTransform(crop_size, short_side)

@@ -7,6 +7,7 @@ import multiprocessing
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from torch.utils.data import DataLoader
@@ -26,6 +27,14 @@ class Rate:
         return self.clips / self.seconds if self.seconds > 0 else float("nan")
 
 
+_start_together: Any = None  # a Barrier shared by the processes of one measurement
+
+
+def _share_barrier(barrier: Any) -> None:
+    global _start_together
+    _start_together = barrier
+
+
 def decode_clips(dataset: VideoClipDataset, clips: int, seed: int) -> Rate:
     """Open, sample and decode ``clips`` clips of ``dataset`` in this process: no transform, no
     batching, no inter-process transfer (the floor under the loader's cost)."""
@@ -36,6 +45,8 @@ def decode_clips(dataset: VideoClipDataset, clips: int, seed: int) -> Rate:
     start = time.perf_counter()
     for i in range(warmup + clips):
         if i == warmup:
+            if _start_together is not None:
+                _start_together.wait()  # all processes measure at the same time
             start = time.perf_counter()
         record = records[order[i % len(records)]]
         try:
@@ -47,12 +58,13 @@ def decode_clips(dataset: VideoClipDataset, clips: int, seed: int) -> Rate:
 
 
 def decoder_loop_rate(dataset: VideoClipDataset, clips: int, processes: int) -> Rate:
-    """The bare decoder loop in ``processes`` parallel processes (``clips`` each): the summed
-    rate, as ``clips / seconds`` of the slowest process times the number of processes."""
+    """The bare decoder loop in ``processes`` parallel processes (``clips`` each, measured from a
+    common start): all clips over the time of the slowest process."""
     if processes <= 1:
         return decode_clips(dataset, clips, 0)
     context = multiprocessing.get_context("spawn")
-    with context.Pool(processes) as pool:
+    barrier = context.Barrier(processes)
+    with context.Pool(processes, initializer=_share_barrier, initargs=(barrier,)) as pool:
         rates = pool.map(functools.partial(decode_clips, dataset, clips), range(processes))
     return Rate(clips * processes, max(r.seconds for r in rates))
 

@@ -120,7 +120,7 @@ class CoverResizeTransform:
         clip = _to_tchw(frames)
         height, width = clip.shape[-2:]
         if (height, width) == (self.height, self.width):
-            return clip.contiguous()
+            return clip  # a view: the batch collation makes the one copy
         scale = max(self.height / height, self.width / width)
         box_h = min(height, round(self.height / scale))
         box_w = min(width, round(self.width / scale))
