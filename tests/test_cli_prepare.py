@@ -17,6 +17,7 @@ from hydra import compose, initialize_config_dir
 
 from vidtl.cli import config_dir
 from vidtl.cli.check import check
+from vidtl.cli.evaluate import evaluate
 from vidtl.cli.prepare import prepare
 from vidtl.cli.train import train
 from vidtl.data.datamodule import VideoDataModule
@@ -96,6 +97,13 @@ def test_train_from_the_frame_store(tiny_dataset, tmp_path):
         run, tiny_dataset, "data.source=frames", f"data.frames_root={out}", "logger=none")))
     assert metrics["skipped_videos"] == 0 and metrics["train_clips_per_s"] > 0
     assert (run / "checkpoints" / "last.ckpt").is_file()
+    # The checkpoint remembers the frame store; evaluation can read the videos instead.
+    for source in ("frames", "video"):
+        metrics = evaluate(compose_config("eval", [
+            f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}",
+            f"paths.output_dir={tmp_path / source}", f"data.source={source}",
+            "data.num_workers=0", "trainer.accelerator=cpu", "logger=none"]))
+        assert 0 <= metrics["test/top1"] <= 1 and metrics["skipped_videos"] == 0, source
 
 
 def test_frames_source_without_a_store_is_a_clear_error(tiny_dataset, tmp_path):

@@ -38,8 +38,7 @@ def bench_data(cfg: DictConfig) -> dict[str, Any]:
     datamodule: VideoDataModule = instantiate(cfg.data)
     datamodule.prepare_data()
     dataset = datamodule.dataset(cfg.subset)
-    loader = datamodule.train_dataloader() if cfg.subset == "train" else datamodule._loader(
-        cfg.subset)
+    loader = datamodule.dataloader(cfg.subset)
     processes = cfg.decoder_processes or max(1, datamodule.num_workers)
     results: dict[str, Any] = {
         "source": datamodule.source,

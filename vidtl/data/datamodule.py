@@ -193,7 +193,8 @@ class VideoDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         self.index  # noqa: B018 (read annotations and fail early on bad ones)
 
-    def _loader(self, subset: str) -> DataLoader:
+    def dataloader(self, subset: str) -> DataLoader:
+        """The loader of ``train`` (shuffled, full batches), ``val`` or ``test``."""
         dataset = self.dataset(subset)
         training = subset == "train"
         return DataLoader(
@@ -207,10 +208,10 @@ class VideoDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train")
+        return self.dataloader("train")
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("val")
+        return self.dataloader("val")
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test")
+        return self.dataloader("test")
