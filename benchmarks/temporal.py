@@ -79,14 +79,16 @@ def row_overrides(name: str, epochs: int) -> list[str]:
     return [*ROWS[name], f"trainer.max_epochs={epochs}"]
 
 
-def run_row(name: str, epochs: int, out: Path, data_dir: Path) -> dict:
+def run_row(name: str, epochs: int, out: Path, data_dir: Path, reuse: bool = False) -> dict:
     overrides = [*row_overrides(name, epochs), f"hydra.run.dir={out / name}",
                  f"paths.data_dir={data_dir}"]
     command = [sys.executable, "-m", "vidtl.train", *overrides]
     start = time.perf_counter()
-    subprocess.run(command, check=True, cwd=REPO, env={**os.environ, "WANDB_MODE": "disabled"},
-                   stdout=subprocess.DEVNULL)
-    seconds = time.perf_counter() - start
+    finished = (out / name / "metrics.json").is_file()
+    if not (reuse and finished):
+        subprocess.run(command, check=True, cwd=REPO,
+                       env={**os.environ, "WANDB_MODE": "disabled"}, stdout=subprocess.DEVNULL)
+    seconds = time.perf_counter() - start if not (reuse and finished) else float("nan")
     metrics = json.loads((out / name / "metrics.json").read_text())
     labels, predictions = predict_test(out / name / "checkpoints" / "last.ckpt")
     correct = predictions == labels
@@ -140,13 +142,16 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=16, help="the common budget of every row")
     parser.add_argument("--out", type=Path, help="default: logs/benchmarks/temporal/epochs<N>")
     parser.add_argument("--data-dir", type=Path, default=REPO / "data")
+    parser.add_argument("--reuse", action="store_true",
+                        help="evaluate a row's finished run (metrics.json) instead of training "
+                             "it again (after an interruption)")
     args = parser.parse_args()
     out = args.out or REPO / "logs" / "benchmarks" / "temporal" / f"epochs{args.epochs}"
     out.mkdir(parents=True, exist_ok=True)
     results_file = out / "results.json"
     results = json.loads(results_file.read_text()) if results_file.exists() else {}
     for name in args.rows:
-        results[name] = run_row(name, args.epochs, out, args.data_dir)
+        results[name] = run_row(name, args.epochs, out, args.data_dir, args.reuse)
         print(json.dumps(results[name]), flush=True)
         results_file.write_text(json.dumps(results, indent=2))  # nothing lost if a row fails
     write_docs([results[name] for name in ROWS if name in results], args.epochs)
