@@ -94,16 +94,20 @@ def test_train_from_the_frame_store(tiny_dataset, tmp_path):
                                        "workers=1", "progress=false", "short_side=40"]))
     run = tmp_path / "run"
     metrics = train(compose_config("train", tiny_train_overrides(
-        run, tiny_dataset, "data.source=frames", f"data.frames_root={out}", "logger=none")))
+        run, tiny_dataset, "data.source=frames", f"data.frames_root={out}", "logger=none",
+        "data.load_threads=2")))  # the batches of the frame store are read in two threads
     assert metrics["skipped_videos"] == 0 and metrics["train_clips_per_s"] > 0
     assert (run / "checkpoints" / "last.ckpt").is_file()
-    # The checkpoint remembers the frame store; evaluation can read the videos instead.
+    # The checkpoint remembers the frame store; evaluation can read the videos instead. (Same
+    # clips up to JPEG error: test_data_frame_store compares them pixel by pixel.)
+    results = {}
     for source in ("frames", "video"):
-        metrics = evaluate(compose_config("eval", [
+        results[source] = evaluate(compose_config("eval", [
             f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}",
             f"paths.output_dir={tmp_path / source}", f"data.source={source}",
             "data.num_workers=0", "trainer.accelerator=cpu", "logger=none"]))
-        assert 0 <= metrics["test/top1"] <= 1 and metrics["skipped_videos"] == 0, source
+        assert results[source]["skipped_videos"] == 0, source
+    assert results["frames"]["test/loss"] == pytest.approx(results["video"]["test/loss"], rel=0.05)
 
 
 def test_frames_source_without_a_store_is_a_clear_error(tiny_dataset, tmp_path):

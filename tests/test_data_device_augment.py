@@ -24,7 +24,7 @@ def smooth_clips(batch: int, frames: int, height: int, width: int) -> torch.Tens
 
 def test_full_frame_box_without_flip_is_the_identity():
     clips = smooth_clips(2, 3, 32, 32)
-    augment = DeviceClipAugment(crop_size=32, crop="multi_scale", flip=False)
+    augment = DeviceClipAugment(TrainClipTransform(32, "multi_scale", flip=False))
 
     class FullFrame:  # multi_scale draws scale 1.0 for both sides at position 0
         def integers(self, low, high=None):
@@ -41,13 +41,13 @@ def test_full_frame_box_without_flip_is_the_identity():
 def test_matches_the_worker_transform_for_the_same_draws():
     clips = smooth_clips(4, 2, 48, 64)
     worker = TrainClipTransform(crop_size=24, crop="multi_scale", flip=True)
-    device = DeviceClipAugment(crop_size=24, crop="multi_scale", flip=True)
+    device = DeviceClipAugment(TrainClipTransform(24, "multi_scale", flip=True))
     on_device = device(clips, np.random.default_rng(3))
     rng = np.random.default_rng(3)  # both draw a box, then a flip, clip after clip
     for index in range(4):
         expected = worker(clips[index].permute(0, 2, 3, 1).numpy(), rng).float()
         assert (on_device[index] - expected).abs().mean() < 3.0, index
-    flipped = [device.boxes.random_box(48, 64, r) and device.boxes.random_flip(r)
+    flipped = [device.transform.random_box(48, 64, r) and device.transform.random_flip(r)
                for r in [np.random.default_rng(3)] for _ in range(4)]
     assert 0 < sum(flipped) < 4  # both branches were exercised
 

@@ -39,15 +39,19 @@ def bench_data(cfg: DictConfig) -> dict[str, Any]:
     datamodule.prepare_data()
     dataset = datamodule.dataset(cfg.subset)
     loader = datamodule.dataloader(cfg.subset)
-    processes = cfg.decoder_processes or max(1, datamodule.num_workers)
+    # As many decoding processes as the loader has workers, or threads when it has none.
+    parallel = datamodule.num_workers or datamodule.load_threads
+    processes = cfg.decoder_processes or max(1, parallel)
     results: dict[str, Any] = {
         "source": datamodule.source,
         "workers": datamodule.num_workers,
+        "load_threads": datamodule.load_threads,
         "decoder_processes": processes,
     }
     log.info("bare decoder loop: %d processes x %d clips", processes, cfg.clips)
     results["decoder_clips_per_s"] = decoder_loop_rate(dataset, cfg.clips, processes).clips_per_s
-    log.info("datamodule loader: %d workers, %d clips", datamodule.num_workers, cfg.clips)
+    log.info("datamodule loader: %d workers, %d load threads, %d clips",
+             datamodule.num_workers, datamodule.load_threads, cfg.clips)
     results["loader_clips_per_s"] = loader_rate(loader, cfg.clips).clips_per_s
     results["loader_over_decoder"] = results["loader_clips_per_s"] / results[
         "decoder_clips_per_s"]

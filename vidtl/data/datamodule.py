@@ -13,6 +13,7 @@ from vidtl.data.dataset import SkippedVideoLog, VideoClipDataset
 from vidtl.data.device_augment import DeviceClipAugment
 from vidtl.data.exclusions import drop_excluded, read_exclusion_list
 from vidtl.data.formats import load_index
+from vidtl.data.prefetch import PrefetchingDataLoader
 from vidtl.data.prepare import read_manifest
 from vidtl.data.records import VideoIndex
 from vidtl.data.sampling import build_sampler
@@ -38,6 +39,11 @@ class VideoDataModule(L.LightningDataModule):
     ``augment_on='device'`` moves the training crop and flip out of the workers: they deliver
     clips resized to cover ``device_frame_size`` (height, width; default the 340x256 aspect)
     and :attr:`device_augment` crops the batch on the device (the module applies it).
+
+    ``load_threads=N`` loads the clips of each batch in N threads; with ``num_workers=0`` the
+    batches are then built in the main process, a few ahead, by a background thread
+    (:class:`PrefetchingDataLoader`). That avoids the worker processes' hand-over through
+    shared memory, which costs more than decoding when the frames are JPEG (``source=frames``).
     """
 
     def __init__(
@@ -66,6 +72,7 @@ class VideoDataModule(L.LightningDataModule):
         persistent_workers: bool = True,
         backend: str = "decord",
         decode_threads: int = 1,
+        load_threads: int = 0,
         source: str = "video",
         frames_root: str | Path | None = None,
         exclude_list: str | Path | None = None,
@@ -95,7 +102,7 @@ class VideoDataModule(L.LightningDataModule):
             # Default: Kinetics' 340x256 aspect, so such frames (and stores) need no resize.
             height, width = device_frame_size or (short_side, round(short_side * 340 / 256))
             self.worker_train_transform = CoverResizeTransform(int(height), int(width))
-            self.device_augment = DeviceClipAugment(crop_size, train_crop, flip=flip)
+            self.device_augment = DeviceClipAugment(self.train_transform)
         self.eval_transform = EvalClipTransform(crop_size, short_side)
         self.batch_size = batch_size
         self.num_workers = num_workers
@@ -108,6 +115,9 @@ class VideoDataModule(L.LightningDataModule):
                              "vidtl-prepare mode=frames)")
         self.backend = backend
         self.decode_threads = decode_threads
+        if load_threads < 0:
+            raise ValueError(f"data.load_threads must be >= 0, got {load_threads}")
+        self.load_threads = load_threads
         self.source = source
         self.frames_root = Path(frames_root).expanduser() if frames_root else None
         self.exclude_list = Path(exclude_list).expanduser() if exclude_list else None
@@ -187,6 +197,7 @@ class VideoDataModule(L.LightningDataModule):
                 training=training,
                 source=self.frame_source(),
                 skipped=self.skipped,
+                load_threads=self.load_threads,
             )
         return self.datasets[subset]
 
@@ -197,7 +208,9 @@ class VideoDataModule(L.LightningDataModule):
         """The loader of ``train`` (shuffled, full batches), ``val`` or ``test``."""
         dataset = self.dataset(subset)
         training = subset == "train"
-        return DataLoader(
+        threaded = self.load_threads > 0 and self.num_workers == 0
+        loader_class = PrefetchingDataLoader if threaded else DataLoader
+        return loader_class(
             dataset,
             batch_size=self.batch_size,
             shuffle=training,

@@ -18,21 +18,18 @@ from vidtl.data.transforms import TrainClipTransform
 
 @dataclass(frozen=True)
 class DeviceClipAugment:
-    """Batched random crop (``multi_scale`` or ``random_resized``) and horizontal flip."""
+    """The random crop and flip of ``transform`` (its boxes, sizes and flips), batched."""
 
-    crop_size: int = 224
-    crop: str = "multi_scale"
-    scale: tuple[float, float] = (0.25, 1.0)
-    flip: bool = True
+    transform: TrainClipTransform
 
     @property
-    def boxes(self) -> TrainClipTransform:
-        return TrainClipTransform(self.crop_size, self.crop, self.scale, self.flip)
+    def crop_size(self) -> int:
+        return self.transform.crop_size
 
     def __call__(self, clips: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
         """uint8 ``(B, T, C, H, W)`` to float ``(B, T, C, crop, crop)`` in 0..255."""
         batch, frames, channels, height, width = clips.shape
-        draw = self.boxes
+        draw = self.transform
         rois, flips = [], []
         for index in range(batch):
             top, left, box_h, box_w = draw.random_box(height, width, rng)

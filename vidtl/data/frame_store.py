@@ -22,6 +22,7 @@ import os
 import struct
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -139,19 +140,23 @@ def read_frame_file_info(path: Path) -> FrameFileInfo:
     """The metadata of a frame file (raises :class:`VideoDecodeError` if it is not one)."""
     try:
         with open(path, "rb") as file:
-            size = file.seek(0, os.SEEK_END)
-            if size < len(MAGIC) + _TRAILER.size:
-                raise VideoDecodeError(f"{path}: not a vidtl frame file (too short)")
-            file.seek(size - _TRAILER.size)
-            length, magic = _TRAILER.unpack(file.read(_TRAILER.size))
-            if magic != MAGIC or length > size:
-                raise VideoDecodeError(f"{path}: not a complete vidtl frame file")
-            file.seek(size - _TRAILER.size - length)
-            fields = json.loads(file.read(length))
+            return _read_info(file, path)
     except FileNotFoundError:
         raise VideoDecodeError(
             f"{path}: not in the frame store; run vidtl-prepare mode=frames for this dataset"
         ) from None
+
+
+def _read_info(file: BinaryIO, path: Path) -> FrameFileInfo:
+    size = file.seek(0, os.SEEK_END)
+    if size < len(MAGIC) + _TRAILER.size:
+        raise VideoDecodeError(f"{path}: not a vidtl frame file (too short)")
+    file.seek(size - _TRAILER.size)
+    length, magic = _TRAILER.unpack(file.read(_TRAILER.size))
+    if magic != MAGIC or length > size:
+        raise VideoDecodeError(f"{path}: not a complete vidtl frame file")
+    file.seek(size - _TRAILER.size - length)
+    fields = json.loads(file.read(length))
     if fields.get("version") != FORMAT_VERSION:
         raise VideoDecodeError(f"{path}: frame store version {fields.get('version')}, this vidtl "
                                f"reads version {FORMAT_VERSION}; prepare the store again")
@@ -162,13 +167,31 @@ class FrameStoreReader:
     """Reads frames of one video from its frame file: the :class:`VideoReader` interface.
 
     Lengths and indices are those of the source video; frames are decoded with
-    ``torchvision.io.decode_jpeg`` (libjpeg-turbo), only those asked for.
+    ``torchvision.io.decode_jpeg`` (libjpeg-turbo), only those asked for. The file is opened once
+    and closed with the reader.
     """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.info = read_frame_file_info(self.path)
+        try:
+            self._file: BinaryIO | None = open(self.path, "rb")  # noqa: SIM115 (held open)
+        except FileNotFoundError:
+            raise VideoDecodeError(f"{self.path}: not in the frame store; run vidtl-prepare "
+                                   "mode=frames for this dataset") from None
+        try:
+            self.info = _read_info(self._file, self.path)
+        except BaseException:
+            self.close()
+            raise
         self.fps = self.info.fps
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __del__(self) -> None:
+        self.close()
 
     def __len__(self) -> int:
         return self.info.source_frames
@@ -183,12 +206,7 @@ class FrameStoreReader:
 
         indices = np.asarray(indices, dtype=np.int64)
         unique, inverse = np.unique(self.stored_index(indices), return_inverse=True)
-        offsets = self.info.offsets
-        with open(self.path, "rb") as file:
-            descriptor = file.fileno()
-            data = [torch.frombuffer(bytearray(os.pread(descriptor, offsets[i + 1] - offsets[i],
-                                                        offsets[i])), dtype=torch.uint8)
-                    for i in unique.tolist()]
+        data = self.encoded_frames(unique)
         try:
             decoded = decode_jpeg(data)
         except RuntimeError as error:
@@ -196,3 +214,12 @@ class FrameStoreReader:
         # decode_jpeg returns (C, H, W) views of (H, W, C) memory: back to HWC costs nothing.
         frames = [image.permute(1, 2, 0).numpy() for image in decoded]
         return np.stack([frames[i] for i in inverse.reshape(-1).tolist()])
+
+    def encoded_frames(self, stored: np.ndarray) -> list[torch.Tensor]:
+        """The JPEG bytes of the stored frames ``stored`` (uint8 tensors)."""
+        if self._file is None:
+            raise ValueError(f"{self.path}: reader is closed")
+        descriptor, offsets = self._file.fileno(), self.info.offsets
+        return [torch.frombuffer(bytearray(os.pread(descriptor, offsets[i + 1] - offsets[i],
+                                                    offsets[i])), dtype=torch.uint8)
+                for i in np.asarray(stored).tolist()]
