@@ -95,16 +95,20 @@ def main() -> None:
     root = build_dataset(args.videos, args.out / "dataset", args.copies)
     frames, reencoded = args.out / "frames", args.out / "reencoded"
     vidtl = [sys.executable, "-m"]
-    data = ["data=folder", f"data.root={root}", f"data.num_workers={args.workers}"]
+    data = ["data=folder", f"data.root={root}"]
     for mode, output in (("frames", frames), ("reencode", reencoded)):
         run_json([*vidtl, "vidtl.cli.prepare", *data, f"mode={mode}", f"output={output}",
                   f"workers={args.workers}", "progress=false"])
+    workers = [f"data.num_workers={args.workers}"]
+    threads = ["data.num_workers=0", f"data.load_threads={args.workers}"]
+    store = ["data.source=frames", f"data.frames_root={frames}"]
     sources = {
-        "video": [],
-        "reencoded": [f"data.root={reencoded}"],
-        "frames": ["data.source=frames", f"data.frames_root={frames}"],
-        "frames_device_augment": ["data.source=frames", f"data.frames_root={frames}",
-                                  "data.augment_on=device"],
+        "video": workers,
+        "reencoded": [*workers, f"data.root={reencoded}"],
+        "frames": [*workers, *store],
+        "frames_device_augment": [*workers, *store, "data.augment_on=device"],
+        "frames_threads": [*threads, *store],
+        "frames_threads_device_augment": [*threads, *store, "data.augment_on=device"],
     }
     bench = [*vidtl, "vidtl.cli.bench_data", *data]
     if args.gpu:
@@ -121,6 +125,8 @@ def main() -> None:
         command = [*bench, *overrides, f"clips={clips}"]
         runs = [run_json(command) for _ in range(args.repeats)]
         row = median_row(runs)
+        row["loading"] = (f"{row['workers']} workers" if row["workers"]
+                          else f"{row['load_threads']} threads, no workers")
         row["command"] = " ".join(["vidtl-bench-data", *command[len(vidtl) + 1:]]).replace(
             f"{REPO}/", "")
         results["rows"][name] = row
@@ -159,17 +165,18 @@ def write_docs(results: dict, gpu: bool) -> None:
     storage = results["storage"]
     lines = [
         start,
-        f"Machine: {results['machine']}; {results['workers']} loader workers. Written by "
+        f"Machine: {results['machine']}. Written by "
         f"`python benchmarks/data_throughput.py{' --gpu' if gpu else ''}` on {results['date']};"
         f" medians of {results['repeats']} runs (the loader's range in brackets).",
         "",
-        "| source | loader clips/s | bare decoder loop clips/s | loader / decoder loop |"
+        "| source | loading | loader clips/s | bare decoder loop clips/s | loader / decoder loop |"
         + (" model-only clips/s | end-to-end clips/s | end-to-end / model |" if gpu else ""),
-        "|---|---|---|---|" + ("---|---|---|" if gpu else ""),
+        "|---|---|---|---|---|" + ("---|---|---|" if gpu else ""),
     ]
     for name, row in results["rows"].items():
         low, high = row["loader_range"]
-        line = (f"| {name} | {row['loader_clips_per_s']:.1f} ({low:.1f}-{high:.1f}) | "
+        line = (f"| {name} | {row['loading']} | {row['loader_clips_per_s']:.1f} "
+                f"({low:.1f}-{high:.1f}) | "
                 f"{row['decoder_clips_per_s']:.1f} | {row['loader_over_decoder']:.2f} |")
         if gpu:
             line += (f" {row['model_clips_per_s']:.0f} | {row['train_clips_per_s']:.0f} | "
