@@ -110,6 +110,9 @@ def main() -> None:
         "frames_threads": [*threads, *store],
         "frames_threads_device_augment": [*threads, *store, "data.augment_on=device"],
     }
+    if args.gpu:  # JPEG decoding with nvJPEG (on a CPU it would only move it to one thread)
+        sources["frames_threads_decode_on_device"] = [*threads, *store, "data.augment_on=device",
+                                                      "data.decode_on=device"]
     bench = [*vidtl, "vidtl.cli.bench_data", *data]
     if args.gpu:
         bench += ["model/backbone=resnet50", "model.backbone.pretrained=false",

@@ -3,8 +3,10 @@ model's training ceiling and end-to-end training, side by side."""
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import hydra
@@ -16,6 +18,7 @@ from vidtl.cli import config_dir
 from vidtl.cli.builders import build_classifier
 from vidtl.cli.errors import exit_on_user_error
 from vidtl.data.datamodule import VideoDataModule
+from vidtl.data.sources import EncodedFrameStoreSource, FrameStoreSource
 from vidtl.data.throughput import cycle, decoder_loop_rate, loader_rate
 from vidtl.models.module import VideoClassificationModule
 from vidtl.models.throughput import resident_batches, training_step_rate
@@ -49,15 +52,25 @@ def bench_data(cfg: DictConfig) -> dict[str, Any]:
         "decoder_processes": processes,
     }
     log.info("bare decoder loop: %d processes x %d clips", processes, cfg.clips)
+    if isinstance(dataset.source, EncodedFrameStoreSource):  # the loop decodes, on the CPU
+        dataset = copy.copy(dataset)
+        dataset.source = FrameStoreSource(dataset.source.store_root, dataset.source.data_root)
     results["decoder_clips_per_s"] = decoder_loop_rate(dataset, cfg.clips, processes).clips_per_s
-    log.info("datamodule loader: %d workers, %d load threads, %d clips",
-             datamodule.num_workers, datamodule.load_threads, cfg.clips)
-    results["loader_clips_per_s"] = loader_rate(loader, cfg.clips).clips_per_s
-    results["loader_over_decoder"] = results["loader_clips_per_s"] / results[
-        "decoder_clips_per_s"]
-
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu")
                           if cfg.device == "auto" else cfg.device)
+    training = cfg.subset == "train"
+
+    def batches() -> Iterator[Any]:  # with decode_on=device, decoded on the device here
+        for batch in cycle(loader):
+            yield datamodule.decode_batch(batch, device, training)
+
+    log.info("datamodule loader: %d workers, %d load threads, %d clips, decoding on the %s",
+             datamodule.num_workers, datamodule.load_threads, cfg.clips, datamodule.decode_on)
+    results["decode_on"] = datamodule.decode_on
+    results["loader_clips_per_s"] = loader_rate(batches(), cfg.clips,
+                                                max(1, loader.num_workers)).clips_per_s
+    results["loader_over_decoder"] = results["loader_clips_per_s"] / results[
+        "decoder_clips_per_s"]
     measure = cfg.measure_model
     if measure == "auto":
         measure = device.type == "cuda"
@@ -72,7 +85,7 @@ def bench_data(cfg: DictConfig) -> dict[str, Any]:
         ceiling = training_step_rate(module, resident, device, cfg.steps, cfg.warmup_steps,
                                      precision)
         log.info("end-to-end training from the loader")
-        end_to_end = training_step_rate(module, cycle(loader), device, cfg.steps,
+        end_to_end = training_step_rate(module, batches(), device, cfg.steps,
                                         cfg.warmup_steps, precision)
         results |= {
             "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
@@ -11,13 +12,25 @@ from torch.utils.data import DataLoader
 
 from vidtl.data.dataset import SkippedVideoLog, VideoClipDataset
 from vidtl.data.device_augment import DeviceClipAugment
+from vidtl.data.encoded_clips import (
+    EncodedClipBatch,
+    collate_encoded,
+    decode_clip_batch,
+    keep_encoded,
+)
 from vidtl.data.exclusions import drop_excluded, read_exclusion_list
 from vidtl.data.formats import load_index
 from vidtl.data.prefetch import PrefetchingDataLoader
 from vidtl.data.prepare import read_manifest
 from vidtl.data.records import VideoIndex
 from vidtl.data.sampling import build_sampler
-from vidtl.data.sources import SOURCES, FrameSource, FrameStoreSource, VideoFileSource
+from vidtl.data.sources import (
+    SOURCES,
+    EncodedFrameStoreSource,
+    FrameSource,
+    FrameStoreSource,
+    VideoFileSource,
+)
 from vidtl.data.synthetic import SyntheticVideoSpec, ensure_synthetic_dataset
 from vidtl.data.transforms import CoverResizeTransform, EvalClipTransform, TrainClipTransform
 
@@ -44,6 +57,10 @@ class VideoDataModule(L.LightningDataModule):
     batches are then built in the main process, a few ahead, by a background thread
     (:class:`PrefetchingDataLoader`). That avoids the worker processes' hand-over through
     shared memory, which costs more than decoding when the frames are JPEG (``source=frames``).
+
+    ``decode_on='device'`` (with ``source='frames'`` and ``augment_on='device'``) leaves the JPEG
+    frames undecoded in the workers; :meth:`on_before_batch_transfer` decodes them on the
+    training device (nvJPEG on a GPU) and resizes each clip there.
     """
 
     def __init__(
@@ -65,6 +82,7 @@ class VideoDataModule(L.LightningDataModule):
         train_crop: str = "multi_scale",
         flip: bool = True,
         augment_on: str = "worker",
+        decode_on: str = "worker",
         device_frame_size: tuple[int, int] | None = None,
         batch_size: int = 8,
         num_workers: int = 4,
@@ -104,6 +122,12 @@ class VideoDataModule(L.LightningDataModule):
             self.worker_train_transform = CoverResizeTransform(int(height), int(width))
             self.device_augment = DeviceClipAugment(self.train_transform)
         self.eval_transform = EvalClipTransform(crop_size, short_side)
+        if decode_on not in ("worker", "device"):
+            raise ValueError(f"data.decode_on must be 'worker' or 'device', got {decode_on!r}")
+        if decode_on == "device" and (source != "frames" or augment_on != "device"):
+            raise ValueError("data.decode_on=device decodes the JPEG frames of a frame store on "
+                             "the device: it needs data.source=frames and data.augment_on=device")
+        self.decode_on = decode_on
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.pin_memory = pin_memory and torch.cuda.is_available()  # pinning needs a GPU
@@ -181,6 +205,8 @@ class VideoDataModule(L.LightningDataModule):
             return VideoFileSource(self.backend, self.decode_threads)
         assert self.frames_root is not None
         read_manifest(self.frames_root, expected_mode="frames")  # fails early on a wrong folder
+        if self.decode_on == "device":
+            return EncodedFrameStoreSource(self.frames_root, self.root)
         return FrameStoreSource(self.frames_root, self.root)
 
     def dataset(self, subset: str) -> VideoClipDataset:
@@ -190,10 +216,11 @@ class VideoDataModule(L.LightningDataModule):
             if not records:
                 raise ValueError(f"dataset {self.root} ({self.format}) has no {subset} videos")
             training = subset == "train"
+            transform = self.worker_train_transform if training else self.eval_transform
             self.datasets[subset] = VideoClipDataset(
                 records,
                 self.sampler,
-                self.worker_train_transform if training else self.eval_transform,
+                keep_encoded if self.decode_on == "device" else transform,
                 training=training,
                 source=self.frame_source(),
                 skipped=self.skipped,
@@ -218,7 +245,19 @@ class VideoDataModule(L.LightningDataModule):
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.persistent_workers,
+            collate_fn=collate_encoded if self.decode_on == "device" else None,
         )
+
+    def decode_batch(self, batch: Any, device: torch.device | str, training: bool) -> Any:
+        """With ``decode_on='device'``: the batch's clips decoded on ``device`` and brought to the
+        size of the workers' transform (uint8 ``(B, T, C, H, W)``); any other batch unchanged."""
+        if not (isinstance(batch, (tuple, list)) and isinstance(batch[0], EncodedClipBatch)):
+            return batch
+        transform = self.worker_train_transform if training else self.eval_transform
+        return decode_clip_batch(batch[0], device, transform), batch[1]
+
+    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        return self.decode_batch(batch, self.trainer.strategy.root_device, self.trainer.training)
 
     def train_dataloader(self) -> DataLoader:
         return self.dataloader("train")

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Protocol
 
 from vidtl.data.decoding import VideoReader, open_video
+from vidtl.data.encoded_clips import EncodedFrameStoreReader
 from vidtl.data.frame_store import FrameStoreReader, frame_file_path
 
 SOURCES = ("video", "frames")
@@ -38,3 +39,11 @@ class FrameStoreSource:
 
     def open(self, video: Path) -> VideoReader:
         return FrameStoreReader(frame_file_path(self.store_root, self.data_root, video))
+
+
+@dataclass(frozen=True)
+class EncodedFrameStoreSource(FrameStoreSource):
+    """Read the frames' JPEG bytes from the store, for decoding on the device."""
+
+    def open(self, video: Path) -> VideoReader:
+        return EncodedFrameStoreReader(frame_file_path(self.store_root, self.data_root, video))

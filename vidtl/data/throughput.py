@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from torch.utils.data import DataLoader
 
 from vidtl.data.dataset import VideoClipDataset
 
@@ -69,11 +68,10 @@ def decoder_loop_rate(dataset: VideoClipDataset, clips: int, processes: int) -> 
     return Rate(clips * processes, max(r.seconds for r in rates))
 
 
-def loader_rate(loader: DataLoader, clips: int) -> Rate:
-    """Clips per second out of ``loader`` over about ``clips`` clips, after one batch per worker
-    has arrived (worker start-up is not counted)."""
-    batches = cycle(loader)
-    for _ in range(max(1, loader.num_workers)):
+def loader_rate(batches: Iterator, clips: int, warmup_batches: int = 1) -> Rate:
+    """Clips per second out of ``batches`` (a loader's, see :func:`cycle`) over about ``clips``
+    clips, after ``warmup_batches`` (one per worker: worker start-up is not counted)."""
+    for _ in range(warmup_batches):
         next(batches)
     delivered, start = 0, time.perf_counter()
     while delivered < clips:

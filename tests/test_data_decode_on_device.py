@@ -1,0 +1,67 @@
+"""data.decode_on=device: the workers hand over JPEG bytes, decoded before the transfer."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from helpers import tiny_train_overrides
+from hydra import compose, initialize_config_dir
+
+from vidtl.cli import config_dir
+from vidtl.cli.prepare import prepare
+from vidtl.cli.train import train
+from vidtl.data.datamodule import VideoDataModule
+from vidtl.data.encoded_clips import EncodedClipBatch
+
+
+def compose_config(name: str, overrides: list[str]):
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        return compose(config_name=name, overrides=overrides)
+
+
+@pytest.fixture(scope="module")
+def frame_store(tiny_dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("store")
+    prepare(compose_config("prepare", [f"data.root={tiny_dataset}", "data.synthetic=null",
+                                       f"output={out}", "workers=1", "progress=false"]))
+    return out
+
+
+def datamodule(root, store, decode_on: str, **options) -> VideoDataModule:
+    return VideoDataModule(root, num_frames=4, crop_size=32, short_side=40, batch_size=4,
+                           num_workers=0, source="frames", frames_root=store,
+                           augment_on="device", decode_on=decode_on, **options)
+
+
+def test_decoding_on_the_device_gives_the_workers_clips(tiny_dataset, frame_store):
+    # Both in threads, so that the same seed gives the same frame indices in training.
+    worker = datamodule(tiny_dataset, frame_store, "worker", load_threads=2)
+    device = datamodule(tiny_dataset, frame_store, "device", load_threads=2)
+    for subset, training in (("val", False), ("train", True)):
+        torch.manual_seed(0)  # the same frame indices in training
+        expected = list(worker.dataloader(subset))
+        torch.manual_seed(0)
+        encoded = list(device.dataloader(subset))
+        assert len(expected) == len(encoded) > 1
+        for (clips, labels), batch in zip(expected, encoded, strict=True):
+            assert isinstance(batch[0], EncodedClipBatch) and batch[0].data.dtype == torch.uint8
+            decoded, decoded_labels = device.decode_batch(batch, "cpu", training)
+            assert decoded.dtype == torch.uint8 and decoded.shape == clips.shape, subset
+            assert torch.equal(decoded, clips) and torch.equal(decoded_labels, labels), subset
+    assert clips.shape[-2:] == worker.train_clip_size
+
+
+def test_training_decodes_on_the_device(tiny_dataset, frame_store, tmp_path):
+    metrics = train(compose_config("train", tiny_train_overrides(
+        tmp_path, tiny_dataset, "data.source=frames", f"data.frames_root={frame_store}",
+        "data.augment_on=device", "data.decode_on=device", "logger=none")))
+    assert metrics["skipped_videos"] == 0 and metrics["train_clips_per_s"] > 0
+
+
+def test_decode_on_device_needs_the_frame_store_and_device_augmentation(tiny_dataset, tmp_path):
+    with pytest.raises(ValueError, match="needs data.source=frames and data.augment_on=device"):
+        VideoDataModule(tiny_dataset, decode_on="device", augment_on="device")
+    with pytest.raises(ValueError, match="needs data.source=frames and data.augment_on=device"):
+        VideoDataModule(tiny_dataset, source="frames", frames_root=tmp_path, decode_on="device")
+    with pytest.raises(ValueError, match="decode_on must be"):
+        VideoDataModule(tiny_dataset, decode_on="gpu")
