@@ -123,17 +123,22 @@ def main() -> None:
     results = {"machine": machine(), "date": time.strftime("%Y-%m-%d"), "workers": args.workers,
                "repeats": args.repeats,
                "storage": storage(root / "train", frames, reencoded), "rows": {}}
-    for name, overrides in sources.items():
-        clips = args.clips * (5 if name.startswith("frames") else 1)  # about as many seconds
-        command = [*bench, *overrides, f"clips={clips}"]
-        runs = [run_json(command) for _ in range(args.repeats)]
-        row = median_row(runs)
+    commands = {name: [*bench, *overrides,
+                       f"clips={args.clips * (5 if name.startswith('frames') else 1)}"]
+                for name, overrides in sources.items()}  # frames: about as many seconds
+    runs: dict[str, list[dict]] = {name: [] for name in sources}
+    for repeat in range(args.repeats):  # round-robin, so a slow spell of the machine hits all rows
+        for name, command in commands.items():
+            runs[name].append(run_json(command))
+            print(f"round {repeat + 1}: {name} {runs[name][-1]['loader_clips_per_s']:.1f} clips/s",
+                  flush=True)
+    for name, command in commands.items():
+        row = median_row(runs[name])
         row["loading"] = (f"{row['workers']} workers" if row["workers"]
                           else f"{row['load_threads']} threads, no workers")
         row["command"] = " ".join(["vidtl-bench-data", *command[len(vidtl) + 1:]]).replace(
             f"{REPO}/", "")
         results["rows"][name] = row
-        print(name, json.dumps(row), flush=True)
     video = results["rows"]["video"]["loader_clips_per_s"]
     results["over_video"] = {name: row["loader_clips_per_s"] / video
                              for name, row in results["rows"].items()}
@@ -170,7 +175,8 @@ def write_docs(results: dict, gpu: bool) -> None:
         start,
         f"Machine: {results['machine']}. Written by "
         f"`python benchmarks/data_throughput.py{' --gpu' if gpu else ''}` on {results['date']};"
-        f" medians of {results['repeats']} runs (the loader's range in brackets).",
+        f" medians of {results['repeats']} runs taken round-robin over the rows (the loader's"
+        " range in brackets).",
         "",
         "| source | loading | loader clips/s | bare decoder loop clips/s | loader / decoder loop |"
         + (" model-only clips/s | end-to-end clips/s | end-to-end / model |" if gpu else ""),

@@ -1,4 +1,4 @@
-"""Loading the clips of a batch in threads (data.load_threads) and the prefetching loader."""
+"""Batches built by threads of the main process (data.load_threads, ThreadedDataLoader)."""
 
 import threading
 import time
@@ -10,9 +10,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from vidtl.data.datamodule import VideoDataModule
 from vidtl.data.dataset import SkippedVideoLog, VideoClipDataset
-from vidtl.data.prefetch import PrefetchingDataLoader
 from vidtl.data.records import VideoRecord
 from vidtl.data.sampling import SegmentSampler
+from vidtl.data.threaded_loader import ThreadedDataLoader
 from vidtl.data.transforms import TrainClipTransform
 
 
@@ -26,7 +26,7 @@ def test_threaded_evaluation_delivers_the_same_batches(tiny_dataset):
                                batch_size=4, num_workers=0, load_threads=load_threads)
 
     plain, threaded = datamodule(0).dataloader("val"), datamodule(2).dataloader("val")
-    assert type(plain) is DataLoader and isinstance(threaded, PrefetchingDataLoader)
+    assert type(plain) is DataLoader and isinstance(threaded, ThreadedDataLoader)
     expected, got = batches(plain), batches(threaded)
     assert len(expected) == len(got) > 1
     for (clips_a, labels_a), (clips_b, labels_b) in zip(expected, got, strict=True):
@@ -39,15 +39,14 @@ def test_threaded_training_repeats_with_the_seed_and_varies_between_batches(tmp_
 
     def draw() -> list[torch.Tensor]:
         torch.manual_seed(3)
-        data = VideoClipDataset(records, SegmentSampler(4), TrainClipTransform(16), True,
-                                load_threads=3)
-        return [torch.stack([clip for clip, _ in data.__getitems__([0, 1, 2, 3, 0, 0])])
-                for _ in range(3)]
+        data = VideoClipDataset(records * 6, SegmentSampler(4), TrainClipTransform(16), True)
+        loader = ThreadedDataLoader(data, batch_size=4, shuffle=True, threads=3)
+        return [clips for clips, _ in loader]
 
     first, second = draw(), draw()
+    assert len(first) == 6
     assert all(torch.equal(a, b) for a, b in zip(first, second, strict=True))
     assert not torch.equal(first[0], first[1])
-    assert not torch.equal(first[0][4], first[0][5])  # one video twice: two different clips
 
 
 def test_threaded_loading_replaces_and_logs_broken_videos(tmp_path):
@@ -55,10 +54,17 @@ def test_threaded_loading_replaces_and_logs_broken_videos(tmp_path):
     broken = tmp_path / "broken.mp4"
     broken.write_text("not a video")
     log = SkippedVideoLog(tmp_path / "skipped.txt")
-    data = VideoClipDataset([VideoRecord(broken, 0), VideoRecord(good, 1)], SegmentSampler(4),
-                            TrainClipTransform(16), True, skipped=log, load_threads=2)
-    assert [label for _, label in data.__getitems__([0, 1, 0, 1])] == [1, 1, 1, 1]
+    data = VideoClipDataset([VideoRecord(broken, 0), VideoRecord(good, 1)] * 3,
+                            SegmentSampler(4), TrainClipTransform(16), True, skipped=log)
+    labels = [label for _, batch in ThreadedDataLoader(data, batch_size=2, threads=2)
+              for label in batch.tolist()]
+    assert labels == [1] * 6
     assert set(log.read()) == {str(broken)}
+
+
+def test_load_threads_replace_the_workers(tiny_dataset):
+    with pytest.raises(ValueError, match="set data.num_workers=0"):
+        VideoDataModule(tiny_dataset, num_workers=2, load_threads=2)
 
 
 class Numbers(Dataset):
@@ -76,19 +82,29 @@ class Numbers(Dataset):
         return index
 
 
-def prefetch_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "vidtl-prefetch"]
+class SlowNumbers(Numbers):
+    """Items that take longer the smaller they are, so threads finish out of order."""
+
+    def __getitem__(self, index: int) -> int:
+        time.sleep(0.002 * ((-index) % 5))
+        return super().__getitem__(index)
 
 
-def test_prefetching_loader_order_errors_and_early_exit():
-    loader = PrefetchingDataLoader(Numbers(10), batch_size=3)
-    assert [b.tolist() for b in loader] == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]
-    assert len(loader) == 4
+def loader_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "vidtl-loader"]
+
+
+def test_threaded_loader_keeps_order_raises_errors_and_stops_early():
+    loader = ThreadedDataLoader(SlowNumbers(50), batch_size=3, threads=4)
+    assert [x for batch in loader for x in batch.tolist()] == list(range(50))
+    assert len(loader) == 17
+    assert [b.tolist() for b in ThreadedDataLoader(Numbers(4), batch_size=2, drop_last=True,
+                                                   threads=3)] == [[0, 1], [2, 3]]
     with pytest.raises(KeyError, match="no item 7"):
-        list(PrefetchingDataLoader(Numbers(10, fail_at=7), batch_size=3))
-    for _batch in PrefetchingDataLoader(Numbers(1000), batch_size=2):
-        break  # the producer stops after at most its current batch
+        list(ThreadedDataLoader(Numbers(10, fail_at=7), batch_size=3, threads=2))
+    for _batch in ThreadedDataLoader(Numbers(1000), batch_size=2, threads=2):
+        break  # each thread stops after at most its current batch
     deadline = time.monotonic() + 10
-    while prefetch_threads() and time.monotonic() < deadline:
+    while loader_threads() and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not prefetch_threads()
+    assert not loader_threads()

@@ -20,7 +20,6 @@ from vidtl.data.encoded_clips import (
 )
 from vidtl.data.exclusions import drop_excluded, read_exclusion_list
 from vidtl.data.formats import load_index
-from vidtl.data.prefetch import PrefetchingDataLoader
 from vidtl.data.prepare import read_manifest
 from vidtl.data.records import VideoIndex
 from vidtl.data.sampling import build_sampler
@@ -32,6 +31,7 @@ from vidtl.data.sources import (
     VideoFileSource,
 )
 from vidtl.data.synthetic import SyntheticVideoSpec, ensure_synthetic_dataset
+from vidtl.data.threaded_loader import ThreadedDataLoader
 from vidtl.data.transforms import CoverResizeTransform, EvalClipTransform, TrainClipTransform
 
 log = logging.getLogger(__name__)
@@ -53,10 +53,10 @@ class VideoDataModule(L.LightningDataModule):
     clips resized to cover ``device_frame_size`` (height, width; default the 340x256 aspect)
     and :attr:`device_augment` crops the batch on the device (the module applies it).
 
-    ``load_threads=N`` loads the clips of each batch in N threads; with ``num_workers=0`` the
-    batches are then built in the main process, a few ahead, by a background thread
-    (:class:`PrefetchingDataLoader`). That avoids the worker processes' hand-over through
-    shared memory, which costs more than decoding when the frames are JPEG (``source=frames``).
+    ``load_threads=N`` (with ``num_workers=0``) builds the batches in N threads of the main
+    process (:class:`ThreadedDataLoader`) instead of worker processes. That avoids the workers'
+    hand-over through shared memory, which costs more than decoding when the frames are JPEG
+    (``source=frames``).
 
     ``decode_on='device'`` (with ``source='frames'`` and ``augment_on='device'``) leaves the JPEG
     frames undecoded in the workers; :meth:`on_before_batch_transfer` decodes them on the
@@ -141,6 +141,9 @@ class VideoDataModule(L.LightningDataModule):
         self.decode_threads = decode_threads
         if load_threads < 0:
             raise ValueError(f"data.load_threads must be >= 0, got {load_threads}")
+        if load_threads and num_workers:
+            raise ValueError(f"data.load_threads={load_threads} builds the batches in threads "
+                             f"instead of worker processes: set data.num_workers=0 with it")
         self.load_threads = load_threads
         self.source = source
         self.frames_root = Path(frames_root).expanduser() if frames_root else None
@@ -224,7 +227,6 @@ class VideoDataModule(L.LightningDataModule):
                 training=training,
                 source=self.frame_source(),
                 skipped=self.skipped,
-                load_threads=self.load_threads,
             )
         return self.datasets[subset]
 
@@ -235,9 +237,8 @@ class VideoDataModule(L.LightningDataModule):
         """The loader of ``train`` (shuffled, full batches), ``val`` or ``test``."""
         dataset = self.dataset(subset)
         training = subset == "train"
-        threaded = self.load_threads > 0 and self.num_workers == 0
-        loader_class = PrefetchingDataLoader if threaded else DataLoader
-        return loader_class(
+        threads = {"threads": self.load_threads} if self.load_threads else {}
+        return (ThreadedDataLoader if threads else DataLoader)(
             dataset,
             batch_size=self.batch_size,
             shuffle=training,
@@ -246,6 +247,7 @@ class VideoDataModule(L.LightningDataModule):
             pin_memory=self.pin_memory,
             persistent_workers=self.persistent_workers,
             collate_fn=collate_encoded if self.decode_on == "device" else None,
+            **threads,
         )
 
     def decode_batch(self, batch: Any, device: torch.device | str, training: bool) -> Any:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -72,11 +71,6 @@ class VideoClipDataset(Dataset):
     Returns ``(clip, label)`` with ``clip`` uint8 ``(T, C, H, W)``. A video that cannot be read
     is logged to ``skipped``, remembered, and replaced by the next readable one, so a broken file
     never ends a run. Evaluation (``training=False``) is deterministic.
-
-    ``load_threads > 0`` loads the clips of a batch (``__getitems__``, which the DataLoader
-    calls) in that many threads of the calling process: decoders release the GIL, so a batch
-    needs no worker processes and no inter-process hand-over. Each clip's random draws come from
-    a seed drawn in order, so runs repeat whatever the threads' timing.
     """
 
     def __init__(
@@ -88,7 +82,6 @@ class VideoClipDataset(Dataset):
         source: FrameSource | None = None,
         skipped: SkippedVideoLog | None = None,
         max_replacements: int = 100,
-        load_threads: int = 0,
     ) -> None:
         if not records:
             raise ValueError("a VideoClipDataset needs at least one video")
@@ -99,9 +92,6 @@ class VideoClipDataset(Dataset):
         self.source = source or VideoFileSource()
         self.skipped = skipped or SkippedVideoLog(None)
         self.max_replacements = max_replacements
-        self.load_threads = load_threads
-        self._pool: ThreadPoolExecutor | None = None
-        self._pool_pid: int | None = None
         self._bad: set[int] = set()
         self._rng: np.random.Generator | None = None
         self._rng_pid: int | None = None
@@ -131,25 +121,18 @@ class VideoClipDataset(Dataset):
         rng = self._generator() if self.training else np.random.default_rng(index)
         return self._load(index, rng)
 
-    def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, int]]:
-        """The clips of one batch, in ``load_threads`` threads when set."""
-        if self.load_threads <= 0:
-            return [self[i] for i in indices]
-        if self.training:
-            seeds = self._generator().integers(2**63, size=len(indices)).tolist()
-        else:
-            seeds = list(indices)
-        rngs = [np.random.default_rng(seed) for seed in seeds]
-        return list(self._thread_pool().map(self._load, indices, rngs))
+    def batch_generators(self, indices: list[int]) -> list[np.random.Generator]:
+        """One generator per clip of a batch: seeds drawn in order from this process's
+        generator in training, the clip's index in evaluation (as :meth:`__getitem__`)."""
+        if not self.training:
+            return [np.random.default_rng(index) for index in indices]
+        seeds = self._generator().integers(2**63, size=len(indices)).tolist()
+        return [np.random.default_rng(seed) for seed in seeds]
 
-    def _thread_pool(self) -> ThreadPoolExecutor:
-        if self._pool is None or self._pool_pid != os.getpid():  # threads do not survive fork
-            self._pool = ThreadPoolExecutor(self.load_threads, thread_name_prefix="vidtl-load")
-            self._pool_pid = os.getpid()
-        return self._pool
-
-    def __getstate__(self) -> dict:
-        return {**self.__dict__, "_pool": None, "_pool_pid": None}  # spawned workers get none
+    def load_batch(self, indices: list[int], generators: list[np.random.Generator]
+                   ) -> list[tuple[torch.Tensor, int]]:
+        """The clips of ``indices``, each drawn with its generator (see ThreadedDataLoader)."""
+        return [self._load(i, rng) for i, rng in zip(indices, generators, strict=True)]
 
     def _load(self, index: int, rng: np.random.Generator) -> tuple[torch.Tensor, int]:
         for attempt in range(min(self.max_replacements, len(self.records))):
