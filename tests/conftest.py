@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from helpers import TINY_SPEC
+from helpers import TINY_SPEC, tiny_train_overrides
 
 from vidtl.data.synthetic import ensure_synthetic_dataset
 
@@ -28,3 +28,19 @@ def shared_videos() -> Path:
 def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A finished tiny synthetic dataset in UCF101 layout (read-only for tests)."""
     return ensure_synthetic_dataset(tmp_path_factory.mktemp("tiny") / "synthetic", TINY_SPEC)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``last.ckpt`` of a tiny training run on the tiny dataset (no test, no logger)."""
+    from hydra import compose, initialize_config_dir
+
+    from vidtl.cli import config_dir
+    from vidtl.cli.train import train
+
+    out = tmp_path_factory.mktemp("tiny_run")
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=tiny_train_overrides(
+            out, tiny_dataset, "test=false", "logger=none"))
+    train(cfg)
+    return out / "checkpoints" / "last.ckpt"

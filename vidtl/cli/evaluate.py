@@ -12,39 +12,27 @@ from typing import Any
 
 import hydra
 import lightning as L
-import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from vidtl.cli import config_dir
 from vidtl.cli.builders import (
-    build_classifier,
     build_datamodule,
     build_loggers,
     finish_loggers,
     write_metrics,
 )
-from vidtl.cli.errors import UserError, exit_on_user_error
-from vidtl.models.module import VideoClassificationModule
+from vidtl.cli.errors import exit_on_user_error
+from vidtl.evaluation.reports import write_test_reports
+from vidtl.inference.checkpoint_model import (
+    CheckpointMismatchError,
+    load_checkpoint,
+    trained_model_from,
+)
+
+__all__ = ["CheckpointMismatchError", "evaluate", "load_checkpoint"]
 
 log = logging.getLogger(__name__)
-
-
-class CheckpointMismatchError(UserError):
-    """The checkpoint cannot be evaluated on this data."""
-
-
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """A vidtl checkpoint, loaded safely (tensors and plain containers only)."""
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    if "vidtl" not in checkpoint or "state_dict" not in checkpoint:
-        raise CheckpointMismatchError(
-            f"{path} is not a vidtl checkpoint (no 'vidtl' record); it must come from vidtl-train"
-        )
-    return checkpoint
 
 
 def data_config(cfg: DictConfig, saved: DictConfig) -> DictConfig:
@@ -77,10 +65,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         )
     if datamodule.class_names != class_names:
         log.warning("class names differ between checkpoint and data; labels are matched by index")
-    classifier = build_classifier(saved.model, len(class_names), datamodule.num_frames,
-                                  pretrained=False)
-    module = VideoClassificationModule(classifier, class_names)
-    module.load_state_dict(checkpoint["state_dict"])
+    module = trained_model_from(checkpoint, datamodule.num_frames,
+                                view_aggregation=cfg.get("view_aggregation", "softmax"),
+                                view_chunk=cfg.get("view_chunk", 32)).module
 
     loggers = build_loggers(cfg)
     trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False)
@@ -94,6 +81,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
                 results = trainer.validate(module, datamodule=datamodule)[0]
             elif subset == "test":
                 results = trainer.test(module, datamodule=datamodule)[0]
+                if trainer.is_global_zero and module.test_results is not None:
+                    write_test_reports(output_dir, module.test_results, class_names,
+                                       datamodule.dataset("test").records, loggers)
             else:
                 raise ValueError(f"subsets may hold 'val' and 'test', got {subset!r}")
             metrics.update({k: float(v) for k, v in results.items() if k.startswith(subset + "/")})

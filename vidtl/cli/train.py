@@ -28,6 +28,7 @@ from vidtl.cli.builders import (
     write_metrics,
 )
 from vidtl.cli.errors import exit_on_user_error
+from vidtl.evaluation.reports import write_test_reports
 from vidtl.models.module import VideoClassificationModule
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         label_smoothing=cfg.model.get("label_smoothing", 0.0),
         finetune=finetune,
         batch_augment=datamodule.device_augment,
+        view_aggregation=cfg.get("view_aggregation", "softmax"),
+        view_chunk=cfg.get("view_chunk", 32),
     )
     throughput = TrainThroughput()
     loggers = build_loggers(cfg)
@@ -96,6 +99,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         if cfg.get("test", True) and datamodule.has_subset("test"):
             results = trainer.test(module, datamodule=datamodule, ckpt_path=checkpoint)
             metrics.update(_scalars(results[0], "test/"))
+            if trainer.is_global_zero and module.test_results is not None:
+                write_test_reports(output_dir, module.test_results, class_names,
+                                   datamodule.dataset("test").records, loggers)
     finally:
         metrics["skipped_videos"] = datamodule.skipped.compact()
         metrics["train_clips_per_s"] = throughput.clips_per_s

@@ -79,6 +79,8 @@ class VideoDataModule(L.LightningDataModule):
         frame_interval: int = 1,
         crop_size: int = 224,
         short_side: int = 256,
+        num_test_clips: int = 1,
+        num_test_crops: int = 1,
         train_crop: str = "multi_scale",
         flip: bool = True,
         augment_on: str = "worker",
@@ -122,6 +124,10 @@ class VideoDataModule(L.LightningDataModule):
             self.worker_train_transform = CoverResizeTransform(int(height), int(width))
             self.device_augment = DeviceClipAugment(self.train_transform)
         self.eval_transform = EvalClipTransform(crop_size, short_side)
+        if num_test_clips < 1 or num_test_crops not in (1, 3):
+            raise ValueError(f"data.num_test_clips must be >= 1 and data.num_test_crops 1 or 3, "
+                             f"got {num_test_clips} and {num_test_crops}")
+        self.test_views = (num_test_clips, num_test_crops)
         if decode_on not in ("worker", "device"):
             raise ValueError(f"data.decode_on must be 'worker' or 'device', got {decode_on!r}")
         if decode_on == "device" and (source != "frames" or augment_on != "device"):
@@ -202,31 +208,36 @@ class VideoDataModule(L.LightningDataModule):
     def has_subset(self, subset: str) -> bool:
         return bool(self.index.subsets.get(subset))
 
-    def frame_source(self) -> FrameSource:
-        """The decoder of the video files, or the frame store's reader."""
+    def frame_source(self, encoded: bool = False) -> FrameSource:
+        """The decoder of the video files, or the frame store's reader (``encoded``: one that
+        leaves the JPEG bytes undecoded)."""
         if self.source == "video":
             return VideoFileSource(self.backend, self.decode_threads)
         assert self.frames_root is not None
         read_manifest(self.frames_root, expected_mode="frames")  # fails early on a wrong folder
-        if self.decode_on == "device":
+        if encoded:
             return EncodedFrameStoreSource(self.frames_root, self.root)
         return FrameStoreSource(self.frames_root, self.root)
 
     def dataset(self, subset: str) -> VideoClipDataset:
-        """The clip dataset of ``train``, ``val`` or ``test``."""
+        """The clip dataset of ``train``, ``val`` or ``test``; ``test`` items are multi-view:
+        ``(views, label, video)`` with ``data.num_test_clips x data.num_test_crops`` views."""
         if subset not in self.datasets:
             records = self.index.subsets.get(subset)
             if not records:
                 raise ValueError(f"dataset {self.root} ({self.format}) has no {subset} videos")
-            training = subset == "train"
+            training, test = subset == "train", subset == "test"
             transform = self.worker_train_transform if training else self.eval_transform
+            # Multi-view test items are decoded in the loader whatever decode_on says.
+            encoded = self.decode_on == "device" and not test
             self.datasets[subset] = VideoClipDataset(
                 records,
                 self.sampler,
-                keep_encoded if self.decode_on == "device" else transform,
+                keep_encoded if encoded else transform,
                 training=training,
-                source=self.frame_source(),
+                source=self.frame_source(encoded),
                 skipped=self.skipped,
+                views=self.test_views if test else None,
             )
         return self.datasets[subset]
 
@@ -246,7 +257,7 @@ class VideoDataModule(L.LightningDataModule):
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.persistent_workers,
-            collate_fn=collate_encoded if self.decode_on == "device" else None,
+            collate_fn=collate_encoded if self.decode_on == "device" and subset != "test" else None,
             **threads,
         )
 

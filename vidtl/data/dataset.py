@@ -11,9 +11,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from vidtl.data.decoding import VideoReader
 from vidtl.data.records import VideoRecord
 from vidtl.data.sampling import FrameSampler
 from vidtl.data.sources import FrameSource, VideoFileSource
+from vidtl.data.transforms import EvalClipTransform
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,11 @@ class VideoClipDataset(Dataset):
     Returns ``(clip, label)`` with ``clip`` uint8 ``(T, C, H, W)``. A video that cannot be read
     is logged to ``skipped``, remembered, and replaced by the next readable one, so a broken file
     never ends a run. Evaluation (``training=False``) is deterministic.
+
+    With ``views=(num_clips, num_crops)`` (multi-view testing; ``transform`` must be an
+    :class:`~vidtl.data.transforms.EvalClipTransform`) an item is ``(views, label, video)``:
+    ``views`` uint8 ``(num_clips * num_crops, T, C, H, W)``, clip-major, and ``video`` the
+    position of the video actually read, so a replaced broken video is not counted twice.
     """
 
     def __init__(
@@ -82,6 +89,7 @@ class VideoClipDataset(Dataset):
         source: FrameSource | None = None,
         skipped: SkippedVideoLog | None = None,
         max_replacements: int = 100,
+        views: tuple[int, int] | None = None,
     ) -> None:
         if not records:
             raise ValueError("a VideoClipDataset needs at least one video")
@@ -92,6 +100,9 @@ class VideoClipDataset(Dataset):
         self.source = source or VideoFileSource()
         self.skipped = skipped or SkippedVideoLog(None)
         self.max_replacements = max_replacements
+        if views is not None and (training or not isinstance(transform, EvalClipTransform)):
+            raise ValueError("multi-view items are for evaluation with an EvalClipTransform")
+        self.views = views
         self._bad: set[int] = set()
         self._rng: np.random.Generator | None = None
         self._rng_pid: int | None = None
@@ -114,8 +125,22 @@ class VideoClipDataset(Dataset):
             first = min(int(record.start_sec * reader.fps), length - 1)
         if record.end_sec is not None:
             length = max(min(int(record.end_sec * reader.fps), length), first + 1)
+        if self.views is not None:
+            return self._load_views(reader, first, length)
         indices = first + self.sampler(length - first, self.training, rng)
         return self.transform(reader.get_frames(indices), rng)
+
+    def _load_views(self, reader: VideoReader, first: int, length: int) -> torch.Tensor:
+        assert self.views is not None and isinstance(self.transform, EvalClipTransform)
+        num_clips, num_crops = self.views
+        clips = [first + indices for indices in self.sampler.views(length - first, num_clips)]
+        unique, inverse = np.unique(np.concatenate(clips), return_inverse=True)
+        frames = reader.get_frames(unique)[inverse.reshape(-1)]  # one pass for all clips
+        views = []
+        for k in range(num_clips):
+            clip = frames[k * len(clips[0]):(k + 1) * len(clips[0])]
+            views.extend(self.transform.crops(clip, num_crops))
+        return torch.stack(views)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         rng = self._generator() if self.training else np.random.default_rng(index)
@@ -141,6 +166,8 @@ class VideoClipDataset(Dataset):
                 continue
             record = self.records[position]
             try:
+                if self.views is not None:
+                    return self.load_clip(record, rng), record.label, position
                 return self.load_clip(record, rng), record.label
             except Exception as error:  # any failure of one file must not end the run
                 self._bad.add(position)

@@ -173,8 +173,9 @@ class FrameStoreReader:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self._file: BinaryIO | None = None
         try:
-            self._file: BinaryIO | None = open(self.path, "rb")  # noqa: SIM115 (held open)
+            self._file = open(self.path, "rb")  # noqa: SIM115 (held open)
         except FileNotFoundError:
             raise VideoDecodeError(f"{self.path}: not in the frame store; run vidtl-prepare "
                                    "mode=frames for this dataset") from None

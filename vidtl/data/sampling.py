@@ -2,7 +2,9 @@
 
 A sampler maps ``(num_frames_in_video, training, rng)`` to ``num_frames`` indices. Training
 draws at random from ``rng``; evaluation is deterministic (centred). Indices always lie in
-``[0, length)``; videos shorter than the clip repeat frames.
+``[0, length)``; videos shorter than the clip repeat frames. ``views(length, num_clips)`` gives
+the ``num_clips`` temporal views of multi-view testing, spread evenly over the video (as
+MMAction2's test mode); one view is the evaluation clip.
 """
 
 from __future__ import annotations
@@ -34,6 +36,16 @@ class SegmentSampler:
         indices = np.floor(starts + offsets * segment).astype(np.int64)
         return np.clip(indices, 0, length - 1)
 
+    def views(self, length: int, num_clips: int) -> list[np.ndarray]:
+        """``num_clips`` clips: clip ``k`` takes the frame at ``(k + 0.5) / num_clips`` of each
+        segment."""
+        if length < 1:
+            raise ValueError(f"cannot sample from a video of {length} frames")
+        segment = length / self.num_frames
+        starts = np.arange(self.num_frames) * segment
+        return [np.clip(np.floor(starts + (k + 0.5) / num_clips * segment).astype(np.int64), 0,
+                        length - 1) for k in range(num_clips)]
+
 
 @dataclass(frozen=True)
 class DenseSampler:
@@ -62,6 +74,19 @@ class DenseSampler:
             raise ValueError(f"cannot sample from a video of {length} frames")
         slack = max(length - self.span, 0)
         start = int(rng.integers(0, slack + 1)) if training else slack // 2
+        return self._clip(start, length)
+
+    def views(self, length: int, num_clips: int) -> list[np.ndarray]:
+        """``num_clips`` clips whose starts divide the possible starts evenly (one: centred)."""
+        if length < 1:
+            raise ValueError(f"cannot sample from a video of {length} frames")
+        slack = max(length - self.span, 0)
+        if num_clips == 1:
+            return [self._clip(slack // 2, length)]
+        step = (slack + 1) / num_clips
+        return [self._clip(int((k + 0.5) * step), length) for k in range(num_clips)]
+
+    def _clip(self, start: int, length: int) -> np.ndarray:
         indices = start + np.arange(self.num_frames, dtype=np.int64) * self.frame_interval
         return np.clip(indices, 0, length - 1)
 

@@ -34,17 +34,34 @@ def _resize_crop(clip: torch.Tensor, box: Box, size: int) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class EvalClipTransform:
-    """Resize the short side to ``short_side``, then take the centre ``crop_size`` square."""
+    """Resize the short side to ``short_side``, then take the centre ``crop_size`` square.
+
+    :meth:`crops` gives the spatial views of multi-view testing: the centre square, or three
+    squares at the start, centre and end of the long side (left/centre/right or
+    top/centre/bottom).
+    """
 
     crop_size: int = 224
     short_side: int = 256
 
     def __call__(self, frames: np.ndarray, rng: np.random.Generator | None = None) -> torch.Tensor:
+        return self.crops(frames, 1)[0]
+
+    def crops(self, frames: np.ndarray | torch.Tensor, num_crops: int) -> list[torch.Tensor]:
+        """``num_crops`` (1 or 3) uint8 ``(T, C, crop, crop)`` views of one clip."""
+        if num_crops not in (1, 3):
+            raise ValueError(f"num_test_crops must be 1 or 3, got {num_crops}")
         clip = _to_tchw(frames)
         height, width = clip.shape[-2:]
         side = min(height, min(width, round(self.crop_size * min(height, width) / self.short_side)))
         top, left = (height - side) // 2, (width - side) // 2
-        return _resize_crop(clip, (top, left, side, side), self.crop_size)
+        if num_crops == 1:
+            boxes = [(top, left, side, side)]
+        elif width >= height:
+            boxes = [(top, x, side, side) for x in (0, left, width - side)]
+        else:
+            boxes = [(y, left, side, side) for y in (0, top, height - side)]
+        return [_resize_crop(clip, box, self.crop_size) for box in boxes]
 
 
 @dataclass(frozen=True)

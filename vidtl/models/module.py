@@ -16,6 +16,8 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from vidtl.data.device_augment import DeviceClipAugment
 from vidtl.data.transforms import normalize_clips
+from vidtl.evaluation.video_results import VideoResults
+from vidtl.evaluation.views import aggregate_views, score_views
 from vidtl.finetune.schedule import FinetuneSchedule
 from vidtl.models.classifier import VideoClassifier
 
@@ -57,6 +59,8 @@ class VideoClassificationModule(L.LightningModule):
         label_smoothing: float = 0.0,
         finetune: FinetuneSchedule | None = None,
         batch_augment: DeviceClipAugment | None = None,
+        view_aggregation: str = "softmax",
+        view_chunk: int = 32,
     ) -> None:
         super().__init__()
         if len(class_names) != classifier.num_classes:
@@ -78,10 +82,17 @@ class VideoClassificationModule(L.LightningModule):
         self.register_buffer("std", torch.tensor(config.std), persistent=False)
         num_classes = classifier.num_classes
         self.val_metrics = accuracy_metrics(num_classes, "val/")
-        self.test_metrics = accuracy_metrics(num_classes, "test/")
+        self.test_clip_metrics = accuracy_metrics(num_classes, "test/clip_")
+        aggregate_views(torch.zeros(1, 1, 1), view_aggregation)  # fails early on a bad name
+        self.view_aggregation = view_aggregation
+        self.view_chunk = view_chunk
+        self._test_outputs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        self.test_results: VideoResults | None = None
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        clips, labels = batch
+        clips, labels = batch[:2]
+        if clips.ndim == 6:  # multi-view test views: normalised chunk by chunk in test_step
+            return batch
         if clips.dtype == torch.uint8:
             if self.batch_augment is not None and self.training:
                 clips = self.batch_augment(clips, self.augment_generator())
@@ -126,8 +137,44 @@ class VideoClassificationModule(L.LightningModule):
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         self._evaluate(batch, self.val_metrics, "val")
 
-    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        self._evaluate(batch, self.test_metrics, "test")
+    def score_clips(self, clips: torch.Tensor) -> torch.Tensor:
+        """Logits of uint8 clips ``(N, T, C, H, W)`` (normalised here)."""
+        return self.forward_clips(normalize_clips(clips, self.mean, self.std))
+
+    def on_test_epoch_start(self) -> None:
+        self._test_outputs = []
+        self.test_results = None
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+                  batch_idx: int) -> None:
+        """Multi-view test: every view is a clip (``test/clip_*`` metrics); the views' scores
+        are averaged per video, kept for :meth:`on_test_epoch_end`."""
+        views, labels, videos = batch
+        logits = score_views(views, self.score_clips, self.view_chunk)  # (B, V, K)
+        clip_logits = logits.flatten(0, 1)
+        clip_labels = labels.repeat_interleave(logits.shape[1])
+        self.log("test/loss", self.compute_loss(clip_logits, clip_labels),
+                 batch_size=len(clip_labels), sync_dist=True)
+        self.test_clip_metrics.update(clip_logits, clip_labels)
+        self.log_dict(self.test_clip_metrics, batch_size=len(clip_labels))
+        scores = aggregate_views(logits, self.view_aggregation)
+        self._test_outputs.append((videos.detach(), labels.detach(), scores.detach()))
+
+    def on_test_epoch_end(self) -> None:
+        """Video-level metrics over every test video, each counted once (gathered from all
+        processes); the results stay in :attr:`test_results` for the reports."""
+        num_classes = self.classifier.num_classes
+        if self._test_outputs:
+            videos, labels, scores = (torch.cat(parts) for parts in zip(*self._test_outputs))
+        else:
+            videos = labels = torch.zeros(0, dtype=torch.int64, device=self.device)
+            scores = torch.zeros(0, num_classes, device=self.device)
+        if self.trainer.world_size > 1:
+            videos, labels, scores = (self.all_gather(t) for t in (videos, labels, scores))
+        self.test_results = VideoResults.from_batches([videos], [labels], [scores])
+        self._test_outputs = []
+        for name, value in self.test_results.metrics(num_classes).items():
+            self.log(f"test/{name}", value)
 
     def on_train_epoch_start(self) -> None:
         if self.finetune is not None:

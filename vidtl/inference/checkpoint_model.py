@@ -1,0 +1,64 @@
+"""A trained model rebuilt from a vidtl checkpoint, for evaluation, prediction and export."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from vidtl.cli.builders import build_classifier
+from vidtl.cli.errors import UserError
+from vidtl.models.module import VideoClassificationModule
+
+
+class CheckpointMismatchError(UserError):
+    """The checkpoint cannot be used for what was asked (not vidtl's, other classes...)."""
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """A vidtl checkpoint, loaded safely (tensors and plain containers only)."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    if "vidtl" not in checkpoint or "state_dict" not in checkpoint:
+        raise CheckpointMismatchError(
+            f"{path} is not a vidtl checkpoint (no 'vidtl' record); it must come from vidtl-train"
+        )
+    return checkpoint
+
+
+@dataclass
+class TrainedModel:
+    """The module (in eval mode), the run's resolved config and its class names."""
+
+    module: VideoClassificationModule
+    config: DictConfig
+    class_names: list[str]
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.config.data.num_frames)
+
+
+def load_trained_model(path: str | Path, num_frames: int | None = None,
+                       **module_options: Any) -> TrainedModel:
+    """Rebuild the classifier of checkpoint ``path`` (for ``num_frames`` frames per clip; by
+    default those it was trained with) with its weights; ``module_options`` go to
+    :class:`VideoClassificationModule` (view aggregation and chunk)."""
+    return trained_model_from(load_checkpoint(path), num_frames, **module_options)
+
+
+def trained_model_from(checkpoint: dict[str, Any], num_frames: int | None = None,
+                       **module_options: Any) -> TrainedModel:
+    """:func:`load_trained_model` of an already loaded checkpoint."""
+    config = OmegaConf.create(checkpoint["vidtl"]["config"])
+    class_names = [str(name) for name in checkpoint["vidtl"]["class_names"]]
+    frames = num_frames or int(config.data.num_frames)
+    classifier = build_classifier(config.model, len(class_names), frames, pretrained=False)
+    module = VideoClassificationModule(classifier, class_names, **module_options)
+    module.load_state_dict(checkpoint["state_dict"])
+    return TrainedModel(module.eval(), config, class_names)
