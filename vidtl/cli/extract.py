@@ -1,0 +1,111 @@
+"""``vidtl-extract ckpt_path=... output=FILE.npz``: per-video embeddings for probes and retrieval.
+
+The embedding of a video is the temporal module's output (before dropout and the head),
+averaged over the checkpoint's test views. Videos come from ``input=`` (a file, folder or
+list) or from ``subset=`` of the checkpoint's dataset. The ``.npz`` holds ``videos`` (paths),
+``embeddings`` (float32, one row per video), ``labels`` (-1 where unknown), ``class_names`` and
+``failed`` (``path<TAB>reason`` of the videos that could not be read, which are left out).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import hydra
+import numpy as np
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from vidtl.cli import config_dir
+from vidtl.cli.errors import UserError, exit_on_user_error
+from vidtl.cli.predict import select_device, views_per_video
+from vidtl.data.transforms import normalize_clips
+from vidtl.evaluation.views import score_views
+from vidtl.inference.checkpoint_model import TrainedModel, load_trained_model
+from vidtl.inference.inputs import expand_input
+from vidtl.inference.video_views import VideoViews, view_batches
+
+log = logging.getLogger(__name__)
+
+
+def videos_to_embed(cfg: DictConfig, model: TrainedModel) -> tuple[list[Path], list[int]]:
+    """The videos of ``input`` (labels unknown: -1) or of ``subset`` (with their labels)."""
+    if (cfg.input is None) == (cfg.subset is None):
+        raise UserError("give either input=PATH (videos) or subset=train|val|test (the "
+                        "checkpoint's dataset)")
+    if cfg.input is not None:
+        videos = expand_input(cfg.input)
+        return videos, [-1] * len(videos)
+    data = OmegaConf.create(OmegaConf.to_container(model.config.data))
+    if cfg.data_root:
+        data.root = cfg.data_root
+    datamodule = instantiate(data)
+    datamodule.prepare_data()
+    records = datamodule.index.subsets.get(cfg.subset)
+    if not records:
+        raise UserError(f"the dataset at {datamodule.root} has no {cfg.subset} videos")
+    return [r.path for r in records], [r.label for r in records]
+
+
+def extract(cfg: DictConfig) -> dict[str, np.ndarray]:
+    """Embed the videos, write ``cfg.output`` and return its arrays."""
+    output = Path(cfg.output).expanduser()
+    if output.suffix != ".npz":
+        raise UserError(f"output must be a .npz file, got {output}")
+    model = load_trained_model(cfg.ckpt_path)
+    videos, labels = videos_to_embed(cfg, model)
+    device = select_device(cfg.device)
+    module = model.module.to(device)
+    num_clips, num_crops = views_per_video(cfg, model.config.data)
+    log.info("%d videos, %d x %d views each, on %s", len(videos), num_clips, num_crops, device)
+    dataset = VideoViews.from_config(videos, model.config.data, num_clips, num_crops)
+
+    def embed(clips: torch.Tensor) -> torch.Tensor:
+        return module.classifier.clip_features(normalize_clips(clips, module.mean, module.std))
+
+    kept: list[int] = []
+    embeddings: list[torch.Tensor] = []
+    failed: list[str] = []
+    with torch.inference_mode():
+        for batch in view_batches(dataset, int(cfg.batch_size), int(cfg.num_workers),
+                                  bool(cfg.progress)):
+            for index, reason in batch.errors:
+                print(f"error: {videos[index]}: {reason}", file=sys.stderr, flush=True)
+                failed.append(f"{videos[index]}\t{reason}")
+            if batch.views is not None:
+                features = score_views(batch.views.to(device), embed, cfg.view_chunk)
+                embeddings.append(features.float().mean(1).cpu())
+                kept.extend(batch.videos)
+    if not kept:
+        raise UserError(f"no video could be read ({len(failed)} failed; see above)")
+    arrays = {
+        "videos": np.array([str(videos[i]) for i in kept]),
+        "embeddings": torch.cat(embeddings).numpy().astype(np.float32),
+        "labels": np.array([labels[i] for i in kept], dtype=np.int64),
+        "class_names": np.array(model.class_names),
+        "failed": np.array(failed, dtype=str),
+    }
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = output.with_name(f".{output.stem}.{os.getpid()}.partial.npz")
+    try:
+        np.savez(partial, **arrays)
+        partial.replace(output)
+    finally:
+        partial.unlink(missing_ok=True)
+    log.info("%d embeddings of size %d written to %s (%d videos failed)", len(kept),
+             arrays["embeddings"].shape[1], output, len(failed))
+    return arrays
+
+
+@hydra.main(version_base="1.3", config_path=config_dir(), config_name="extract")
+@exit_on_user_error
+def main(cfg: DictConfig) -> None:
+    extract(cfg)
+
+
+if __name__ == "__main__":
+    main()

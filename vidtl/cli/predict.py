@@ -1,0 +1,100 @@
+"""``vidtl-predict ckpt_path=... input=PATH``: the top-k classes of new videos.
+
+``input`` is a video, a folder of videos or a list file. Each video is scored with the
+checkpoint's test protocol (``num_test_clips`` x ``num_test_crops`` views, averaged). A video
+that cannot be read is reported on stderr (and as a JSON line with an ``error`` field when
+``output=json``); the others are still predicted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Any
+
+import hydra
+import torch
+from omegaconf import DictConfig
+
+from vidtl.cli import config_dir
+from vidtl.cli.errors import UserError, exit_on_user_error
+from vidtl.evaluation.views import aggregate_views, score_views
+from vidtl.inference.checkpoint_model import load_trained_model
+from vidtl.inference.inputs import expand_input
+from vidtl.inference.video_views import VideoViews, view_batches
+
+log = logging.getLogger(__name__)
+
+OUTPUTS = ("text", "json")
+
+
+def select_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def views_per_video(cfg: DictConfig, data: DictConfig) -> tuple[int, int]:
+    """The views per video: the command's, else the checkpoint's test protocol."""
+    clips = cfg.num_test_clips or data.get("num_test_clips") or 1
+    crops = cfg.num_test_crops or data.get("num_test_crops") or 1
+    return int(clips), int(crops)
+
+
+def predict(cfg: DictConfig) -> list[dict[str, Any]]:
+    """Print and return one result per video: ``{"video", "topk"}`` or ``{"video", "error"}``."""
+    if cfg.output not in OUTPUTS:
+        raise UserError(f"output must be one of {OUTPUTS}, got {cfg.output!r}")
+    videos = expand_input(cfg.input)
+    model = load_trained_model(cfg.ckpt_path, view_aggregation=cfg.view_aggregation)
+    device = select_device(cfg.device)
+    module = model.module.to(device)
+    num_clips, num_crops = views_per_video(cfg, model.config.data)
+    log.info("%d videos, %d x %d views each, on %s", len(videos), num_clips, num_crops, device)
+    dataset = VideoViews.from_config(videos, model.config.data, num_clips, num_crops)
+    top_k = min(int(cfg.top_k), len(model.class_names))
+    results: list[dict[str, Any]] = []
+    progress = bool(cfg.progress) and len(videos) > 1
+    with torch.inference_mode():
+        for batch in view_batches(dataset, int(cfg.batch_size), int(cfg.num_workers), progress):
+            rows: dict[int, dict[str, Any]] = {}
+            for index, reason in batch.errors:
+                print(f"error: {videos[index]}: {reason}", file=sys.stderr, flush=True)
+                rows[index] = {"video": str(videos[index]), "error": reason}
+            if batch.views is not None:
+                logits = score_views(batch.views.to(device), module.score_clips, cfg.view_chunk)
+                scores = aggregate_views(logits, cfg.view_aggregation)
+                if cfg.view_aggregation == "logits":
+                    scores = scores.softmax(-1)
+                probabilities, classes = scores.topk(top_k, dim=-1)
+                for row, index in enumerate(batch.videos):
+                    rows[index] = {"video": str(videos[index]), "topk": [
+                        [model.class_names[c], round(float(p), 6)]
+                        for c, p in zip(classes[row].tolist(), probabilities[row].tolist(),
+                                        strict=True)]}
+            for index in sorted(rows):
+                emit(rows[index], cfg.output)
+                results.append(rows[index])
+    failed = sum("error" in r for r in results)
+    log.info("predicted %d videos, %d unreadable", len(results) - failed, failed)
+    return results
+
+
+def emit(result: dict[str, Any], output: str) -> None:
+    """One result on stdout (errors only in JSON: stderr has them already)."""
+    if output == "json":
+        print(json.dumps(result), flush=True)
+    elif "topk" in result:
+        ranked = ", ".join(f"{name} {p:.3f}" for name, p in result["topk"])
+        print(f"{result['video']}: {ranked}", flush=True)
+
+
+@hydra.main(version_base="1.3", config_path=config_dir(), config_name="predict")
+@exit_on_user_error
+def main(cfg: DictConfig) -> None:
+    predict(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""Batches of the test views of arbitrary videos, with the broken ones reported, not replaced.
+
+Prediction and feature extraction run on videos outside any dataset: each video gets the views
+of the checkpoint's test protocol (``num_clips`` x ``num_crops``), and a file that cannot be
+read is returned as an error for its caller to report while the others go on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import DictConfig
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from vidtl.data.dataset import VideoClipDataset
+from vidtl.data.records import VideoRecord
+from vidtl.data.sampling import build_sampler
+from vidtl.data.sources import VideoFileSource
+from vidtl.data.transforms import EvalClipTransform
+
+
+@dataclass(frozen=True)
+class ViewBatch:
+    """The readable videos of one batch (their positions and uint8 views ``(B, V, T, C, H,
+    W)``) and the unreadable ones (position, reason)."""
+
+    videos: list[int]
+    views: torch.Tensor | None
+    errors: list[tuple[int, str]]
+
+
+class VideoViews(Dataset):
+    """Item ``i``: ``(i, views, "")`` for video ``paths[i]``, or ``(i, None, reason)``."""
+
+    def __init__(self, paths: Sequence[Path], clips: VideoClipDataset) -> None:
+        self.paths = list(paths)
+        self.clips = clips
+
+    @classmethod
+    def from_config(cls, paths: Sequence[Path], data: DictConfig, num_clips: int,
+                    num_crops: int) -> VideoViews:
+        """With the sampler, frame count, crops and decoder of a run's data config."""
+        sampler = build_sampler(data.get("sampler", "segment"), int(data.num_frames),
+                                int(data.get("frame_interval", 1)))
+        transform = EvalClipTransform(int(data.get("crop_size", 224)),
+                                      int(data.get("short_side", 256)))
+        source = VideoFileSource(data.get("backend") or "decord",
+                                 int(data.get("decode_threads") or 1))
+        records = [VideoRecord(Path(p), -1) for p in paths]
+        clips = VideoClipDataset(records, sampler, transform, training=False, source=source,
+                                 views=(num_clips, num_crops))
+        return cls(paths, clips)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> tuple[int, torch.Tensor | None, str]:
+        try:
+            views = self.clips.load_clip(self.clips.records[index], np.random.default_rng(index))
+        except Exception as error:  # reported by the caller; the other videos go on
+            return index, None, f"{type(error).__name__}: {' '.join(str(error).split())}"
+        return index, views, ""
+
+
+def _keep(items: list) -> list:
+    return items
+
+
+def view_batches(dataset: VideoViews, batch_size: int, num_workers: int,
+                 progress: bool) -> Iterator[ViewBatch]:
+    """The dataset's videos in order, ``batch_size`` at a time, with a progress bar."""
+    loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers,
+                        collate_fn=_keep)
+    with tqdm(total=len(dataset), unit="video", disable=not progress, dynamic_ncols=True) as bar:
+        for items in loader:
+            good = [(i, v) for i, v, error in items if not error]
+            yield ViewBatch([i for i, _ in good],
+                            torch.stack([v for _, v in good]) if good else None,
+                            [(i, error) for i, _, error in items if error])
+            bar.update(len(items))
