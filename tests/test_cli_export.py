@@ -1,0 +1,98 @@
+"""vidtl-export: ONNX and TorchScript models that take uint8 clips, checked against PyTorch."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+from vidtl.cli import config_dir
+from vidtl.cli.builders import build_classifier
+from vidtl.cli.errors import UserError
+from vidtl.cli.export import export
+from vidtl.data.transforms import normalize_clips
+from vidtl.inference.checkpoint_model import load_trained_model
+from vidtl.inference.export import export_classifier, sidecar_path
+from vidtl.inference.video_views import VideoViews
+
+TOLERANCE = 1e-4  # fp32
+
+
+def compose_config(overrides: list[str]):
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        return compose(config_name="export", overrides=overrides)
+
+
+def real_clips(tiny_dataset, data) -> torch.Tensor:
+    """uint8 ``(B, T, C, H, W)`` clips decoded from real video files of the tiny dataset."""
+    videos = sorted(tiny_dataset.rglob("*.avi"))[::7][:3]
+    views = VideoViews.from_config(videos, data, num_clips=1, num_crops=1)
+    return torch.stack([views[i][1][0] for i in range(len(videos))])
+
+
+def exported_logits(path, fmt: str, clips: torch.Tensor) -> np.ndarray:
+    """Run the exported file on uint8 ``(B, T, H, W, C)`` clips."""
+    frames_last = clips.permute(0, 1, 3, 4, 2).contiguous()
+    if fmt == "torchscript":
+        with torch.no_grad():
+            return torch.jit.load(str(path))(frames_last).numpy()
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(["logits"], {"clips": frames_last.numpy()})[0]
+
+
+@pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
+def test_export_of_a_checkpoint_matches_pytorch_on_real_clips(tiny_checkpoint, tiny_dataset,
+                                                               tmp_path, fmt):
+    if fmt == "onnx":
+        pytest.importorskip("onnxruntime")
+    path = export(compose_config([f"ckpt_path={tiny_checkpoint}", f"format={fmt}",
+                                  f"output={tmp_path / 'model' / ('avg.' + fmt)}"]))
+    model = load_trained_model(tiny_checkpoint)
+    clips = real_clips(tiny_dataset, model.config.data)
+    with torch.no_grad():
+        expected = model.module.score_clips(clips).numpy()
+    got = exported_logits(path, fmt, clips)
+    assert got.shape == expected.shape == (3, 8)
+    assert np.abs(got - expected).max() < TOLERANCE
+    description = json.loads(sidecar_path(path).read_text())
+    assert description["class_names"] == model.class_names
+    assert description["input"]["shape"] == ["batch", 2, 32, 32, 3]
+    assert description["input"]["dtype"] == "uint8"
+    assert description["clip_sampling"]["sampler"] == "segment"
+    assert not list((tmp_path / "model").glob(".*partial*"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
+def test_tsm_export_matches_pytorch_on_real_clips(tiny_dataset, tmp_path, fmt):
+    if fmt == "onnx":
+        pytest.importorskip("onnxruntime")
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=[
+            "model/backbone=resnet18", "model.backbone.pretrained=false", "model/temporal=tsm",
+            "data.num_frames=4", "data.crop_size=32", "data.short_side=32"])
+    torch.manual_seed(0)
+    classifier = build_classifier(cfg.model, 8, 4).eval()
+    path = export_classifier(classifier, [f"c{i}" for i in range(8)], 4, 32,
+                             tmp_path / f"tsm.{fmt}", fmt)
+    clips = real_clips(tiny_dataset, cfg.data)
+    config = classifier.backbone.data_config
+    normalised = normalize_clips(clips, torch.tensor(config.mean), torch.tensor(config.std))
+    with torch.no_grad():
+        expected = classifier(normalised.clone()).numpy()
+        classifier.temporal.shift.enabled = False
+        without_shifts = classifier(normalised.clone()).numpy()
+    got = exported_logits(path, fmt, clips)
+    assert np.abs(got - expected).max() < TOLERANCE
+    assert np.abs(got - without_shifts).max() > 100 * TOLERANCE  # the shifts are in the graph
+
+
+def test_export_refuses_an_unknown_format(tiny_checkpoint, tmp_path):
+    with pytest.raises(UserError, match="format must be one of"):
+        export(compose_config([f"ckpt_path={tiny_checkpoint}", "format=tflite",
+                               f"output={tmp_path / 'm'}"]))

@@ -1,0 +1,99 @@
+"""A trained classifier as a deployable file: TorchScript or ONNX, uint8 clips in, logits out.
+
+The exported graph includes the preprocessing: it takes uint8 clips ``(B, T, H, W, C)`` (RGB,
+as decoders return frames), scales and normalises them with the backbone's mean and std, and
+returns class logits ``(B, num_classes)``. A JSON file beside it names the classes and the
+expected input, so a deployment cannot get the preprocessing or the label order wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from vidtl.models.classifier import VideoClassifier
+
+FORMATS = ("onnx", "torchscript")
+
+
+class UInt8VideoClassifier(nn.Module):
+    """uint8 ``(B, T, H, W, C)`` -> float, scaled to [0, 1], standardised -> ``classifier``."""
+
+    def __init__(self, classifier: VideoClassifier, mean: tuple[float, ...],
+                 std: tuple[float, ...]) -> None:
+        super().__init__()
+        self.classifier = classifier
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 1, -1, 1, 1))
+
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        frames = clips.permute(0, 1, 4, 2, 3).float() / 255.0
+        return self.classifier((frames - self.mean) / self.std)
+
+
+def sidecar_path(path: Path) -> Path:
+    """Where the description of an exported model goes: ``<file>.json``."""
+    return path.with_name(path.name + ".json")
+
+
+def export_classifier(classifier: VideoClassifier, class_names: list[str], num_frames: int,
+                      crop_size: int, path: str | Path, format: str,
+                      extra: dict[str, Any] | None = None) -> Path:
+    """Write ``classifier`` (with its preprocessing) to ``path`` in ``format`` and its
+    description to ``<path>.json``; return ``path``. Both files appear complete or not at
+    all (written under temporary names, then renamed)."""
+    if format not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
+    if format == "onnx":
+        try:
+            import onnx  # noqa: F401
+            import onnxscript  # noqa: F401
+        except ImportError as error:
+            raise ImportError(f"format=onnx needs the onnx and onnxscript packages "
+                              f"(pip install 'vidtl[export]'): {error}") from None
+    path = Path(path).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    config = classifier.backbone.data_config
+    model = UInt8VideoClassifier(classifier, config.mean, config.std).eval()
+    example = torch.randint(0, 256, (2, num_frames, crop_size, crop_size, 3), dtype=torch.uint8)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        with torch.no_grad():
+            if format == "torchscript":
+                with warnings.catch_warnings():  # the clip length is fixed on purpose
+                    warnings.simplefilter("ignore", torch.jit.TracerWarning)
+                    traced = torch.jit.trace(model, example, check_trace=False)
+                traced.save(str(partial))
+            else:
+                batch = torch.export.Dim("batch", min=1)
+                torch.onnx.export(model, (example,), str(partial), input_names=["clips"],
+                                  output_names=["logits"], dynamic_shapes=({0: batch},),
+                                  dynamo=True, external_data=False)
+        description = {
+            "format": format,
+            "input": {"name": "clips", "dtype": "uint8", "layout": "B,T,H,W,C (RGB)",
+                      "shape": ["batch", num_frames, crop_size, crop_size, 3]},
+            "output": {"name": "logits", "shape": ["batch", len(class_names)],
+                       "note": "raw scores; softmax gives probabilities"},
+            "class_names": list(class_names),
+            "preprocessing_included": {"scale": "1/255", "mean": list(config.mean),
+                                       "std": list(config.std)},
+            **(extra or {}),
+        }
+        sidecar = sidecar_path(path)
+        sidecar_partial = sidecar.with_name(f".{sidecar.name}.{os.getpid()}.partial")
+        sidecar_partial.write_text(json.dumps(description, indent=2) + "\n")
+        partial.replace(path)
+        sidecar_partial.replace(sidecar)
+    finally:
+        partial.unlink(missing_ok=True)
+        sidecar_partial = sidecar_path(path).with_name(
+            f".{sidecar_path(path).name}.{os.getpid()}.partial")
+        sidecar_partial.unlink(missing_ok=True)
+    return path
