@@ -6,6 +6,7 @@ import json
 import logging
 import math
 import os
+import uuid
 import warnings
 from pathlib import Path
 from typing import Any
@@ -49,11 +50,34 @@ def build_loggers(cfg: DictConfig) -> list[L.pytorch.loggers.Logger]:
     for name, logger_cfg in (cfg.get("logger") or {}).items():
         if not isinstance(logger_cfg, DictConfig) or "_target_" not in logger_cfg:
             continue
+        options = {}
         if "wandb" in logger_cfg._target_.lower():
             os.environ.setdefault("WANDB_MODE", "offline")
+            # One W&B run per run folder: a resumed run continues it.
+            options = {"id": wandb_run_id(Path(cfg.paths.output_dir)), "resume": "allow"}
         log.info("logger %s: %s", name, logger_cfg._target_)
-        loggers.append(instantiate(logger_cfg))
+        loggers.append(instantiate(logger_cfg, **options))
     return loggers
+
+
+WANDB_RUN_ID = "wandb_run_id.txt"
+
+
+def wandb_run_id(output_dir: Path) -> str:
+    """The W&B run id of the run folder ``output_dir``: made once (by the rank-zero process)
+    and kept in ``wandb_run_id.txt``, so that resuming the run continues the same W&B run."""
+    from lightning.pytorch.utilities import rank_zero_only
+
+    path = output_dir / WANDB_RUN_ID
+    if path.is_file():
+        return path.read_text().strip()
+    run_id = uuid.uuid4().hex[:12]  # W&B ids: letters and digits
+    if rank_zero_only.rank == 0:  # other ranks never start a W&B run
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        partial.write_text(run_id + "\n")
+        partial.replace(path)
+    return run_id
 
 
 def build_callbacks(cfg: DictConfig, has_logger: bool = True) -> list[L.Callback]:

@@ -13,8 +13,10 @@ from typing import Any
 import hydra
 import lightning as L
 from hydra.utils import instantiate
+from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig
 
+from vidtl.callbacks.atomic_checkpoint_io import AtomicCheckpointIO
 from vidtl.callbacks.run_record import RunRecord
 from vidtl.callbacks.throughput import TrainThroughput
 from vidtl.cli import config_dir
@@ -27,7 +29,7 @@ from vidtl.cli.builders import (
     plain,
     write_metrics,
 )
-from vidtl.cli.errors import exit_on_user_error
+from vidtl.cli.errors import UserError, exit_on_user_error
 from vidtl.evaluation.reports import write_test_reports
 from vidtl.models.module import VideoClassificationModule
 
@@ -51,6 +53,34 @@ def _checkpoint_to_evaluate(trainer: L.Trainer, val_is_test: bool) -> str | None
         log.info("no best checkpoint was saved; evaluating the final weights")
         return None
     return best
+
+
+LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
+
+
+def checkpoint_to_resume(cfg: DictConfig, output_dir: Path) -> str | None:
+    """``resume=auto``: this run folder's ``checkpoints/last.ckpt`` when there is one (a run
+    that was interrupted), else ``ckpt_path`` (null: a fresh start)."""
+    resume = cfg.get("resume")
+    if resume is None:
+        return cfg.get("ckpt_path")
+    if resume != "auto":
+        raise UserError(f"resume must be null or auto, got {resume!r} (ckpt_path=PATH starts "
+                        f"from a given checkpoint)")
+    last = output_dir / LAST_CHECKPOINT
+    if last.is_file():
+        log.info("resume=auto: continuing from %s", last)
+        return str(last)
+    log.info("resume=auto: no checkpoint in %s yet; starting %s", output_dir,
+             f"from {cfg.ckpt_path}" if cfg.get("ckpt_path") else "afresh")
+    return cfg.get("ckpt_path")
+
+
+def step_checkpoint(output_dir: Path, every_n_steps: int) -> ModelCheckpoint:
+    """``checkpoints/last.ckpt`` also rewritten every ``every_n_steps`` training steps."""
+    return ModelCheckpoint(dirpath=output_dir / LAST_CHECKPOINT.parent,
+                           filename=LAST_CHECKPOINT.stem, monitor=None, save_top_k=1,
+                           every_n_train_steps=every_n_steps, enable_version_counter=False)
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
@@ -82,16 +112,20 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         view_chunk=cfg.get("view_chunk", 32),
     )
     throughput = TrainThroughput()
+    resume_from = checkpoint_to_resume(cfg, output_dir)
     loggers = build_loggers(cfg)
     callbacks = [*build_callbacks(cfg, has_logger=bool(loggers)), throughput,
                  RunRecord(plain(cfg))]
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    if cfg.get("checkpoint_every_n_steps"):
+        callbacks.append(step_checkpoint(output_dir, int(cfg.checkpoint_every_n_steps)))
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
+                                     plugins=[AtomicCheckpointIO()])
     for logger in loggers:
         logger.log_hyperparams(plain(cfg))
 
     metrics: dict[str, Any] = {}
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
         checkpoint = _checkpoint_to_evaluate(trainer, datamodule.val_is_test)
         metrics["evaluated_checkpoint"] = checkpoint or "final weights"
         results = trainer.validate(module, datamodule=datamodule, ckpt_path=checkpoint)

@@ -22,6 +22,7 @@ from vidtl.data.exclusions import drop_excluded, read_exclusion_list
 from vidtl.data.formats import load_index
 from vidtl.data.prepare import read_manifest
 from vidtl.data.records import VideoIndex
+from vidtl.data.resumable_loading import EpochShuffleSampler, ResumableDataLoader
 from vidtl.data.sampling import build_sampler
 from vidtl.data.sources import (
     SOURCES,
@@ -158,6 +159,7 @@ class VideoDataModule(L.LightningDataModule):
         self.synthetic = synthetic
         self._index: VideoIndex | None = None
         self.datasets: dict[str, VideoClipDataset] = {}
+        self._train_position: dict[str, Any] | None = None  # from a checkpoint, not yet applied
 
     @property
     def num_frames(self) -> int:
@@ -249,10 +251,16 @@ class VideoDataModule(L.LightningDataModule):
         dataset = self.dataset(subset)
         training = subset == "train"
         threads = {"threads": self.load_threads} if self.load_threads else {}
-        return (ThreadedDataLoader if threads else DataLoader)(
+        if training:  # seeded per epoch, and resumable mid-epoch (see resumable_loading)
+            loader_class = ThreadedDataLoader if threads else ResumableDataLoader
+            order = {"sampler": EpochShuffleSampler(len(dataset), torch.initial_seed())}
+        else:
+            loader_class = ThreadedDataLoader if threads else DataLoader
+            order = {"shuffle": False}
+        return loader_class(
             dataset,
             batch_size=self.batch_size,
-            shuffle=training,
+            **order,
             drop_last=training and len(dataset) > self.batch_size,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
@@ -273,7 +281,23 @@ class VideoDataModule(L.LightningDataModule):
         return self.decode_batch(batch, self.trainer.strategy.root_device, self.trainer.training)
 
     def train_dataloader(self) -> DataLoader:
-        return self.dataloader("train")
+        loader = self.dataloader("train")
+        if self._train_position:
+            loader.load_state_dict(self._train_position)
+            self._train_position = None
+        return loader
+
+    def state_dict(self) -> dict[str, Any]:
+        """Saved in checkpoints: where the training loader is in its epoch."""
+        loader = self.trainer.train_dataloader if self.trainer is not None else None
+        if isinstance(loader, ResumableDataLoader):
+            return {"train_loader": loader.state_dict()}
+        return {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restores the training loader's position (applied to the loader made next: Lightning
+        restores the data module before it asks for the loaders)."""
+        self._train_position = state_dict.get("train_loader")
 
     def val_dataloader(self) -> DataLoader:
         return self.dataloader("val")

@@ -20,8 +20,9 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from torch.utils.data import DataLoader
 from torch.utils.data._utils.pin_memory import pin_memory
+
+from vidtl.data.resumable_loading import ResumableDataLoader
 
 _running: set[tuple[threading.Event, threading.Thread]] = set()
 
@@ -40,8 +41,9 @@ def _stop_all() -> None:
 getattr(threading, "_register_atexit", atexit.register)(_stop_all)
 
 
-class ThreadedDataLoader(DataLoader):
-    """A :class:`DataLoader` with ``num_workers=0`` whose batches ``threads`` threads build."""
+class ThreadedDataLoader(ResumableDataLoader):
+    """A :class:`DataLoader` with ``num_workers=0`` whose batches ``threads`` threads build
+    (resumable mid-epoch like :class:`ResumableDataLoader`)."""
 
     def __init__(self, *args: Any, threads: int = 2, prefetch_batches: int = 2,
                  **kwargs: Any) -> None:
@@ -49,9 +51,9 @@ class ThreadedDataLoader(DataLoader):
         self.threads = threads
         self.prefetch_batches = prefetch_batches
 
-    def __iter__(self) -> Iterator[Any]:
+    def _batches(self) -> Iterator[Any]:
         if self.num_workers > 0 or self.threads <= 0 or not self._auto_collation:
-            return super().__iter__()
+            return super()._batches()
         return _threaded_batches(self)
 
 

@@ -1,0 +1,114 @@
+"""Training data order that survives an interruption: a seeded per-epoch shuffle and a loader
+whose position Lightning saves in each checkpoint.
+
+:class:`EpochShuffleSampler` draws epoch ``e``'s order from ``(seed, e)`` alone, so a resumed
+run shuffles every epoch as the interrupted one did. :class:`ResumableDataLoader` reports how
+many batches of the current epoch the training loop has consumed (``state_dict``, which
+Lightning stores in the checkpoint) and, after ``load_state_dict``, starts that epoch after
+them: a run killed mid-epoch and resumed sees the same batches in the same order as one that
+never stopped, without decoding the skipped clips. (Under DDP Lightning wraps the sampler in its
+own distributed sampler; the epoch's order is still seeded, but a mid-epoch resume restarts that
+epoch's data.)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Sampler
+
+log = logging.getLogger(__name__)
+
+# Lightning's training loop fetches one batch ahead of the step it runs when the loader has no
+# length (_PrefetchDataFetcher).
+PREFETCHED_BY_LIGHTNING = 1
+
+
+class EpochShuffleSampler(Sampler[int]):
+    """A random permutation of ``range(size)`` per epoch, drawn from ``(seed, epoch)``."""
+
+    def __init__(self, size: int, seed: int, shuffle: bool = True) -> None:
+        self.size = size
+        self.seed = seed
+        self.shuffle = shuffle
+        self.epoch = 0
+        self._skip: tuple[int, int] | None = None  # (epoch, items) to leave out once
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called by Lightning at the start of every epoch."""
+        self.epoch = epoch
+
+    def skip_once(self, epoch: int, items: int) -> None:
+        """Start the next pass over epoch ``epoch`` at item ``items`` (other epochs: no skip)."""
+        self._skip = (epoch, items)
+
+    def order(self, epoch: int) -> list[int]:
+        if not self.shuffle:
+            return list(range(self.size))
+        generator = torch.Generator().manual_seed((self.seed * 1_000_003 + epoch) % 2**63)
+        return torch.randperm(self.size, generator=generator).tolist()
+
+    def __iter__(self) -> Iterator[int]:
+        order = self.order(self.epoch)
+        start = 0
+        if self._skip is not None:
+            if self._skip[0] == self.epoch:
+                start = min(self._skip[1], self.size)
+            self._skip = None
+        return iter(order[start:])
+
+    def __len__(self) -> int:
+        return self.size
+
+
+class ResumableDataLoader(DataLoader):
+    """A :class:`DataLoader` with Lightning's ``state_dict`` / ``load_state_dict``: its position
+    in the epoch, restored through an :class:`EpochShuffleSampler`."""
+
+    def __iter__(self) -> Iterator[Any]:
+        self._yielded = 0
+        self._exhausted = False
+        return self._counted(self._batches())
+
+    def _batches(self) -> Iterator[Any]:
+        return super().__iter__()
+
+    def _counted(self, batches: Iterator[Any]) -> Iterator[Any]:
+        for batch in batches:
+            self._yielded += 1
+            yield batch
+        self._exhausted = True
+
+    def state_dict(self) -> dict[str, Any]:
+        """The epoch, the batches of it the training steps have consumed, and whether it was
+        read to its end."""
+        finished = getattr(self, "_exhausted", False)
+        try:
+            length: int | None = len(self)
+        except TypeError:
+            length = None
+        # Lightning fetches one batch ahead only from loaders without a length.
+        pending = 0 if finished or length is not None else PREFETCHED_BY_LIGHTNING
+        batches = max(0, getattr(self, "_yielded", 0) - pending)
+        finished = finished or (length is not None and batches >= length)
+        return {"epoch": int(getattr(self.sampler, "epoch", 0)), "finished": finished,
+                "batches": batches}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue where ``state`` was saved. Lightning iterates the loader once before it
+        sets the sampler's epoch, so the epoch is set here."""
+        if not state or not isinstance(self.sampler, EpochShuffleSampler):
+            if state:
+                log.warning("resuming with a %s: the interrupted epoch restarts from its first "
+                            "batch", type(self.sampler).__name__)
+            return
+        epoch = int(state["epoch"])
+        if state.get("finished"):
+            self.sampler.set_epoch(epoch + 1)
+            return
+        self.sampler.set_epoch(epoch)
+        self.sampler.skip_once(epoch, int(state["batches"]) * (self.batch_size or 1))
+        log.info("resuming epoch %d after its first %d batches", epoch, state["batches"])
