@@ -55,9 +55,39 @@ def build_loggers(cfg: DictConfig) -> list[L.pytorch.loggers.Logger]:
             os.environ.setdefault("WANDB_MODE", "offline")
             # One W&B run per run folder: a resumed run continues it.
             options = {"id": wandb_run_id(Path(cfg.paths.output_dir)), "resume": "allow"}
+            options |= multirun_wandb_options(cfg, logger_cfg)
         log.info("logger %s: %s", name, logger_cfg._target_)
         loggers.append(instantiate(logger_cfg, **options))
     return loggers
+
+
+def multirun_wandb_options(cfg: DictConfig, logger_cfg: DictConfig) -> dict[str, Any]:
+    """In a multirun job: the sweep as the W&B group (unless the config names one) and the
+    job's overrides as tags."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return {}
+    hydra_cfg = HydraConfig.get()
+    options = sweep_run_options(cfg.task_name, hydra_cfg.sweep.dir,
+                                list(hydra_cfg.overrides.task), list(cfg.get("tags") or []))
+    if logger_cfg.get("group"):
+        del options["group"]
+    log.info("W&B run of a sweep job: group %s, tags %s", options.get("group", logger_cfg.group),
+             options["tags"])
+    return options
+
+
+def sweep_run_options(task_name: str, sweep_dir: str, job_overrides: list[str],
+                      tags: list[str]) -> dict[str, Any]:
+    """W&B ``group`` ``<task>-<sweep folder>`` (the sweep's start time) and ``tags``: ``tags``
+    plus the job's overrides, leaving out paths and Hydra settings (W&B caps tags at 64)."""
+    varied = [o for o in job_overrides
+              if not o.lstrip("+~").startswith(("hydra.", "paths."))
+              and "/" not in o.partition("=")[2]]
+    return {"group": f"{task_name}-{Path(sweep_dir).name}",
+            "tags": [*tags, *(o[:64] for o in varied)]}
 
 
 WANDB_RUN_ID = "wandb_run_id.txt"

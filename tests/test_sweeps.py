@@ -1,0 +1,86 @@
+"""Sweeps: an Optuna (TPE) search through the Hydra sweeper plugin, on tiny data."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+from helpers import tiny_train_overrides
+
+from vidtl.cli.builders import sweep_run_options
+
+TINY_SEARCH = """# @package _global_
+defaults:
+  - optuna
+hydra:
+  sweeper:
+    n_trials: 3
+    sampler:
+      n_startup_trials: 2
+    params:
+      model/temporal: choice(avg, attention)
+"""
+
+
+@pytest.mark.slow
+def test_optuna_sweep_of_three_trials_writes_the_best_parameters(tiny_dataset, tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    searches = tmp_path / "conf" / "hparams_search"
+    searches.mkdir(parents=True)
+    (searches / "tiny_optuna.yaml").write_text(TINY_SEARCH)
+    sweep_dir = tmp_path / "sweep"
+    overrides = [o for o in tiny_train_overrides(tmp_path / "unused", tiny_dataset,
+                                                 "test=false", "logger=csv")
+                 if not o.startswith("paths.output_dir")]
+    result = subprocess.run(
+        [sys.executable, "-m", "vidtl.cli.train", "-m", "hparams_search=tiny_optuna",
+         f"hydra.searchpath=[file://{tmp_path / 'conf'}]", f"hydra.sweep.dir={sweep_dir}",
+         *overrides],
+        capture_output=True, text=True, timeout=900,
+        env={**os.environ, "WANDB_MODE": "disabled"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = sorted(p for p in sweep_dir.iterdir() if (p / "metrics.json").is_file())
+    assert len(jobs) == 3
+    trial_scores = [json.loads((job / "metrics.json").read_text())["val/top1"] for job in jobs]
+    best = yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())
+    assert best["best_value"] == pytest.approx(max(trial_scores))
+    # data.num_frames is fixed on the command line (the tiny settings), so it is not searched.
+    assert set(best["best_params"]) == {"optimizer.lr", "optimizer.weight_decay",
+                                        "model/temporal", "finetune"}
+    assert best["best_params"]["model/temporal"] in ("avg", "attention")
+
+
+def test_sweep_jobs_are_grouped_and_tagged():
+    options = sweep_run_options("train", "logs/train/multirun/2026-11-28_05-50-00",
+                                ["optimizer.lr=0.01", "data.root=/data/ucf101",
+                                 "hydra.sweep.dir=x", "+model.dropout=0.2"], ["tsm"])
+    assert options == {"group": "train-2026-11-28_05-50-00",
+                       "tags": ["tsm", "optimizer.lr=0.01", "+model.dropout=0.2"]}
+
+
+@pytest.mark.slow
+def test_multirun_jobs_are_separate_wandb_runs_of_one_group(tiny_dataset, tmp_path):
+    pytest.importorskip("wandb")
+    sweep_dir = tmp_path / "sweep"
+    overrides = [o for o in tiny_train_overrides(tmp_path / "unused", tiny_dataset, "test=false",
+                                                 "logger=wandb", "trainer.limit_train_batches=1",
+                                                 "trainer.limit_val_batches=1")
+                 if not o.startswith("paths.output_dir")]
+    result = subprocess.run(
+        [sys.executable, "-m", "vidtl.cli.train", "-m", "optimizer.lr=0.01,0.001",
+         f"hydra.sweep.dir={sweep_dir}", *overrides],
+        capture_output=True, text=True, timeout=900,
+        env={**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    ids = []
+    for job, lr in (("0", "0.01"), ("1", "0.001")):
+        log = (sweep_dir / job / "train.log").read_text()
+        assert f"group train-{sweep_dir.name}, tags [" in log and f"'optimizer.lr={lr}'" in log
+        ids.append((sweep_dir / job / "wandb_run_id.txt").read_text().strip())
+        (run,) = (sweep_dir / job / "wandb").glob("offline-run-*")
+        assert run.name.endswith(ids[-1])
+    assert ids[0] != ids[1]
