@@ -167,7 +167,8 @@ def test_ddp_on_cpu_with_gradual_unfreeze(tiny_dataset, tmp_path):
     overrides = tiny_train_overrides(tmp_path / "run", tiny_dataset,
                                      "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
                                      "trainer.max_epochs=2", "finetune=gradual_unfreeze",
-                                     "finetune.unfreeze_epochs=[1]", "test=false")
+                                     "finetune.unfreeze_epochs=[1]", "test=false",
+                                     "lr_reference_batch=4")
     overrides = [o.replace("paths.output_dir", "hydra.run.dir") for o in overrides]
     result = subprocess.run([sys.executable, "-m", "vidtl.train", *overrides],
                             capture_output=True, text=True, timeout=600,
@@ -175,3 +176,6 @@ def test_ddp_on_cpu_with_gradual_unfreeze(tiny_dataset, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "not used" not in result.stderr and "unused" not in result.stderr.lower()
     assert (tmp_path / "run" / "metrics.json").is_file()
+    # batch 4 per device x 2 processes: twice the reference batch, twice the learning rate
+    assert "learning rate 0.02 for the global batch of 8" in (tmp_path / "run" / "train.log"
+                                                               ).read_text()

@@ -84,3 +84,39 @@ def test_multirun_jobs_are_separate_wandb_runs_of_one_group(tiny_dataset, tmp_pa
         (run,) = (sweep_dir / job / "wandb").glob("offline-run-*")
         assert run.name.endswith(ids[-1])
     assert ids[0] != ids[1]
+
+
+@pytest.mark.slow
+def test_submitit_local_sweep(tiny_dataset, tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    sweep_dir = tmp_path / "sweep"
+    overrides = [o for o in tiny_train_overrides(tmp_path / "unused", tiny_dataset, "test=false",
+                                                 "trainer.limit_train_batches=1",
+                                                 "trainer.limit_val_batches=1")
+                 if not o.startswith("paths.output_dir")]
+    result = subprocess.run(
+        [sys.executable, "-m", "vidtl.cli.train", "-m", "hydra/launcher=submitit_local",
+         "hydra.launcher.timeout_min=10", "optimizer.lr=0.01,0.001",
+         f"hydra.sweep.dir={sweep_dir}", *overrides],
+        capture_output=True, text=True, timeout=900,
+        env={**os.environ, "WANDB_MODE": "disabled"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    for job in ("0", "1"):
+        assert "val/top1" in json.loads((sweep_dir / job / "metrics.json").read_text())
+    assert list((sweep_dir / ".submitit").iterdir())  # the jobs went through submitit
+
+
+def test_slurm_launcher_preset_composes(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    from hydra import compose, initialize_config_dir
+
+    from vidtl.cli import config_dir
+
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        cfg = compose(config_name="train", return_hydra_config=True, overrides=[
+            "hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4", "trainer.num_nodes=2",
+            "hydra.launcher.partition=gpu"])
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("SlurmLauncher")
+    assert (launcher.nodes, launcher.tasks_per_node, launcher.gpus_per_node) == (2, 4, 4)
+    assert launcher.partition == "gpu"

@@ -120,6 +120,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         callbacks.append(step_checkpoint(output_dir, int(cfg.checkpoint_every_n_steps)))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
                                      plugins=[AtomicCheckpointIO()])
+    if cfg.get("lr_reference_batch"):
+        global_batch = (datamodule.batch_size * trainer.num_devices * trainer.num_nodes
+                        * trainer.accumulate_grad_batches)
+        lr = float(cfg.optimizer.lr) * global_batch / float(cfg.lr_reference_batch)
+        log.info("learning rate %g for the global batch of %d (%g at %s)", lr, global_batch,
+                 cfg.optimizer.lr, cfg.lr_reference_batch)
+        module.optimizer_factory = instantiate(cfg.optimizer, lr=lr)
     for logger in loggers:
         logger.log_hyperparams(plain(cfg))
 
