@@ -205,3 +205,23 @@ def test_cli_prints_one_clear_message_for_bad_input(tmp_path):
     assert f"error: dataset root {tmp_path / 'UCF-101'} does not exist" in result.stderr
     assert "expected UCF101 layout" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_bf16_channels_last_and_compile_train_and_the_checkpoint_evaluates(tiny_dataset,
+                                                                           tmp_path):
+    out = tmp_path / "run"
+    metrics = train(compose_config("train", tiny_train_overrides(
+        out, tiny_dataset, "model.channels_last=true", "model.compile=true",
+        "trainer.precision=bf16-mixed", "trainer.max_epochs=1", "test=false", "logger=none")))
+    assert metrics["train_clips_per_s"] > 0 and metrics["val/top1"] is not None
+    import torch
+
+    checkpoint = out / "checkpoints" / "last.ckpt"
+    state = torch.load(checkpoint, weights_only=True)["state_dict"]
+    assert not any("_orig_mod" in key for key in state)  # compiled in place: same names
+    evaluated = evaluate(compose_config("eval", [f"ckpt_path={checkpoint}",
+                                                 f"paths.output_dir={tmp_path / 'eval'}",
+                                                 "subsets=[val]", "data.num_workers=0",
+                                                 "trainer.accelerator=cpu", "logger=none"]))
+    assert evaluated["val/top1"] is not None

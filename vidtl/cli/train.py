@@ -111,6 +111,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         view_aggregation=cfg.get("view_aggregation", "softmax"),
         view_chunk=cfg.get("view_chunk", 32),
     )
+    if cfg.model.get("channels_last"):
+        classifier.use_channels_last()
+    if cfg.model.get("compile"):  # in place: parameter names and checkpoints stay the same
+        classifier.backbone.compile()
     throughput = TrainThroughput()
     resume_from = checkpoint_to_resume(cfg, output_dir)
     loggers = build_loggers(cfg)

@@ -30,6 +30,14 @@ class VideoClassifier(nn.Module):
         nn.init.normal_(self.head.weight, std=0.01)
         nn.init.zeros_(self.head.bias)
 
+    channels_last = False  # frames handed to the backbone in channels-last memory layout
+
+    def use_channels_last(self) -> VideoClassifier:
+        """Backbone weights and input frames in channels-last layout (faster convolutions on
+        tensor cores, especially with bf16/fp16)."""
+        self.channels_last = True
+        return self.to(memory_format=torch.channels_last)
+
     @property
     def num_classes(self) -> int:
         return self.head.out_features
@@ -40,7 +48,10 @@ class VideoClassifier(nn.Module):
             raise ValueError(f"expected clips (B, T, C, H, W), got shape {tuple(clips.shape)}")
         batch, frames = clips.shape[:2]
         self.backbone.frames_per_clip = frames  # read by in-backbone temporal modules (TSM)
-        features = self.backbone(clips.flatten(0, 1))
+        images = clips.flatten(0, 1)
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        features = self.backbone(images)
         return features.view(batch, frames, -1)
 
     def clip_features(self, clips: torch.Tensor) -> torch.Tensor:
