@@ -34,3 +34,36 @@ def test_recipe_composes(tmp_path):
             "experiment=tsn_r50_imagenet_1x1x3_ucf101_split1", f"paths.output_dir={tmp_path}"])
     assert cfg.model.backbone.name == "torchvision:resnet50"
     assert cfg.data.num_frames == 3 and cfg.data.format == "ucf101"
+
+
+def test_focal_loss_module_from_outside_with_class_balance(tiny_dataset, tmp_path):
+    overrides = [o.replace("paths.output_dir", "hydra.run.dir")
+                 for o in tiny_train_overrides(tmp_path / "run", tiny_dataset, "test=false")]
+    command = [sys.executable, "-m", "vidtl.train", "-cd", "experiments/focal_loss",
+               "module=focal", "module.gamma=1.5", "module.class_weights=balanced",
+               "data.balanced_sampling=true", *overrides]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "WANDB_MODE": "disabled"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    config = (tmp_path / "run" / ".hydra" / "config.yaml").read_text()
+    assert "experiments.focal_loss.focal_loss.FocalLossModule" in config
+    assert "class weights (balanced)" in (tmp_path / "run" / "train.log").read_text()
+    assert "val/top1" in json.loads((tmp_path / "run" / "metrics.json").read_text())
+
+
+def test_focal_loss_is_cross_entropy_at_gamma_zero_and_down_weights_easy_clips():
+    import torch
+    import torch.nn.functional as F
+
+    from experiments.focal_loss.focal_loss import FocalLossModule
+
+    module = FocalLossModule.__new__(FocalLossModule)
+    torch.nn.Module.__init__(module)
+    module.class_weights = None
+    logits, labels = torch.tensor([[4.0, 0.0], [0.0, 0.5]]), torch.tensor([0, 0])
+    module.gamma = 0.0
+    assert torch.allclose(module.compute_loss(logits, labels), F.cross_entropy(logits, labels))
+    module.gamma = 2.0
+    per_clip = [module.compute_loss(logits[i:i + 1], labels[i:i + 1]) for i in range(2)]
+    ce = [F.cross_entropy(logits[i:i + 1], labels[i:i + 1]) for i in range(2)]
+    assert per_clip[0] / ce[0] < 0.01 < per_clip[1] / ce[1]  # the easy clip counts far less

@@ -12,6 +12,7 @@ from typing import Any
 
 import hydra
 import lightning as L
+import torch
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig
@@ -30,6 +31,7 @@ from vidtl.cli.builders import (
     write_metrics,
 )
 from vidtl.cli.errors import UserError, exit_on_user_error
+from vidtl.data.datamodule import VideoDataModule
 from vidtl.evaluation.reports import write_test_reports
 from vidtl.models.module import VideoClassificationModule
 
@@ -56,6 +58,21 @@ def _checkpoint_to_evaluate(trainer: L.Trainer, val_is_test: bool) -> str | None
 
 
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
+
+
+def class_weights(weighting: str | None, datamodule: VideoDataModule,
+                  num_classes: int) -> list[float] | None:
+    """``balanced``: inverse class frequency of the training videos, mean 1 (classes without a
+    training video get weight 0)."""
+    if weighting is None:
+        return None
+    if weighting != "balanced":
+        raise UserError(f"module.class_weights must be null or balanced, got {weighting!r}")
+    counts = torch.bincount(torch.tensor([r.label for r in datamodule.dataset("train").records]),
+                            minlength=num_classes).float()
+    weights = torch.where(counts > 0, counts.sum() / (num_classes * counts.clamp(min=1)), 0.0)
+    log.info("class weights (balanced): min %.3f, max %.3f", weights.min(), weights.max())
+    return weights.tolist()
 
 
 def checkpoint_to_resume(cfg: DictConfig, output_dir: Path) -> str | None:
@@ -100,9 +117,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     classifier = build_classifier(cfg.model, len(class_names), datamodule.num_frames)
     scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
     finetune = instantiate(cfg.finetune) if cfg.get("finetune") else None
-    module = VideoClassificationModule(
+    # vidtl's module or a subclass (module._target_); class_weights="balanced" becomes weights.
+    module_cfg = cfg.get("module")
+    module_factory = instantiate(module_cfg) if module_cfg else VideoClassificationModule
+    weighting = module_cfg.get("class_weights") if module_cfg else None
+    module = module_factory(
         classifier,
         class_names,
+        class_weights=class_weights(weighting, datamodule, len(class_names)),
         optimizer=instantiate(cfg.optimizer),
         scheduler=scheduler,
         label_smoothing=cfg.model.get("label_smoothing", 0.0),

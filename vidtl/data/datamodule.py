@@ -22,7 +22,11 @@ from vidtl.data.exclusions import drop_excluded, read_exclusion_list
 from vidtl.data.formats import load_index
 from vidtl.data.prepare import read_manifest
 from vidtl.data.records import VideoIndex
-from vidtl.data.resumable_loading import EpochShuffleSampler, ResumableDataLoader
+from vidtl.data.resumable_loading import (
+    EpochBalancedSampler,
+    EpochShuffleSampler,
+    ResumableDataLoader,
+)
 from vidtl.data.sampling import build_sampler
 from vidtl.data.sources import (
     SOURCES,
@@ -54,6 +58,9 @@ class VideoDataModule(L.LightningDataModule):
     clips resized to cover ``device_frame_size`` (height, width; default the 340x256 aspect)
     and :attr:`device_augment` crops the batch on the device (the module applies it).
 
+    Training batches come in a seeded per-epoch order that survives a mid-epoch resume
+    (:mod:`vidtl.data.resumable_loading`); ``balanced_sampling`` draws them class-balanced.
+
     ``load_threads=N`` (with ``num_workers=0``) builds the batches in N threads of the main
     process (:class:`ThreadedDataLoader`) instead of worker processes. That avoids the workers'
     hand-over through shared memory, which costs more than decoding when the frames are JPEG
@@ -84,6 +91,7 @@ class VideoDataModule(L.LightningDataModule):
         num_test_crops: int = 1,
         train_crop: str = "multi_scale",
         flip: bool = True,
+        balanced_sampling: bool = False,
         augment_on: str = "worker",
         decode_on: str = "worker",
         device_frame_size: tuple[int, int] | None = None,
@@ -136,6 +144,7 @@ class VideoDataModule(L.LightningDataModule):
                              "the device: it needs data.source=frames and data.augment_on=device")
         self.decode_on = decode_on
         self.batch_size = batch_size
+        self.balanced_sampling = balanced_sampling
         self.num_workers = num_workers
         self.pin_memory = pin_memory and torch.cuda.is_available()  # pinning needs a GPU
         self.persistent_workers = persistent_workers and num_workers > 0
@@ -253,7 +262,10 @@ class VideoDataModule(L.LightningDataModule):
         threads = {"threads": self.load_threads} if self.load_threads else {}
         if training:  # seeded per epoch, and resumable mid-epoch (see resumable_loading)
             loader_class = ThreadedDataLoader if threads else ResumableDataLoader
-            order = {"sampler": EpochShuffleSampler(len(dataset), torch.initial_seed())}
+            sampler = (EpochBalancedSampler([r.label for r in dataset.records],
+                                            torch.initial_seed()) if self.balanced_sampling
+                       else EpochShuffleSampler(len(dataset), torch.initial_seed()))
+            order = {"sampler": sampler}
         else:
             loader_class = ThreadedDataLoader if threads else DataLoader
             order = {"shuffle": False}

@@ -64,6 +64,23 @@ class EpochShuffleSampler(Sampler[int]):
         return self.size
 
 
+class EpochBalancedSampler(EpochShuffleSampler):
+    """Class-balanced sampling (``data.balanced_sampling``): each epoch draws ``len(labels)``
+    items with replacement, each with probability inverse to its class's size, so every class
+    is seen about equally often; drawn from ``(seed, epoch)`` like :class:`EpochShuffleSampler`
+    (and resumable the same way)."""
+
+    def __init__(self, labels: list[int], seed: int) -> None:
+        super().__init__(len(labels), seed)
+        counts = torch.bincount(torch.tensor(labels))
+        self.weights = 1.0 / counts[torch.tensor(labels)].double()
+
+    def order(self, epoch: int) -> list[int]:
+        generator = torch.Generator().manual_seed((self.seed * 1_000_003 + epoch) % 2**63)
+        return torch.multinomial(self.weights, self.size, replacement=True,
+                                 generator=generator).tolist()
+
+
 class ResumableDataLoader(DataLoader):
     """A :class:`DataLoader` with Lightning's ``state_dict`` / ``load_state_dict``: its position
     in the epoch, restored through an :class:`EpochShuffleSampler`."""

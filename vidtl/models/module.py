@@ -61,6 +61,7 @@ class VideoClassificationModule(L.LightningModule):
         batch_augment: DeviceClipAugment | None = None,
         view_aggregation: str = "softmax",
         view_chunk: int = 32,
+        class_weights: list[float] | None = None,
     ) -> None:
         super().__init__()
         if len(class_names) != classifier.num_classes:
@@ -78,6 +79,11 @@ class VideoClassificationModule(L.LightningModule):
         if finetune is not None:
             finetune.prepare(classifier)
         config = classifier.backbone.data_config
+        if class_weights is not None and len(class_weights) != classifier.num_classes:
+            raise ValueError(f"{len(class_weights)} class weights for "
+                             f"{classifier.num_classes} classes")
+        self.register_buffer("class_weights", None if class_weights is None else
+                             torch.tensor(class_weights, dtype=torch.float32), persistent=False)
         self.register_buffer("mean", torch.tensor(config.mean), persistent=False)
         self.register_buffer("std", torch.tensor(config.std), persistent=False)
         num_classes = classifier.num_classes
@@ -113,7 +119,10 @@ class VideoClassificationModule(L.LightningModule):
         return self.forward_clips(clips)
 
     def compute_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
+        """Cross-entropy (with ``class_weights`` and label smoothing when set); override it
+        for another loss."""
+        return F.cross_entropy(logits, labels, weight=self.class_weights,
+                               label_smoothing=self.label_smoothing)
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
                       ) -> torch.Tensor:

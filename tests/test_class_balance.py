@@ -1,0 +1,46 @@
+"""Class-balanced sampling and class-weighted cross-entropy for imbalanced data."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from vidtl.cli.train import class_weights
+from vidtl.data.datamodule import VideoDataModule
+from vidtl.data.resumable_loading import EpochBalancedSampler
+from vidtl.models.backbones import create_backbone
+from vidtl.models.classifier import VideoClassifier
+from vidtl.models.module import VideoClassificationModule
+from vidtl.models.temporal import AvgPool
+
+
+def test_balanced_sampling_sees_a_rare_class_as_often_as_a_common_one():
+    labels = [0] * 90 + [1] * 10
+    sampler = EpochBalancedSampler(labels, seed=5)
+    drawn = []
+    for epoch in range(20):
+        sampler.set_epoch(epoch)
+        drawn += [labels[i] for i in sampler]
+    share = sum(drawn) / len(drawn)
+    assert len(drawn) == 2000 and 0.45 < share < 0.55  # 0.10 without balancing
+    sampler.set_epoch(3)
+    again = EpochBalancedSampler(labels, seed=5)
+    again.set_epoch(3)
+    assert list(sampler) == list(again)  # seeded per epoch (resumable)
+
+
+def test_balanced_class_weights_and_weighted_loss(tiny_dataset):
+    datamodule = VideoDataModule(tiny_dataset, num_workers=0, num_frames=2, crop_size=32)
+    weights = class_weights("balanced", datamodule, 8)
+    assert weights is not None and len(weights) == 8
+    assert abs(sum(weights) / 8 - 1) < 1e-6  # balanced tiny set: all 1
+    assert class_weights(None, datamodule, 8) is None
+    backbone = create_backbone("test_efficientnet", pretrained=False)
+    classifier = VideoClassifier(backbone, AvgPool(backbone.num_features), 3)
+    module = VideoClassificationModule(classifier, ["a", "b", "c"],
+                                       class_weights=[0.5, 1.0, 2.0])
+    logits, labels = torch.randn(6, 3), torch.tensor([0, 1, 2, 2, 1, 0])
+    expected = F.cross_entropy(logits, labels, weight=torch.tensor([0.5, 1.0, 2.0]))
+    assert torch.allclose(module.compute_loss(logits, labels), expected)
+    assert not torch.allclose(module.compute_loss(logits, labels),
+                              F.cross_entropy(logits, labels))
