@@ -11,14 +11,21 @@ from helpers import tiny_train_overrides
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_temporal_module_from_outside_the_package(tiny_dataset, tmp_path):
+def train_from_experiment(folder: str, tiny_dataset, run_dir, *args: str) -> None:
+    """``python -m vidtl.train -cd experiments/<folder> ARGS`` with tiny settings, from the
+    repository root (so that ``experiments.`` is importable)."""
     overrides = [o.replace("paths.output_dir", "hydra.run.dir")
-                 for o in tiny_train_overrides(tmp_path / "run", tiny_dataset, "test=false")]
-    command = [sys.executable, "-m", "vidtl.train", "-cd", "experiments/frame_difference",
-               "model/temporal=frame_difference", *overrides]
+                 for o in tiny_train_overrides(run_dir, tiny_dataset, "test=false")]
+    command = [sys.executable, "-m", "vidtl.train", "-cd", f"experiments/{folder}", *args,
+               *overrides]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600,
                             env={**os.environ, "WANDB_MODE": "disabled"})
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_temporal_module_from_outside_the_package(tiny_dataset, tmp_path):
+    train_from_experiment("frame_difference", tiny_dataset, tmp_path / "run",
+                          "model/temporal=frame_difference")
     config = (tmp_path / "run" / ".hydra" / "config.yaml").read_text()
     assert "experiments.frame_difference.frame_difference.FrameDifferencePool" in config
     assert "val/top1" in json.loads((tmp_path / "run" / "metrics.json").read_text())
@@ -37,14 +44,9 @@ def test_recipe_composes(tmp_path):
 
 
 def test_focal_loss_module_from_outside_with_class_balance(tiny_dataset, tmp_path):
-    overrides = [o.replace("paths.output_dir", "hydra.run.dir")
-                 for o in tiny_train_overrides(tmp_path / "run", tiny_dataset, "test=false")]
-    command = [sys.executable, "-m", "vidtl.train", "-cd", "experiments/focal_loss",
-               "module=focal", "module.gamma=1.5", "module.class_weights=balanced",
-               "data.balanced_sampling=true", *overrides]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600,
-                            env={**os.environ, "WANDB_MODE": "disabled"})
-    assert result.returncode == 0, result.stderr[-3000:]
+    train_from_experiment("focal_loss", tiny_dataset, tmp_path / "run", "module=focal",
+                          "module.gamma=1.5", "module.class_weights=balanced",
+                          "data.balanced_sampling=true")
     config = (tmp_path / "run" / ".hydra" / "config.yaml").read_text()
     assert "experiments.focal_loss.focal_loss.FocalLossModule" in config
     assert "class weights (balanced)" in (tmp_path / "run" / "train.log").read_text()
