@@ -96,3 +96,12 @@ def test_registered_builder_takes_precedence():
 
     assert create_backbone("my_tiny_net", pretrained=False).num_features > 0
     assert calls == [False]
+
+
+@pytest.mark.parametrize("name", ["mobilenetv3_small_050", "convnext_atto", "test_efficientnet"])
+def test_timm_num_features_is_the_output_size(name):
+    """MobileNetV3 has a head after its pooling: its output is head_hidden_size, not
+    num_features (a VideoClassifier on it used to fail at the first batch)."""
+    backbone = create_backbone(name, pretrained=False)
+    with torch.no_grad():
+        assert backbone(torch.zeros(1, 3, 64, 64)).shape == (1, backbone.num_features)

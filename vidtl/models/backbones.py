@@ -149,7 +149,9 @@ def _timm_backbone(name: str, pretrained: Pretrained) -> Backbone:
         load_local_weights(model, pretrained)
     data = timm.data.resolve_model_data_config(model)
     config = ImageDataConfig(tuple(data["mean"]), tuple(data["std"]), int(data["input_size"][-1]))
-    return Backbone(model, int(model.num_features), config, name)
+    # Models with a head after the pooling (MobileNetV3, ...) output head_hidden_size features.
+    features = getattr(model, "head_hidden_size", None) or model.num_features
+    return Backbone(model, int(features), config, name)
 
 
 @lru_cache(maxsize=1)
