@@ -62,17 +62,30 @@ def test_unknown_name_suggests_close_ones():
         create_backbone("torchvision:resnt50", pretrained=False)
 
 
-@pytest.mark.parametrize("wrap", ["plain", "state_dict", "module_prefix"])
+def tsm_repository_name(key: str) -> str:
+    """How the TSM repository names a torchvision ResNet tensor: DataParallel's ``module.``,
+    its ``base_model.``, and the shifted first convolution of each block wrapped as ``.net``."""
+    key = key.replace(".conv1.", ".conv1.net.") if key.startswith("layer") else key
+    return f"module.base_model.{key}"
+
+
+@pytest.mark.parametrize("wrap", ["plain", "state_dict", "module_prefix", "vidtl_checkpoint",
+                                  "tsm_repository"])
 def test_local_checkpoint(tmp_path, wrap):
-    source = create_backbone("resnet18", pretrained=False).model
+    source = create_backbone("torchvision:resnet18", pretrained=False).model
     state = source.state_dict()
     if wrap == "state_dict":
         state = {"state_dict": state, "epoch": 3}
     elif wrap == "module_prefix":
         state = {f"module.{k}": v for k, v in state.items()}
+    elif wrap == "vidtl_checkpoint":  # a vidtl run's checkpoint (with its head) as the start
+        state = {"state_dict": {**{f"classifier.backbone.model.{k}": v for k, v in state.items()},
+                                "classifier.head.weight": torch.zeros(400, 512)}}
+    elif wrap == "tsm_repository":
+        state = {"state_dict": {tsm_repository_name(k): v for k, v in state.items()}}
     path = tmp_path / "weights.pth"
     torch.save(state, path)
-    loaded = create_backbone("resnet18", pretrained=str(path))
+    loaded = create_backbone("torchvision:resnet18", pretrained=str(path))
     for key, value in source.state_dict().items():
         assert torch.equal(loaded.model.state_dict()[key], value), key
 

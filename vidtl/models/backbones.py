@@ -96,15 +96,24 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 def load_local_weights(model: nn.Module, path: str | Path) -> None:
     """Load a local checkpoint into ``model`` by name, tolerating wrappers and a dropped head.
 
-    Prefixes such as ``module.``, ``model.`` or ``backbone.`` are stripped; classifier weights
-    that the headless model lacks are ignored. Fails if fewer than half the model's tensors load.
+    Prefixes such as ``module.``, ``model.`` or ``backbone.`` are stripped, so are those of a
+    vidtl checkpoint (``classifier.backbone.model.``: a model trained with vidtl, e.g. on
+    Kinetics, as the start of another run) and of the TSM repository's checkpoints
+    (``module.base_model.``, shifted convolutions wrapped as ``.net``); classifier weights that
+    the headless model lacks are ignored. Fails if fewer than half the model's tensors load.
     """
     source = read_state_dict(path)
     target = model.state_dict()
     loaded: dict[str, torch.Tensor] = {}
+    prefixes = ("", "module.", "model.", "backbone.", "backbone.model.", "encoder.",
+                "classifier.backbone.model.", "module.base_model.", "base_model.")
     for key, value in source.items():
-        for prefix in ("", "module.", "model.", "backbone.", "backbone.model.", "encoder."):
-            name = key[len(prefix):] if key.startswith(prefix) else None
+        for prefix in prefixes:
+            if not key.startswith(prefix):
+                continue
+            name = key[len(prefix):]
+            if name not in target:
+                name = name.replace(".net.", ".")  # TSM: TemporalShift(conv).net
             if name in target and target[name].shape == value.shape:
                 loaded[name] = value
                 break
