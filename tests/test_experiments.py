@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from helpers import tiny_train_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,7 +32,23 @@ def test_temporal_module_from_outside_the_package(tiny_dataset, tmp_path):
     assert "val/top1" in json.loads((tmp_path / "run" / "metrics.json").read_text())
 
 
-def test_recipe_composes(tmp_path):
+RECIPES = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_every_recipe_composes_and_has_a_readme(recipe, tmp_path):
+    from hydra import compose, initialize_config_dir
+
+    from vidtl.cli import config_dir
+
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=[f"experiment={recipe}",
+                                                      f"paths.output_dir={tmp_path}"])
+    assert cfg.data.format in ("ucf101", "kinetics400") and cfg.trainer.max_epochs > 1
+    assert any(recipe in readme.read_text() for readme in ROOT.glob("experiments/*/README.md"))
+
+
+def test_tsn_recipe_follows_mmaction2(tmp_path):
     from hydra import compose, initialize_config_dir
 
     from vidtl.cli import config_dir
