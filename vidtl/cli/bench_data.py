@@ -30,10 +30,10 @@ def build_module(cfg: DictConfig, datamodule: VideoDataModule) -> VideoClassific
     classifier = build_classifier(cfg.model, len(datamodule.class_names), datamodule.num_frames)
     module = VideoClassificationModule(classifier, datamodule.class_names,
                                        batch_augment=datamodule.device_augment)
-    if cfg.channels_last:
-        module = module.to(memory_format=torch.channels_last)
+    if cfg.channels_last:  # as vidtl-train does it: weights and frames
+        classifier.use_channels_last()
     if cfg.compile:
-        module.classifier = torch.compile(module.classifier)
+        classifier.backbone.compile()
     return module
 
 

@@ -1,0 +1,107 @@
+"""Training speed of ResNet-50 TSN-8 (batch 32) in fp32 eager against bf16, fp16,
+channels-last and torch.compile, all in one run on one GPU.
+
+    python benchmarks/precision.py            # on a GPU machine; writes docs/benchmarks.md
+    python benchmarks/precision.py --smoke    # a tiny CPU run that checks the script works
+
+Each row is one `vidtl-bench-data` run: the model-only ceiling (resident batches, no data
+cost) and end-to-end training from the synthetic dataset's loader. Results go to
+logs/benchmarks/precision/results.json and, without --smoke, docs/benchmarks.md (between this
+script's markers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+START, END = "<!-- benchmarks/precision.py: start -->", "<!-- benchmarks/precision.py: end -->"
+
+VARIANTS = {
+    "fp32 eager": ["precision=32", "channels_last=false", "compile=false"],
+    "bf16-mixed": ["precision=bf16-mixed", "channels_last=false", "compile=false"],
+    "16-mixed": ["precision=16-mixed", "channels_last=false", "compile=false"],
+    "bf16 + channels_last": ["precision=bf16-mixed", "channels_last=true", "compile=false"],
+    "bf16 + channels_last + compile": ["precision=bf16-mixed", "channels_last=true",
+                                       "compile=true"],
+}
+
+
+def run_json(command: list[str]) -> dict:
+    result = subprocess.run(command, check=True, cwd=REPO, capture_output=True, text=True,
+                            env={**os.environ, "WANDB_MODE": "disabled"})
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny model on the CPU")
+    parser.add_argument("--out", type=Path, default=REPO / "logs" / "benchmarks" / "precision")
+    args = parser.parse_args()
+    common = [sys.executable, "-m", "vidtl.cli.bench_data", "measure_model=true"]
+    if args.smoke:
+        variants = {k: v for k, v in VARIANTS.items() if "compile" not in k}
+        common += ["device=cpu", "model/backbone=timm", "model.backbone.name=test_efficientnet",
+                   "model.backbone.pretrained=false", "data.num_frames=2", "data.crop_size=32",
+                   "data.short_side=32", "data.batch_size=4", "data.num_workers=0",
+                   "clips=8", "steps=3", "warmup_steps=1"]
+    else:
+        if not torch.cuda.is_available():
+            raise SystemExit("no GPU: run with --smoke to check the script on a CPU")
+        variants = VARIANTS
+        common += ["model/backbone=resnet50", "model.backbone.pretrained=false",
+                   "data.num_frames=8", "data.batch_size=32",
+                   f"data.num_workers={os.cpu_count() or 1}", "clips=512", "steps=50",
+                   "warmup_steps=10"]
+    rows = {}
+    for name, overrides in variants.items():
+        rows[name] = run_json([*common, *overrides])
+        print(name, json.dumps(rows[name]), flush=True)
+    baseline = rows["fp32 eager"]["model_clips_per_s"]
+    results = {"machine": machine(), "date": time.strftime("%Y-%m-%d"), "smoke": args.smoke,
+               "rows": rows,
+               "over_fp32": {k: r["model_clips_per_s"] / baseline for k, r in rows.items()}}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / ("smoke.json" if args.smoke else "results.json")).write_text(
+        json.dumps(results, indent=2) + "\n")
+    if not args.smoke:
+        write_docs(results)
+
+
+def machine() -> str:
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return (f"{platform.machine()}, {os.cpu_count()} CPU cores, {gpu}, "
+            f"torch {torch.__version__}")
+
+
+def write_docs(results: dict) -> None:
+    lines = [START, f"Machine: {results['machine']}. Written by `python benchmarks/precision.py` "
+             f"on {results['date']}. ResNet-50 TSN-8, batch 32, 224 px.", "",
+             "| variant | model-only clips/s | vs fp32 eager | end-to-end clips/s |",
+             "|---|---|---|---|"]
+    for name, row in results["rows"].items():
+        lines.append(f"| {name} | {row['model_clips_per_s']:.0f} | "
+                     f"{results['over_fp32'][name]:.2f}x | {row['train_clips_per_s']:.0f} |")
+    lines.append(END)
+    path = REPO / "docs" / "benchmarks.md"
+    text = path.read_text()
+    block = "\n".join(lines)
+    if START in text:
+        text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
+    else:
+        text = text.rstrip() + "\n\n## Precision, memory layout, compilation\n\n" + block + "\n"
+    path.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
