@@ -48,3 +48,13 @@ def tiny_train_overrides(tmp_path: Path, data_root: Path, *extra: str) -> list[s
         "callbacks.progress_bar=null",
         *extra,
     ]
+
+
+def compose_config(name: str, overrides: list[str]):
+    """The config entry point ``name`` composes from ``overrides``, as on its command line."""
+    from hydra import compose, initialize_config_dir
+
+    from vidtl.cli import config_dir
+
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        return compose(config_name=name, overrides=overrides)

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from helpers import compose_config
 from hydra import compose, initialize_config_dir
 
 from vidtl.cli import config_dir
@@ -20,10 +21,6 @@ from vidtl.inference.video_views import VideoViews
 
 TOLERANCE = 1e-4  # fp32
 
-
-def compose_config(overrides: list[str]):
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        return compose(config_name="export", overrides=overrides)
 
 
 def real_clips(tiny_dataset, data) -> torch.Tensor:
@@ -50,7 +47,7 @@ def test_export_of_a_checkpoint_matches_pytorch_on_real_clips(tiny_checkpoint, t
                                                                tmp_path, fmt):
     if fmt == "onnx":
         pytest.importorskip("onnxruntime")
-    path = export(compose_config([f"ckpt_path={tiny_checkpoint}", f"format={fmt}",
+    path = export(compose_config("export", [f"ckpt_path={tiny_checkpoint}", f"format={fmt}",
                                   f"output={tmp_path / 'model' / ('avg.' + fmt)}"]))
     model = load_trained_model(tiny_checkpoint)
     clips = real_clips(tiny_dataset, model.config.data)
@@ -94,5 +91,5 @@ def test_tsm_export_matches_pytorch_on_real_clips(tiny_dataset, tmp_path, fmt):
 
 def test_export_refuses_an_unknown_format(tiny_checkpoint, tmp_path):
     with pytest.raises(UserError, match="format must be one of"):
-        export(compose_config([f"ckpt_path={tiny_checkpoint}", "format=tflite",
+        export(compose_config("export", [f"ckpt_path={tiny_checkpoint}", "format=tflite",
                                f"output={tmp_path / 'm'}"]))

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
+from helpers import compose_config
 
-from vidtl.cli import config_dir
 from vidtl.cli.errors import UserError
 from vidtl.cli.extract import extract
 from vidtl.data.formats import load_index
@@ -16,15 +15,10 @@ from vidtl.inference.checkpoint_model import load_trained_model
 from vidtl.inference.video_views import VideoViews
 
 
-def compose_config(overrides: list[str]):
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        return compose(config_name="extract", overrides=overrides)
-
-
 def test_extract_a_subset_with_labels_and_the_embeddings_of_the_model(tiny_checkpoint,
                                                                       tiny_dataset, tmp_path):
     out = tmp_path / "features" / "test.npz"
-    arrays = extract(compose_config([f"ckpt_path={tiny_checkpoint}", f"output={out}",
+    arrays = extract(compose_config("extract", [f"ckpt_path={tiny_checkpoint}", f"output={out}",
                                      "subset=test", "num_workers=0", "progress=false"]))
     saved = np.load(out)
     records = load_index("ucf101", tiny_dataset).subsets["test"]
@@ -50,11 +44,11 @@ def test_extract_a_folder_lists_the_unreadable_files(tiny_checkpoint, tiny_datas
         (folder / video.name).write_bytes(video.read_bytes())
     (folder / "broken.avi").write_bytes(b"RIFF nothing here")
     out = tmp_path / "folder.npz"
-    extract(compose_config([f"ckpt_path={tiny_checkpoint}", f"output={out}",
+    extract(compose_config("extract", [f"ckpt_path={tiny_checkpoint}", f"output={out}",
                             f"input={folder}", "num_workers=0", "num_test_clips=2",
                             "num_test_crops=3", "progress=false"]))
     saved = np.load(out)
     assert len(saved["videos"]) == 2 and saved["labels"].tolist() == [-1, -1]
     assert [line.split("\t")[0] for line in saved["failed"]] == [str(folder / "broken.avi")]
     with pytest.raises(UserError, match="either input=PATH"):
-        extract(compose_config([f"ckpt_path={tiny_checkpoint}", f"output={out}"]))
+        extract(compose_config("extract", [f"ckpt_path={tiny_checkpoint}", f"output={out}"]))

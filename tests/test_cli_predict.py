@@ -8,16 +8,10 @@ import subprocess
 import sys
 
 import pytest
-from hydra import compose, initialize_config_dir
+from helpers import compose_config
 
-from vidtl.cli import config_dir
 from vidtl.cli.predict import predict
 from vidtl.inference.inputs import InputError, expand_input
-
-
-def compose_config(overrides: list[str]):
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        return compose(config_name="predict", overrides=overrides)
 
 
 def run_predict(*overrides: str) -> subprocess.CompletedProcess:
@@ -56,7 +50,7 @@ def test_predict_json_lines_report_the_broken_file_and_predict_the_rest(
 
 
 def test_predict_the_real_clips(tiny_checkpoint, shared_videos):
-    cfg = compose_config([f"ckpt_path={tiny_checkpoint}", f"input={shared_videos}",
+    cfg = compose_config("predict", [f"ckpt_path={tiny_checkpoint}", f"input={shared_videos}",
                           "num_workers=0", "progress=false"])
     results = predict(cfg)
     videos = sorted(p for p in shared_videos.iterdir() if p.suffix in (".mp4", ".avi"))

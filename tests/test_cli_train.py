@@ -7,20 +7,14 @@ import subprocess
 import sys
 
 import pytest
-from helpers import make_video, tiny_train_overrides
-from hydra import compose, initialize_config_dir
+from helpers import compose_config, make_video, tiny_train_overrides
 
-from vidtl.cli import config_dir
 from vidtl.cli.evaluate import CheckpointMismatchError, evaluate
 from vidtl.cli.train import train
 from vidtl.data.formats import DatasetLayoutError
 
 REQUIRED = {"val/top1", "val/top5", "val/mean_class_acc", "skipped_videos", "train_clips_per_s"}
 
-
-def compose_config(name: str, overrides: list[str]):
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        return compose(config_name=name, overrides=overrides)
 
 
 @pytest.fixture(scope="module")

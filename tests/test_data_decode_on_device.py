@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from helpers import tiny_train_overrides
-from hydra import compose, initialize_config_dir
+from helpers import compose_config, tiny_train_overrides
 
-from vidtl.cli import config_dir
 from vidtl.cli.prepare import prepare
 from vidtl.cli.train import train
 from vidtl.data.datamodule import VideoDataModule
 from vidtl.data.encoded_clips import EncodedClipBatch
-
-
-def compose_config(name: str, overrides: list[str]):
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        return compose(config_name=name, overrides=overrides)
 
 
 @pytest.fixture(scope="module")

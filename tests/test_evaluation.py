@@ -9,12 +9,10 @@ import lightning as L
 import numpy as np
 import pytest
 import torch
-from helpers import make_video
-from hydra import compose, initialize_config_dir
+from helpers import compose_config, make_video
 from torch import nn
 from torch.utils.data import DataLoader
 
-from vidtl.cli import config_dir
 from vidtl.cli.evaluate import evaluate
 from vidtl.data.dataset import VideoClipDataset
 from vidtl.data.records import VideoRecord
@@ -23,12 +21,6 @@ from vidtl.data.transforms import EvalClipTransform
 from vidtl.evaluation.video_results import VideoResults
 from vidtl.evaluation.views import aggregate_views, score_views
 from vidtl.models.module import VideoClassificationModule
-
-
-def compose_config(name: str, overrides: list[str]):
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        return compose(config_name=name, overrides=overrides)
-
 
 # -- temporal and spatial views ---------------------------------------------------------------
 
