@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
@@ -27,6 +26,7 @@ import time
 from pathlib import Path
 
 import torch
+from docs_section import write_section
 
 REPO = Path(__file__).resolve().parents[1]
 CLIPS_340x256_H264 = ("kinetics_demo_340x256.mp4", "test_340x256.mp4", "ava_demo_340x256.mp4",
@@ -167,8 +167,6 @@ def machine() -> str:
 
 
 def write_docs(results: dict, gpu: bool) -> None:
-    path = REPO / "docs" / "benchmarks.md"
-    text = path.read_text()
     start, end = markers(gpu)
     storage = results["storage"]
     lines = [
@@ -205,12 +203,7 @@ def write_docs(results: dict, gpu: bool) -> None:
         *[f"- {name}: `{row['command']}`" for name, row in results["rows"].items()],
         end,
     ]
-    block = "\n".join(lines)
-    if start in text:
-        text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: block, text, flags=re.S)
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    path.write_text(text)
+    write_section(lines, start, end)
 
 
 if __name__ == "__main__":

@@ -16,13 +16,13 @@ import argparse
 import json
 import os
 import platform
-import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import torch
+from docs_section import write_section
 
 REPO = Path(__file__).resolve().parents[1]
 START, END = "<!-- benchmarks/precision.py: start -->", "<!-- benchmarks/precision.py: end -->"
@@ -93,14 +93,7 @@ def write_docs(results: dict) -> None:
         lines.append(f"| {name} | {row['model_clips_per_s']:.0f} | "
                      f"{results['over_fp32'][name]:.2f}x | {row['train_clips_per_s']:.0f} |")
     lines.append(END)
-    path = REPO / "docs" / "benchmarks.md"
-    text = path.read_text()
-    block = "\n".join(lines)
-    if START in text:
-        text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
-    else:
-        text = text.rstrip() + "\n\n## Precision, memory layout, compilation\n\n" + block + "\n"
-    path.write_text(text)
+    write_section(lines, START, END)
 
 
 if __name__ == "__main__":

@@ -19,13 +19,13 @@ import argparse
 import json
 import os
 import platform
-import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import torch
+from docs_section import write_section
 
 REPO = Path(__file__).resolve().parents[1]
 ROWS: dict[str, list[str]] = {
@@ -106,8 +106,6 @@ def run_row(name: str, epochs: int, out: Path, data_dir: Path, reuse: bool = Fal
 
 
 def write_docs(results: list[dict], epochs: int) -> None:
-    path = REPO / "docs" / "benchmarks.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
     machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
                f"no GPU, torch {torch.__version__}, Python {platform.python_version()}")
     start, end = markers(epochs)
@@ -127,13 +125,7 @@ def write_docs(results: list[dict], epochs: int) -> None:
             f"{r['others_top1']:.3f} | `{r['command']}` |"
         )
     lines.append(end)
-    block = "\n".join(lines)
-    pattern = re.escape(start) + ".*?" + re.escape(end)
-    if start in text:
-        text = re.sub(pattern, lambda _: block, text, flags=re.S)
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    path.write_text(text)
+    write_section(lines, start, end)
 
 
 def main() -> None:
