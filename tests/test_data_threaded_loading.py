@@ -85,7 +85,10 @@ class Numbers(Dataset):
 class SlowNumbers(Numbers):
     """Items that take longer the smaller they are, so threads finish out of order."""
 
+    threads: set[int] = set()
+
     def __getitem__(self, index: int) -> int:
+        SlowNumbers.threads.add(threading.get_ident())
         time.sleep(0.002 * ((-index) % 5))
         return super().__getitem__(index)
 
@@ -97,6 +100,7 @@ def loader_threads() -> list[threading.Thread]:
 def test_threaded_loader_keeps_order_raises_errors_and_stops_early():
     loader = ThreadedDataLoader(SlowNumbers(50), batch_size=3, threads=4)
     assert [x for batch in loader for x in batch.tolist()] == list(range(50))
+    assert len(SlowNumbers.threads) > 1 and threading.get_ident() not in SlowNumbers.threads
     assert len(loader) == 17
     assert [b.tolist() for b in ThreadedDataLoader(Numbers(4), batch_size=2, drop_last=True,
                                                    threads=3)] == [[0, 1], [2, 3]]

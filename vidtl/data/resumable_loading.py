@@ -22,10 +22,6 @@ from torch.utils.data import DataLoader, Sampler
 
 log = logging.getLogger(__name__)
 
-# Lightning's training loop fetches one batch ahead of the step it runs when the loader has no
-# length (_PrefetchDataFetcher).
-PREFETCHED_BY_LIGHTNING = 1
-
 
 class EpochShuffleSampler(Sampler[int]):
     """A random permutation of ``range(size)`` per epoch, drawn from ``(seed, epoch)``."""
@@ -45,11 +41,14 @@ class EpochShuffleSampler(Sampler[int]):
         """Start the next pass over epoch ``epoch`` at item ``items`` (other epochs: no skip)."""
         self._skip = (epoch, items)
 
+    def generator(self, epoch: int) -> torch.Generator:
+        """The random numbers of epoch ``epoch``: a function of the seed and the epoch only."""
+        return torch.Generator().manual_seed((self.seed * 1_000_003 + epoch) % 2**63)
+
     def order(self, epoch: int) -> list[int]:
         if not self.shuffle:
             return list(range(self.size))
-        generator = torch.Generator().manual_seed((self.seed * 1_000_003 + epoch) % 2**63)
-        return torch.randperm(self.size, generator=generator).tolist()
+        return torch.randperm(self.size, generator=self.generator(epoch)).tolist()
 
     def __iter__(self) -> Iterator[int]:
         order = self.order(self.epoch)
@@ -76,9 +75,8 @@ class EpochBalancedSampler(EpochShuffleSampler):
         self.weights = 1.0 / counts[torch.tensor(labels)].double()
 
     def order(self, epoch: int) -> list[int]:
-        generator = torch.Generator().manual_seed((self.seed * 1_000_003 + epoch) % 2**63)
         return torch.multinomial(self.weights, self.size, replacement=True,
-                                 generator=generator).tolist()
+                                 generator=self.generator(epoch)).tolist()
 
 
 class ResumableDataLoader(DataLoader):
@@ -102,15 +100,10 @@ class ResumableDataLoader(DataLoader):
     def state_dict(self) -> dict[str, Any]:
         """The epoch, the batches of it the training steps have consumed, and whether it was
         read to its end."""
-        finished = getattr(self, "_exhausted", False)
-        try:
-            length: int | None = len(self)
-        except TypeError:
-            length = None
-        # Lightning fetches one batch ahead only from loaders without a length.
-        pending = 0 if finished or length is not None else PREFETCHED_BY_LIGHTNING
-        batches = max(0, getattr(self, "_yielded", 0) - pending)
-        finished = finished or (length is not None and batches >= length)
+        # Lightning fetches no batch ahead from a loader with a length (vidtl's all have one),
+        # so the batches yielded are the batches the training steps consumed.
+        batches = getattr(self, "_yielded", 0)
+        finished = getattr(self, "_exhausted", False) or batches >= len(self)
         return {"epoch": int(getattr(self.sampler, "epoch", 0)), "finished": finished,
                 "batches": batches}
 
