@@ -64,7 +64,7 @@ def run_json(command: list[str]) -> dict:
 
 def storage(train_videos: Path, store: Path, reencoded: Path) -> dict:
     """GB per hour of video of the training videos, their re-encoded form and their frames."""
-    from vidtl.data.frame_store import read_frame_file_info
+    from vidtl.data.frames.frame_store import read_frame_file_info
 
     files = [p for p in (store / "train").rglob("*.frames") if not p.name.startswith(".")]
     seconds = sum(info.source_frames / info.fps for info in map(read_frame_file_info, files))

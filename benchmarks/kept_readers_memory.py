@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vidtl.data.formats import load_index
-from vidtl.data.synthetic import SyntheticVideoSpec, ensure_synthetic_dataset
+from vidtl.data.annotations.index import load_index
+from vidtl.data.tools.synthetic import SyntheticVideoSpec, ensure_synthetic_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset, default_collate
 
-from vidtl.data.datamodule import VideoDataModule
+from vidtl.data.loading.datamodule import VideoDataModule
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -55,7 +55,7 @@ def predict_test(checkpoint_path: Path) -> tuple[torch.Tensor, torch.Tensor]:
 
     from vidtl.cli.builders import build_classifier, build_datamodule
     from vidtl.cli.evaluate import load_checkpoint
-    from vidtl.models.module import VideoClassificationModule
+    from vidtl.training.module import VideoClassificationModule
 
     checkpoint = load_checkpoint(checkpoint_path)
     saved = OmegaConf.create(checkpoint["vidtl"]["config"])

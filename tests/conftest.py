@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from helpers import TINY_SPEC, tiny_train_overrides
 
-from vidtl.data.synthetic import ensure_synthetic_dataset
+from vidtl.data.tools.synthetic import ensure_synthetic_dataset
 
 os.environ.setdefault("WANDB_MODE", "disabled")
 

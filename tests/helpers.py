@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidtl.data.synthetic import SyntheticVideoSpec, write_video
+from vidtl.data.tools.synthetic import SyntheticVideoSpec, write_video
 
 # A tiny synthetic dataset: 8 classes x 3 groups x 2 clips, 12 frames of 64x48.
 TINY_SPEC = SyntheticVideoSpec(groups=3, clips_per_group=2, num_frames=12, width=64, height=48)
@@ -58,3 +58,11 @@ def compose_config(name: str, overrides: list[str]):
 
     with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
         return compose(config_name=name, overrides=overrides)
+
+
+def make_datamodule(root: Path, **options):
+    """A data module built as the entry points build it: ``conf/data/base.yaml``'s keys with
+    ``options`` applied."""
+    from vidtl.assembly.data import build_datamodule, data_options
+
+    return build_datamodule(data_options(root=root, **options))

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from helpers import make_datamodule
 
 from vidtl.cli.train import class_weights
-from vidtl.data.datamodule import VideoDataModule
-from vidtl.data.resumable_loading import EpochBalancedSampler
+from vidtl.data.loading.resumable import EpochBalancedSampler
 from vidtl.models.backbones import create_backbone
 from vidtl.models.classifier import VideoClassifier
-from vidtl.models.module import VideoClassificationModule
 from vidtl.models.temporal import AvgPool
+from vidtl.training.module import VideoClassificationModule
 
 
 def test_balanced_sampling_sees_a_rare_class_as_often_as_a_common_one():
@@ -30,7 +30,7 @@ def test_balanced_sampling_sees_a_rare_class_as_often_as_a_common_one():
 
 
 def test_balanced_class_weights_and_weighted_loss(tiny_dataset):
-    datamodule = VideoDataModule(tiny_dataset, num_workers=0, num_frames=2, crop_size=32)
+    datamodule = make_datamodule(tiny_dataset, num_workers=0, num_frames=2, crop_size=32)
     weights = class_weights("balanced", datamodule, 8)
     assert weights is not None and len(weights) == 8
     assert abs(sum(weights) / 8 - 1) < 1e-6  # balanced tiny set: all 1

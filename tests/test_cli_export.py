@@ -10,11 +10,12 @@ import torch
 from helpers import compose_config
 from hydra import compose, initialize_config_dir
 
+from vidtl.assembly.data import clip_pipeline
+from vidtl.assembly.model import build_classifier
 from vidtl.cli import config_dir
-from vidtl.cli.builders import build_classifier
-from vidtl.cli.errors import UserError
 from vidtl.cli.export import export
-from vidtl.data.transforms import normalize_clips
+from vidtl.core.errors import UserError
+from vidtl.data.loading.device_stage import DeviceStage
 from vidtl.inference.checkpoint_model import load_trained_model
 from vidtl.inference.export import export_classifier, sidecar_path
 from vidtl.inference.video_views import VideoViews
@@ -26,7 +27,7 @@ TOLERANCE = 1e-4  # fp32
 def real_clips(tiny_dataset, data) -> torch.Tensor:
     """uint8 ``(B, T, C, H, W)`` clips decoded from real video files of the tiny dataset."""
     videos = sorted(tiny_dataset.rglob("*.avi"))[::7][:3]
-    views = VideoViews.from_config(videos, data, num_clips=1, num_crops=1)
+    views = VideoViews.from_pipeline(videos, clip_pipeline(data).with_test_views(1, 1))
     return torch.stack([views[i][1][0] for i in range(len(videos))])
 
 
@@ -79,7 +80,7 @@ def test_tsm_export_matches_pytorch_on_real_clips(tiny_dataset, tmp_path, fmt):
                              tmp_path / f"tsm.{fmt}", fmt)
     clips = real_clips(tiny_dataset, cfg.data)
     config = classifier.backbone.data_config
-    normalised = normalize_clips(clips, torch.tensor(config.mean), torch.tensor(config.std))
+    normalised = DeviceStage(config.mean, config.std).normalize(clips)
     with torch.no_grad():
         expected = classifier(normalised.clone()).numpy()
         classifier.temporal.shift.enabled = False

@@ -7,10 +7,9 @@ import pytest
 import torch
 from helpers import compose_config
 
-from vidtl.cli.errors import UserError
 from vidtl.cli.extract import extract
-from vidtl.data.formats import load_index
-from vidtl.data.transforms import normalize_clips
+from vidtl.core.errors import UserError
+from vidtl.data.annotations.index import load_index
 from vidtl.inference.checkpoint_model import load_trained_model
 from vidtl.inference.video_views import VideoViews
 
@@ -29,10 +28,9 @@ def test_extract_a_subset_with_labels_and_the_embeddings_of_the_model(tiny_check
     # The same numbers as the classifier's own clip features of the first video's view.
     model = load_trained_model(tiny_checkpoint)
     module = model.module
-    views = VideoViews.from_config([records[0].path], model.config.data, 1, 1)[0][1]
+    views = VideoViews.from_pipeline([records[0].path], model.test_pipeline(1, 1))[0][1]
     with torch.inference_mode():
-        expected = module.classifier.clip_features(normalize_clips(views, module.mean,
-                                                                   module.std))
+        expected = module.classifier.clip_features(module.device_stage.normalize(views))
     assert np.allclose(saved["embeddings"][0], expected[0].numpy(), atol=1e-5)
     assert saved["embeddings"].shape[1] == module.classifier.temporal.out_features
 

@@ -12,14 +12,14 @@ import time
 
 import av
 import pytest
-from helpers import compose_config, tiny_train_overrides
+from helpers import compose_config, make_datamodule, tiny_train_overrides
 
 from vidtl.cli.check import check
 from vidtl.cli.evaluate import evaluate
 from vidtl.cli.prepare import prepare
 from vidtl.cli.train import train
-from vidtl.data.datamodule import VideoDataModule
-from vidtl.data.prepare import FAILURES, MANIFEST
+from vidtl.data.frames.prepared_folder import MANIFEST
+from vidtl.data.tools.prepare import FAILURES
 
 
 def data_overrides(root) -> list[str]:
@@ -104,12 +104,10 @@ def test_train_from_the_frame_store(tiny_dataset, tmp_path):
 
 
 def test_frames_source_without_a_store_is_a_clear_error(tiny_dataset, tmp_path):
-    datamodule = VideoDataModule(tiny_dataset, source="frames", frames_root=tmp_path / "none",
-                                 num_workers=0)
     with pytest.raises(FileNotFoundError, match=f"not a folder prepared by .*{MANIFEST}"):
-        datamodule.train_dataloader()
+        make_datamodule(tiny_dataset, source="frames", frames_root=tmp_path / "none")
     with pytest.raises(ValueError, match="frames_root"):
-        VideoDataModule(tiny_dataset, source="frames")
+        make_datamodule(tiny_dataset, source="frames")
 
 
 def test_reencode_mode_is_the_same_dataset_with_short_keyframe_intervals(tiny_dataset, tmp_path):
@@ -118,8 +116,8 @@ def test_reencode_mode_is_the_same_dataset_with_short_keyframe_intervals(tiny_da
                                                  "mode=reencode", "keyframe_interval=4",
                                                  "workers=1", "progress=false"]))
     assert summary.prepared == len(videos_of(tiny_dataset)) and not summary.failed
-    original = VideoDataModule(tiny_dataset, num_workers=0).index
-    reencoded = VideoDataModule(out, num_workers=0).index  # the annotations were copied
+    original = make_datamodule(tiny_dataset, num_workers=0).index
+    reencoded = make_datamodule(out, num_workers=0).index  # the annotations were copied
     assert reencoded.class_names == original.class_names
     for subset, records in original.subsets.items():
         assert [(r.path.relative_to(tiny_dataset), r.label) for r in records] == [
@@ -150,8 +148,8 @@ def test_check_reports_broken_videos_and_writes_an_exclusion_list(dataset_copy, 
     assert bad[str(videos[1])].startswith("undecodable")
     assert bad[str(videos[2])].startswith("truncated: the header says 12 frames")
     assert bad[str(videos[3])] == "missing file"
-    before = VideoDataModule(dataset_copy, num_workers=0).index
-    after = VideoDataModule(dataset_copy, num_workers=0, exclude_list=exclusions).index
+    before = make_datamodule(dataset_copy, num_workers=0).index
+    after = make_datamodule(dataset_copy, num_workers=0, exclude_list=exclusions).index
     count = sum(map(len, before.subsets.values())) - sum(map(len, after.subsets.values()))
     excluded = {str(v) for v in videos[:3]}
     assert count == sum(str(r.path) in excluded for rs in before.subsets.values() for r in rs) > 0

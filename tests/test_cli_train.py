@@ -11,7 +11,7 @@ from helpers import compose_config, make_video, tiny_train_overrides
 
 from vidtl.cli.evaluate import CheckpointMismatchError, evaluate
 from vidtl.cli.train import train
-from vidtl.data.formats import DatasetLayoutError
+from vidtl.data.annotations.formats import DatasetLayoutError
 
 REQUIRED = {"val/top1", "val/top5", "val/mean_class_acc", "skipped_videos", "train_clips_per_s"}
 
@@ -186,7 +186,7 @@ def test_multirun_two_jobs(tiny_dataset, tmp_path):
 def test_every_config_option_composes(group, options, tmp_path):
     for option in options:
         cfg = compose_config("train", [f"{group}={option}", f"paths.output_dir={tmp_path}"])
-        assert cfg.data._target_.endswith("VideoDataModule")
+        assert cfg.data.format and cfg.data.num_frames >= 1
         assert cfg.trainer._target_ == "lightning.Trainer"
 
 

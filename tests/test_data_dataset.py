@@ -2,10 +2,10 @@ import numpy as np
 import torch
 from helpers import make_video
 
-from vidtl.data.dataset import SkippedVideoLog, VideoClipDataset
-from vidtl.data.records import VideoRecord
-from vidtl.data.sampling import SegmentSampler
-from vidtl.data.transforms import EvalClipTransform, TrainClipTransform
+from vidtl.data.annotations.records import VideoRecord
+from vidtl.data.clips.dataset import SkippedVideoLog, VideoClipDataset
+from vidtl.data.clips.sampling import SegmentSampler
+from vidtl.data.clips.transforms import EvalClipTransform, TrainClipTransform
 
 
 def dataset(records, training=False, log=None):

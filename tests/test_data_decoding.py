@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from helpers import make_video
 
-from vidtl.data.decoding import VideoDecodeError, open_video
-from vidtl.data.synthetic import write_video
+from vidtl.data.frames.decoders import VideoDecodeError, open_video
+from vidtl.data.tools.synthetic import write_video
 
 BACKENDS = ["decord", "pyav"]
 SHARED = {

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from helpers import tiny_train_overrides
+from helpers import make_datamodule, tiny_train_overrides
 from hydra import compose, initialize_config_dir
 
 from vidtl.cli import config_dir
 from vidtl.cli.train import train
-from vidtl.data.datamodule import VideoDataModule
-from vidtl.data.device_augment import DeviceClipAugment
-from vidtl.data.transforms import CoverResizeTransform, TrainClipTransform
+from vidtl.data.clips.transforms import CoverResizeTransform, TrainClipTransform
+from vidtl.data.loading.device_stage import DeviceStage
 
 
 def smooth_clips(batch: int, frames: int, height: int, width: int) -> torch.Tensor:
@@ -24,7 +23,7 @@ def smooth_clips(batch: int, frames: int, height: int, width: int) -> torch.Tens
 
 def test_full_frame_box_without_flip_is_the_identity():
     clips = smooth_clips(2, 3, 32, 32)
-    augment = DeviceClipAugment(TrainClipTransform(32, "multi_scale", flip=False))
+    stage = DeviceStage((0.0,) * 3, (1.0,) * 3, TrainClipTransform(32, "multi_scale", flip=False))
 
     class FullFrame:  # multi_scale draws scale 1.0 for both sides at position 0
         def integers(self, low, high=None):
@@ -33,7 +32,7 @@ def test_full_frame_box_without_flip_is_the_identity():
         def random(self):
             return 0.9
 
-    out = augment(clips, FullFrame())
+    out = stage.crop_and_flip(clips, FullFrame())
     assert out.dtype == torch.float32 and out.shape == (2, 3, 3, 32, 32)
     assert torch.allclose(out, clips.float(), atol=1e-3)
 
@@ -41,13 +40,13 @@ def test_full_frame_box_without_flip_is_the_identity():
 def test_matches_the_worker_transform_for_the_same_draws():
     clips = smooth_clips(4, 2, 48, 64)
     worker = TrainClipTransform(crop_size=24, crop="multi_scale", flip=True)
-    device = DeviceClipAugment(TrainClipTransform(24, "multi_scale", flip=True))
-    on_device = device(clips, np.random.default_rng(3))
+    device = DeviceStage((0.0,) * 3, (1.0,) * 3, TrainClipTransform(24, "multi_scale", flip=True))
+    on_device = device.crop_and_flip(clips, np.random.default_rng(3))
     rng = np.random.default_rng(3)  # both draw a box, then a flip, clip after clip
     for index in range(4):
         expected = worker(clips[index].permute(0, 2, 3, 1).numpy(), rng).float()
         assert (on_device[index] - expected).abs().mean() < 3.0, index
-    flipped = [device.transform.random_box(48, 64, r) and device.transform.random_flip(r)
+    flipped = [device.augment.random_box(48, 64, r) and device.augment.random_flip(r)
                for r in [np.random.default_rng(3)] for _ in range(4)]
     assert 0 < sum(flipped) < 4  # both branches were exercised
 
@@ -63,7 +62,7 @@ def test_cover_resize_gives_one_size_for_any_aspect():
 
 
 def test_datamodule_delivers_fixed_size_clips_and_training_runs(tiny_dataset, tmp_path):
-    datamodule = VideoDataModule(tiny_dataset, num_frames=2, crop_size=24, short_side=30,
+    datamodule = make_datamodule(tiny_dataset, num_frames=2, crop_size=24, short_side=30,
                                  augment_on="device", num_workers=0, batch_size=4)
     assert datamodule.train_clip_size == (30, 40)  # 340x256's aspect
     clips, _ = next(iter(datamodule.train_dataloader()))

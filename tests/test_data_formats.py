@@ -2,7 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from vidtl.data.formats import DatasetLayoutError, load_index
+from vidtl.data.annotations.formats import DatasetLayoutError
+from vidtl.data.annotations.index import load_index
 
 
 def touch(path: Path) -> Path:

@@ -6,14 +6,15 @@ import numpy as np
 import pytest
 from helpers import make_video
 
-from vidtl.data.dataset import VideoClipDataset
-from vidtl.data.decoding import DecordReader, VideoDecodeError
-from vidtl.data.formats import load_index
-from vidtl.data.frame_store import FrameStoreReader, write_frame_file
-from vidtl.data.sampling import SegmentSampler
-from vidtl.data.sources import FrameStoreSource, VideoFileSource
-from vidtl.data.synthetic import write_video
-from vidtl.data.transforms import EvalClipTransform, TrainClipTransform
+from vidtl.data.annotations.index import load_index
+from vidtl.data.clips.dataset import VideoClipDataset
+from vidtl.data.clips.sampling import SegmentSampler
+from vidtl.data.clips.transforms import EvalClipTransform, TrainClipTransform
+from vidtl.data.frames.decord_reader import DecordReader
+from vidtl.data.frames.frame_store import FrameStoreReader, write_frame_file
+from vidtl.data.frames.reader import VideoDecodeError
+from vidtl.data.frames.sources import FrameStoreSource, VideoFileSource
+from vidtl.data.tools.synthetic import write_video
 
 JPEG_TOLERANCE = 4.0  # mean absolute difference in 0..255 levels that JPEG (quality 90) may add
 

@@ -10,12 +10,13 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from vidtl.data.dataset import VideoClipDataset
-from vidtl.data.formats import load_index
-from vidtl.data.prepare import PrepareSettings, prepare_dataset
-from vidtl.data.sampling import SegmentSampler
-from vidtl.data.sources import FrameStoreSource, VideoFileSource
-from vidtl.data.transforms import TrainClipTransform
+from vidtl.data.annotations.index import load_index
+from vidtl.data.clips.dataset import VideoClipDataset
+from vidtl.data.clips.sampling import SegmentSampler
+from vidtl.data.clips.transforms import TrainClipTransform
+from vidtl.data.frames.prepared_folder import PrepareSettings
+from vidtl.data.frames.sources import FrameStoreSource, VideoFileSource
+from vidtl.data.tools.prepare import prepare_dataset
 
 CLIPS, WARMUP = 10_000, 1_000
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from vidtl.data.sampling import DenseSampler, SegmentSampler, build_sampler
+from vidtl.data.clips.sampling import DenseSampler, SegmentSampler, build_sampler
 
 
 @pytest.mark.parametrize("length", [1, 3, 8, 9, 100, 301])

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from helpers import TINY_SPEC
 
-from vidtl.data.decoding import open_video
-from vidtl.data.formats import load_index
-from vidtl.data.synthetic import (
+from vidtl.data.annotations.index import load_index
+from vidtl.data.frames.decoders import open_video
+from vidtl.data.tools.synthetic import (
     CLASSES,
     MARKER,
     SyntheticVideoSpec,

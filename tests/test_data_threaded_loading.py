@@ -5,15 +5,15 @@ import time
 
 import pytest
 import torch
-from helpers import make_video
+from helpers import make_datamodule, make_video
 from torch.utils.data import DataLoader, Dataset
 
-from vidtl.data.datamodule import VideoDataModule
-from vidtl.data.dataset import SkippedVideoLog, VideoClipDataset
-from vidtl.data.records import VideoRecord
-from vidtl.data.sampling import SegmentSampler
-from vidtl.data.threaded_loader import ThreadedDataLoader
-from vidtl.data.transforms import TrainClipTransform
+from vidtl.data.annotations.records import VideoRecord
+from vidtl.data.clips.dataset import SkippedVideoLog, VideoClipDataset
+from vidtl.data.clips.sampling import SegmentSampler
+from vidtl.data.clips.transforms import TrainClipTransform
+from vidtl.data.loading.datamodule import VideoDataModule
+from vidtl.data.loading.threaded import ThreadedDataLoader
 
 
 def batches(loader):
@@ -22,7 +22,7 @@ def batches(loader):
 
 def test_threaded_evaluation_delivers_the_same_batches(tiny_dataset):
     def datamodule(load_threads: int) -> VideoDataModule:
-        return VideoDataModule(tiny_dataset, num_frames=4, crop_size=32, short_side=32,
+        return make_datamodule(tiny_dataset, num_frames=4, crop_size=32, short_side=32,
                                batch_size=4, num_workers=0, load_threads=load_threads)
 
     plain, threaded = datamodule(0).dataloader("val"), datamodule(2).dataloader("val")
@@ -64,7 +64,7 @@ def test_threaded_loading_replaces_and_logs_broken_videos(tmp_path):
 
 def test_load_threads_replace_the_workers(tiny_dataset):
     with pytest.raises(ValueError, match="set data.num_workers=0"):
-        VideoDataModule(tiny_dataset, num_workers=2, load_threads=2)
+        make_datamodule(tiny_dataset, num_workers=2, load_threads=2)
 
 
 class Numbers(Dataset):

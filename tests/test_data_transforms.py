@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from vidtl.data.transforms import EvalClipTransform, TrainClipTransform, normalize_clips
+from vidtl.data.clips.transforms import EvalClipTransform, TrainClipTransform
+from vidtl.data.loading.device_stage import DeviceStage
 
 
 def ramp_clip(frames=4, height=60, width=80):
@@ -56,9 +57,8 @@ def test_bad_inputs():
         TrainClipTransform(crop="centre")
 
 
-def test_normalize_clips():
+def test_the_device_stage_normalises():
     clips = torch.full((2, 3, 3, 4, 4), 255, dtype=torch.uint8)
-    mean, std = torch.tensor([0.5, 0.5, 0.5]), torch.tensor([0.25, 0.5, 1.0])
-    out = normalize_clips(clips, mean, std)
+    out = DeviceStage((0.5, 0.5, 0.5), (0.25, 0.5, 1.0)).normalize(clips)
     assert out.dtype == torch.float32
     assert out[0, 0, :, 0, 0].tolist() == pytest.approx([2.0, 1.0, 0.5])

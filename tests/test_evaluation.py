@@ -14,13 +14,13 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from vidtl.cli.evaluate import evaluate
-from vidtl.data.dataset import VideoClipDataset
-from vidtl.data.records import VideoRecord
-from vidtl.data.sampling import DenseSampler, SegmentSampler
-from vidtl.data.transforms import EvalClipTransform
+from vidtl.data.annotations.records import VideoRecord
+from vidtl.data.clips.dataset import VideoClipDataset
+from vidtl.data.clips.sampling import DenseSampler, SegmentSampler
+from vidtl.data.clips.transforms import EvalClipTransform
 from vidtl.evaluation.video_results import VideoResults
 from vidtl.evaluation.views import aggregate_views, score_views
-from vidtl.models.module import VideoClassificationModule
+from vidtl.training.module import VideoClassificationModule
 
 # -- temporal and spatial views ---------------------------------------------------------------
 
@@ -216,7 +216,7 @@ def test_ddp_evaluation_counts_every_video_once(checkpoint, tiny_dataset, tmp_pa
     import subprocess
     import sys
 
-    from vidtl.data.formats import load_index
+    from vidtl.data.annotations.index import load_index
 
     test_videos = [str(r.path) for r in load_index("ucf101", tiny_dataset).subsets["test"]]
     exclude = tmp_path / "exclude.txt"

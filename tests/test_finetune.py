@@ -7,16 +7,15 @@ import sys
 import lightning as L
 import pytest
 import torch
-from helpers import tiny_train_overrides
+from helpers import make_datamodule, tiny_train_overrides
 
-from vidtl.data.datamodule import VideoDataModule
 from vidtl.finetune.groups import backbone_stages, batchnorm_layers
 from vidtl.finetune.schedule import FinetuneSchedule
 from vidtl.models.backbones import create_backbone
 from vidtl.models.classifier import VideoClassifier
-from vidtl.models.module import VideoClassificationModule
-from vidtl.models.schedules import cosine_with_warmup
 from vidtl.models.temporal import AvgPool
+from vidtl.training.lr_schedules import cosine_with_warmup
+from vidtl.training.module import VideoClassificationModule
 
 
 class Stop(Exception):
@@ -34,7 +33,7 @@ def build(schedule: FinetuneSchedule, backbone: str = "test_efficientnet"):
 
 
 def datamodule(root):
-    return VideoDataModule(root, "ucf101", num_frames=2, crop_size=32, short_side=32,
+    return make_datamodule(root, num_frames=2, crop_size=32, short_side=32,
                            flip=False, batch_size=4, num_workers=0, pin_memory=False)
 
 

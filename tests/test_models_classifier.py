@@ -3,9 +3,9 @@ import torch
 
 from vidtl.models.backbones import create_backbone
 from vidtl.models.classifier import VideoClassifier
-from vidtl.models.module import VideoClassificationModule
-from vidtl.models.schedules import cosine_with_warmup
 from vidtl.models.temporal import AvgPool, MaxPool
+from vidtl.training.lr_schedules import cosine_with_warmup
+from vidtl.training.module import VideoClassificationModule
 
 
 def test_temporal_pools():
@@ -41,8 +41,9 @@ def test_module_normalises_uint8_on_device_and_groups_params():
     classifier = VideoClassifier(backbone, AvgPool(backbone.num_features), 3)
     module = VideoClassificationModule(classifier, ["a", "b", "c"], optimizer=torch.optim.SGD)
     clips = torch.full((1, 2, 3, 8, 8), 255, dtype=torch.uint8)
-    out, labels = module.on_after_batch_transfer((clips, torch.tensor([1])), 0)
-    assert out.dtype == torch.float32
+    out, labels = module.transfer_batch_to_device((clips, torch.tensor([1])),
+                                                  torch.device("cpu"), 0)
+    assert out.dtype == torch.float32 and labels.tolist() == [1]
     assert out[0, 0, 0, 0, 0].item() == pytest.approx((1 - 0.485) / 0.229)
     names = [g["name"] for g in module.configure_param_groups()]
     assert names == ["backbone", "head"]  # avg pooling has no parameters
@@ -69,7 +70,7 @@ def test_cosine_with_warmup():
 def test_metrics_stay_separate_when_first_batches_agree():
     import torch.nn.functional as F
 
-    from vidtl.models.module import accuracy_metrics
+    from vidtl.training.module import accuracy_metrics
 
     metrics = accuracy_metrics(6, "val/")
     labels = torch.tensor([0, 1])

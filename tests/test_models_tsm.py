@@ -31,10 +31,15 @@ def test_tsm_keeps_pretrained_outputs_for_single_frames_and_changes_them_for_cli
     model = VideoClassifier(shifted, temporal, num_classes=2).eval()
     assert set(shifted.state_dict()) == before  # no new parameters or buffers
     assert temporal.shift.num_blocks > 0
+    one_frame = create_backbone(name, pretrained=False).eval()
+    one_frame.load_state_dict(plain.state_dict())
+    single_model = VideoClassifier(
+        one_frame, TemporalShiftConsensus(plain.num_features, 1, placement=placement), 2).eval()
     frames = torch.randn(2, 4, 3, 32, 32)
     with torch.no_grad():
         reference = plain(frames.flatten(0, 1)).view(2, 4, -1)
-        single = torch.cat([model.frame_features(frames[:, t : t + 1]) for t in range(4)], 1)
+        single = torch.cat([single_model.frame_features(frames[:, t : t + 1])
+                            for t in range(4)], 1)
         assert torch.allclose(single, reference, atol=1e-5)  # T = 1: nothing to shift
         shifted_features = model.frame_features(frames)
         change = (shifted_features - reference).norm() / reference.norm()
@@ -46,4 +51,14 @@ def test_tsm_keeps_pretrained_outputs_for_single_frames_and_changes_them_for_cli
 def test_unsupported_backbone_names_the_supported_families():
     backbone = create_backbone("torchvision:vgg11", pretrained=False)
     with pytest.raises(ValueError, match="supported families.*ResNet"):
-        TemporalShift(backbone)
+        TemporalShift(backbone, num_frames=4)
+
+
+def test_the_clip_length_reaches_the_shift_by_its_constructor_only():
+    backbone = create_backbone("torchvision:resnet18", pretrained=False).eval()
+    model = VideoClassifier(backbone, TemporalShiftConsensus(backbone.num_features, 4), 2).eval()
+    assert model.clip_length == 4 and not hasattr(backbone, "frames_per_clip")
+    with torch.no_grad(), pytest.raises(ValueError, match="clips of 4 frames .* got 3"):
+        model(torch.randn(2, 3, 3, 32, 32))
+    with pytest.raises(ValueError, match="batch of 6 frames, not a multiple of 4"):
+        temporal_shift(torch.randn(6, 8, 2, 2), num_frames=4)

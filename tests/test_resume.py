@@ -17,7 +17,7 @@ from test_finetune import Stop, build, datamodule
 
 from vidtl.callbacks.atomic_checkpoint_io import AtomicCheckpointIO
 from vidtl.cli.train import step_checkpoint
-from vidtl.data.resumable_loading import EpochShuffleSampler, ResumableDataLoader
+from vidtl.data.loading.resumable import EpochShuffleSampler, ResumableDataLoader
 from vidtl.finetune.schedule import FinetuneSchedule
 
 

@@ -1,6 +1,6 @@
 """A LightningModule of vidtl's with another loss: focal loss for imbalanced data.
 
-Subclassing :class:`~vidtl.models.module.VideoClassificationModule` and overriding one small
+Subclassing :class:`~vidtl.training.module.VideoClassificationModule` and overriding one small
 step (:meth:`compute_loss`) is all it takes; the config ``module/focal.yaml`` reaches the class
 by ``_target_``. Lin et al., "Focal Loss for Dense Object Detection", ICCV 2017.
 """
@@ -12,7 +12,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from vidtl.models.module import VideoClassificationModule
+from vidtl.training.module import VideoClassificationModule
 
 
 class FocalLossModule(VideoClassificationModule):

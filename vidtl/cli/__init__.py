@@ -1,10 +1,5 @@
-"""Command-line entry points; the only place that calls ``hydra.utils.instantiate``."""
+"""Command-line entry points: each parses its Hydra config and hands it to :mod:`vidtl.assembly`."""
 
-from pathlib import Path
+from vidtl.assembly.config_files import config_dir
 
-
-def config_dir() -> str:
-    """The folder of vidtl's Hydra configs: packaged in a wheel, or ``conf/`` of a checkout."""
-    package = Path(__file__).resolve().parents[1]
-    packaged = package / "conf"
-    return str(packaged if packaged.is_dir() else package.parent / "conf")
+__all__ = ["config_dir"]

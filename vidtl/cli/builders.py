@@ -1,4 +1,4 @@
-"""Turning composed configs into objects, shared by the entry points."""
+"""What the entry points share beyond the model and data: loggers, callbacks, the metrics file."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import logging
 import math
 import os
 import uuid
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -15,33 +14,13 @@ import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from vidtl.data.datamodule import VideoDataModule
-from vidtl.models.classifier import VideoClassifier
+from vidtl.core.atomic import write_text_atomic
 
 log = logging.getLogger(__name__)
 
-# The module normalises batches on the device on purpose; Lightning's notice about it is noise.
-warnings.filterwarnings("ignore", message=".*overridden `on_after_batch_transfer`.*")
-
-
-def plain(cfg: DictConfig) -> dict[str, Any]:
+def resolved_container(cfg: DictConfig) -> dict[str, Any]:
     """The config resolved into plain containers (safe to store in a checkpoint)."""
     return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
-
-
-def build_datamodule(data_cfg: DictConfig, output_dir: Path) -> VideoDataModule:
-    return instantiate(data_cfg, skipped_log=str(output_dir / "skipped_videos.txt"))
-
-
-def build_classifier(model_cfg: DictConfig, num_classes: int, num_frames: int,
-                     pretrained: Any = None) -> VideoClassifier:
-    """Backbone, temporal module and head from ``model`` config; ``pretrained`` overrides the
-    backbone's (``False`` when the weights come from a checkpoint anyway)."""
-    overrides = {} if pretrained is None else {"pretrained": pretrained}
-    backbone = instantiate(model_cfg.backbone, **overrides)
-    temporal = instantiate(model_cfg.temporal)(in_features=backbone.num_features,
-                                               num_frames=num_frames)
-    return VideoClassifier(backbone, temporal, num_classes, dropout=model_cfg.get("dropout", 0.5))
 
 
 def build_loggers(cfg: DictConfig) -> list[L.pytorch.loggers.Logger]:
@@ -103,10 +82,7 @@ def wandb_run_id(output_dir: Path) -> str:
         return path.read_text().strip()
     run_id = uuid.uuid4().hex[:12]  # W&B ids: letters and digits
     if rank_zero_only.rank == 0:  # other ranks never start a W&B run
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-        partial.write_text(run_id + "\n")
-        partial.replace(path)
+        write_text_atomic(path, run_id + "\n")
     return run_id
 
 
@@ -133,7 +109,7 @@ def finish_loggers(loggers: list[Any]) -> None:
             logger.finalize("success")
 
 
-def clean(value: Any) -> Any:
+def json_number(value: Any) -> Any:
     """A metric as a JSON number (``None`` for NaN)."""
     if hasattr(value, "item"):
         value = value.item()
@@ -144,9 +120,6 @@ def clean(value: Any) -> Any:
 
 def write_metrics(output_dir: Path, metrics: dict[str, Any]) -> str:
     """Write ``metrics.json`` atomically; return the JSON line."""
-    text = json.dumps({k: clean(v) for k, v in metrics.items()}, sort_keys=True)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    tmp = output_dir / "metrics.json.tmp"
-    tmp.write_text(text + "\n")
-    tmp.replace(output_dir / "metrics.json")
+    text = json.dumps({k: json_number(v) for k, v in metrics.items()}, sort_keys=True)
+    write_text_atomic(output_dir / "metrics.json", text + "\n")
     return text

@@ -7,36 +7,37 @@ import os
 from pathlib import Path
 
 import hydra
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from vidtl.assembly.data import dataset_spec
 from vidtl.cli import config_dir
 from vidtl.cli.errors import exit_on_user_error
 from vidtl.cli.prepare import dataset_videos
-from vidtl.data.check import check_videos
-from vidtl.data.exclusions import write_exclusion_list
+from vidtl.core.atomic import write_text_atomic
+from vidtl.data.annotations.exclusions import write_exclusion_list
+from vidtl.data.annotations.index import read_index
+from vidtl.data.tools.check import check_videos
 
 
 def check(cfg: DictConfig) -> dict[str, str]:
     """``{path: reason}`` of the broken videos; writes the report and exclusion list asked for."""
-    datamodule = instantiate(cfg.data)
-    videos = dataset_videos(datamodule)
+    spec = dataset_spec(cfg.data)
+    index = read_index(spec)
+    videos = dataset_videos(index)
     # Videos listed in the annotations but absent were left out of the subsets: report them too.
-    missing = {str(path): "missing file" for path in datamodule.index.missing}
+    missing = {str(path): "missing file" for path in index.missing}
     bad = missing | check_videos(videos, deep=cfg.deep, workers=cfg.workers or os.cpu_count() or 1,
                                  progress=cfg.progress)
     for video, reason in sorted(bad.items()):
         print(f"{video}: {reason}", flush=True)
     checked = len(videos) + len(missing)
-    print(f"checked {checked} videos under {datamodule.root}: {len(bad)} broken", flush=True)
-    report = {"root": str(datamodule.root), "checked": checked, "bad": dict(sorted(bad.items()))}
+    print(f"checked {checked} videos under {spec.root}: {len(bad)} broken", flush=True)
+    report = {"root": str(spec.root), "checked": checked, "bad": dict(sorted(bad.items()))}
     if cfg.output:
-        path = Path(cfg.output).expanduser()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(report, indent=2) + "\n")
+        write_text_atomic(Path(cfg.output).expanduser(), json.dumps(report, indent=2) + "\n")
     if cfg.exclude_list:
         write_exclusion_list(Path(cfg.exclude_list).expanduser(), bad,
-                             header=f"vidtl-check: broken videos under {datamodule.root}")
+                             header=f"vidtl-check: broken videos under {spec.root}")
     print(json.dumps({"checked": checked, "bad": len(bad)}), flush=True)
     return bad
 

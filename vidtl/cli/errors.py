@@ -1,4 +1,4 @@
-"""Errors that a user fixes by changing the command line or the data: printed as one message."""
+"""Printing a user error as one line and exiting, without a traceback."""
 
 from __future__ import annotations
 
@@ -8,23 +8,13 @@ import sys
 from collections.abc import Callable
 from typing import TypeVar
 
-from vidtl.data.formats import DatasetLayoutError
-from vidtl.models.backbones import UnknownBackboneError
+from vidtl.core.errors import UserError
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-USER_ERRORS: tuple[type[Exception], ...] = (
-    DatasetLayoutError,
-    UnknownBackboneError,
-    FileNotFoundError,
-    FileExistsError,
-)
-
-
-class UserError(ValueError):
-    """Raised by entry points for bad input that is not a bug."""
+USER_ERRORS: tuple[type[Exception], ...] = (UserError, FileNotFoundError, FileExistsError)
 
 
 def exit_on_user_error(fn: Callable[..., T]) -> Callable[..., T]:
@@ -34,7 +24,7 @@ def exit_on_user_error(fn: Callable[..., T]) -> Callable[..., T]:
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except (*USER_ERRORS, UserError) as error:
+        except USER_ERRORS as error:
             log.error("%s", error)
             print(f"error: {error}", file=sys.stderr, flush=True)
             raise SystemExit(2) from None

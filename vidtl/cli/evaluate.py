@@ -15,9 +15,9 @@ import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from vidtl.assembly.data import build_datamodule
 from vidtl.cli import config_dir
 from vidtl.cli.builders import (
-    build_datamodule,
     build_loggers,
     finish_loggers,
     write_metrics,

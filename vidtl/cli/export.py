@@ -15,7 +15,8 @@ from omegaconf import DictConfig
 
 from vidtl import __version__
 from vidtl.cli import config_dir
-from vidtl.cli.errors import UserError, exit_on_user_error
+from vidtl.cli.errors import exit_on_user_error
+from vidtl.core.errors import UserError
 from vidtl.inference.checkpoint_model import load_trained_model
 from vidtl.inference.export import FORMATS, export_classifier, sidecar_path
 

@@ -10,20 +10,21 @@ list) or from ``subset=`` of the checkpoint's dataset. The ``.npz`` holds ``vide
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from pathlib import Path
 
 import hydra
 import numpy as np
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from vidtl.assembly.data import dataset_spec
 from vidtl.cli import config_dir
-from vidtl.cli.errors import UserError, exit_on_user_error
-from vidtl.cli.predict import select_device, views_per_video
-from vidtl.data.transforms import normalize_clips
+from vidtl.cli.errors import exit_on_user_error
+from vidtl.cli.predict import select_device
+from vidtl.core.atomic import atomic_path
+from vidtl.core.errors import UserError
+from vidtl.data.annotations.index import read_index
 from vidtl.evaluation.views import score_views
 from vidtl.inference.checkpoint_model import TrainedModel, load_trained_model
 from vidtl.inference.inputs import expand_input
@@ -43,11 +44,10 @@ def videos_to_embed(cfg: DictConfig, model: TrainedModel) -> tuple[list[Path], l
     data = OmegaConf.create(OmegaConf.to_container(model.config.data))
     if cfg.data_root:
         data.root = cfg.data_root
-    datamodule = instantiate(data)
-    datamodule.prepare_data()
-    records = datamodule.index.subsets.get(cfg.subset)
+    spec = dataset_spec(data)
+    records = read_index(spec).subsets.get(cfg.subset)
     if not records:
-        raise UserError(f"the dataset at {datamodule.root} has no {cfg.subset} videos")
+        raise UserError(f"the dataset at {spec.root} has no {cfg.subset} videos")
     return [r.path for r in records], [r.label for r in records]
 
 
@@ -60,12 +60,14 @@ def extract(cfg: DictConfig) -> dict[str, np.ndarray]:
     videos, labels = videos_to_embed(cfg, model)
     device = select_device(cfg.device)
     module = model.module.to(device)
-    num_clips, num_crops = views_per_video(cfg, model.config.data)
-    log.info("%d videos, %d x %d views each, on %s", len(videos), num_clips, num_crops, device)
-    dataset = VideoViews.from_config(videos, model.config.data, num_clips, num_crops)
+    pipeline = model.test_pipeline(cfg.num_test_clips, cfg.num_test_crops)
+    views = pipeline.test_views
+    log.info("%d videos, %d x %d views each, on %s", len(videos), views.num_clips,
+             views.num_crops, device)
+    dataset = VideoViews.from_pipeline(videos, pipeline)
 
     def embed(clips: torch.Tensor) -> torch.Tensor:
-        return module.classifier.clip_features(normalize_clips(clips, module.mean, module.std))
+        return module.classifier.clip_features(module.device_stage.normalize(clips))
 
     kept: list[int] = []
     embeddings: list[torch.Tensor] = []
@@ -89,13 +91,8 @@ def extract(cfg: DictConfig) -> dict[str, np.ndarray]:
         "class_names": np.array(model.class_names),
         "failed": np.array(failed, dtype=str),
     }
-    output.parent.mkdir(parents=True, exist_ok=True)
-    partial = output.with_name(f".{output.stem}.{os.getpid()}.partial.npz")
-    try:
+    with atomic_path(output, keep_suffix=True) as partial:
         np.savez(partial, **arrays)
-        partial.replace(output)
-    finally:
-        partial.unlink(missing_ok=True)
     log.info("%d embeddings of size %d written to %s (%d videos failed)", len(kept),
              arrays["embeddings"].shape[1], output, len(failed))
     return arrays

@@ -18,7 +18,8 @@ import torch
 from omegaconf import DictConfig
 
 from vidtl.cli import config_dir
-from vidtl.cli.errors import UserError, exit_on_user_error
+from vidtl.cli.errors import exit_on_user_error
+from vidtl.core.errors import UserError
 from vidtl.evaluation.views import aggregate_views, score_views
 from vidtl.inference.checkpoint_model import load_trained_model
 from vidtl.inference.inputs import expand_input
@@ -35,13 +36,6 @@ def select_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def views_per_video(cfg: DictConfig, data: DictConfig) -> tuple[int, int]:
-    """The views per video: the command's, else the checkpoint's test protocol."""
-    clips = cfg.num_test_clips or data.get("num_test_clips") or 1
-    crops = cfg.num_test_crops or data.get("num_test_crops") or 1
-    return int(clips), int(crops)
-
-
 def predict(cfg: DictConfig) -> list[dict[str, Any]]:
     """Print and return one result per video: ``{"video", "topk"}`` or ``{"video", "error"}``."""
     if cfg.output not in OUTPUTS:
@@ -50,9 +44,11 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
     model = load_trained_model(cfg.ckpt_path, view_aggregation=cfg.view_aggregation)
     device = select_device(cfg.device)
     module = model.module.to(device)
-    num_clips, num_crops = views_per_video(cfg, model.config.data)
-    log.info("%d videos, %d x %d views each, on %s", len(videos), num_clips, num_crops, device)
-    dataset = VideoViews.from_config(videos, model.config.data, num_clips, num_crops)
+    pipeline = model.test_pipeline(cfg.num_test_clips, cfg.num_test_crops)
+    views = pipeline.test_views
+    log.info("%d videos, %d x %d views each, on %s", len(videos), views.num_clips,
+             views.num_crops, device)
+    dataset = VideoViews.from_pipeline(videos, pipeline)
     top_k = min(int(cfg.top_k), len(model.class_names))
     results: list[dict[str, Any]] = []
     progress = bool(cfg.progress) and len(videos) > 1

@@ -8,20 +8,20 @@ from dataclasses import asdict
 from pathlib import Path
 
 import hydra
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from vidtl.assembly.data import dataset_spec
 from vidtl.cli import config_dir
-from vidtl.cli.errors import UserError, exit_on_user_error
-from vidtl.data.datamodule import VideoDataModule
-from vidtl.data.prepare import PrepareSettings, PrepareSummary, prepare_dataset
+from vidtl.cli.errors import exit_on_user_error
+from vidtl.core.errors import UserError
+from vidtl.data.annotations.index import read_index
+from vidtl.data.annotations.records import VideoIndex
+from vidtl.data.tools.prepare import PrepareSettings, PrepareSummary, prepare_dataset
 
 
-def dataset_videos(datamodule: VideoDataModule) -> list[Path]:
+def dataset_videos(index: VideoIndex) -> list[Path]:
     """Every video of every subset of the dataset, once each, in order."""
-    datamodule.prepare_data()
-    return list(dict.fromkeys(r.path for records in datamodule.index.subsets.values()
-                              for r in records))
+    return list(dict.fromkeys(r.path for records in index.subsets.values() for r in records))
 
 
 def prepare(cfg: DictConfig) -> PrepareSummary:
@@ -31,9 +31,9 @@ def prepare(cfg: DictConfig) -> PrepareSummary:
                                    keyframe_interval=cfg.keyframe_interval, crf=cfg.crf)
     except ValueError as error:
         raise UserError(str(error)) from None
-    datamodule: VideoDataModule = instantiate(cfg.data)
-    videos = dataset_videos(datamodule)
-    summary = prepare_dataset(videos, datamodule.root, Path(cfg.output).expanduser(), settings,
+    spec = dataset_spec(cfg.data)
+    videos = dataset_videos(read_index(spec))
+    summary = prepare_dataset(videos, spec.root, Path(cfg.output).expanduser(), settings,
                               workers=cfg.workers or os.cpu_count() or 1, progress=cfg.progress)
     print(summary, flush=True)
     if settings.mode == "frames":

@@ -17,23 +17,24 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig
 
+from vidtl.assembly.data import build_datamodule
+from vidtl.assembly.model import build_module
 from vidtl.callbacks.atomic_checkpoint_io import AtomicCheckpointIO
 from vidtl.callbacks.run_record import RunRecord
-from vidtl.callbacks.throughput import TrainThroughput
+from vidtl.callbacks.train_throughput import TrainThroughput
 from vidtl.cli import config_dir
 from vidtl.cli.builders import (
     build_callbacks,
-    build_classifier,
-    build_datamodule,
     build_loggers,
     finish_loggers,
-    plain,
+    resolved_container,
     write_metrics,
 )
-from vidtl.cli.errors import UserError, exit_on_user_error
-from vidtl.data.datamodule import VideoDataModule
+from vidtl.cli.errors import exit_on_user_error
+from vidtl.core.errors import UserError
+from vidtl.data.loading.datamodule import VideoDataModule
 from vidtl.evaluation.reports import write_test_reports
-from vidtl.models.module import VideoClassificationModule
+from vidtl.training.module import VideoClassificationModule
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,59 @@ def step_checkpoint(output_dir: Path, every_n_steps: int) -> ModelCheckpoint:
                            every_n_train_steps=every_n_steps, enable_version_counter=False)
 
 
+def build_training_module(cfg: DictConfig, datamodule: VideoDataModule
+                          ) -> VideoClassificationModule:
+    """vidtl's LightningModule, or the subclass that ``module._target_`` names, with the
+    optimizer, schedule and fine-tuning of ``cfg``; ``module.class_weights=balanced`` becomes
+    weights from the training set."""
+    class_names = datamodule.class_names
+    module_cfg = cfg.get("module")
+    factory = instantiate(module_cfg) if module_cfg else VideoClassificationModule
+    weighting = module_cfg.get("class_weights") if module_cfg else None
+    return build_module(
+        cfg.model, class_names, datamodule.num_frames, datamodule=datamodule,
+        module_factory=factory,
+        channels_last=bool(cfg.model.get("channels_last")),
+        compile=bool(cfg.model.get("compile")),
+        class_weights=class_weights(weighting, datamodule, len(class_names)),
+        optimizer=instantiate(cfg.optimizer),
+        scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+        label_smoothing=cfg.model.get("label_smoothing", 0.0),
+        finetune=instantiate(cfg.finetune) if cfg.get("finetune") else None,
+        view_aggregation=cfg.get("view_aggregation", "softmax"),
+        view_chunk=cfg.get("view_chunk", 32),
+    )
+
+
+def scaled_optimizer(cfg: DictConfig, batch_size: int, trainer: L.Trainer) -> Any:
+    """``lr_reference_batch``: the optimizer with its learning rate scaled linearly from that
+    global batch to the real one."""
+    global_batch = (batch_size * trainer.num_devices * trainer.num_nodes
+                    * trainer.accumulate_grad_batches)
+    lr = float(cfg.optimizer.lr) * global_batch / float(cfg.lr_reference_batch)
+    log.info("learning rate %g for the global batch of %d (%g at %s)", lr, global_batch,
+             cfg.optimizer.lr, cfg.lr_reference_batch)
+    return instantiate(cfg.optimizer, lr=lr)
+
+
+def evaluate_trained(trainer: L.Trainer, module: VideoClassificationModule,
+                     datamodule: VideoDataModule, test: bool, output_dir: Path,
+                     loggers: list[Any]) -> dict[str, Any]:
+    """Validate and (if asked and the data has one) test the checkpoint to evaluate; write the
+    test reports."""
+    checkpoint = _checkpoint_to_evaluate(trainer, datamodule.val_is_test)
+    metrics: dict[str, Any] = {"evaluated_checkpoint": checkpoint or "final weights"}
+    results = trainer.validate(module, datamodule=datamodule, ckpt_path=checkpoint)
+    metrics.update(_scalars(results[0], "val/"))
+    if test and datamodule.has_subset("test"):
+        results = trainer.test(module, datamodule=datamodule, ckpt_path=checkpoint)
+        metrics.update(_scalars(results[0], "test/"))
+        if trainer.is_global_zero and module.test_results is not None:
+            write_test_reports(output_dir, module.test_results, datamodule.class_names,
+                               datamodule.dataset("test").records, loggers)
+    return metrics
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit, then validate and (if the data has one) test the best checkpoint.
 
@@ -113,62 +167,26 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     datamodule = build_datamodule(cfg.data, output_dir)
     datamodule.prepare_data()
-    class_names = datamodule.class_names
-    classifier = build_classifier(cfg.model, len(class_names), datamodule.num_frames)
-    scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
-    finetune = instantiate(cfg.finetune) if cfg.get("finetune") else None
-    # vidtl's module or a subclass (module._target_); class_weights="balanced" becomes weights.
-    module_cfg = cfg.get("module")
-    module_factory = instantiate(module_cfg) if module_cfg else VideoClassificationModule
-    weighting = module_cfg.get("class_weights") if module_cfg else None
-    module = module_factory(
-        classifier,
-        class_names,
-        class_weights=class_weights(weighting, datamodule, len(class_names)),
-        optimizer=instantiate(cfg.optimizer),
-        scheduler=scheduler,
-        label_smoothing=cfg.model.get("label_smoothing", 0.0),
-        finetune=finetune,
-        batch_augment=datamodule.device_augment,
-        view_aggregation=cfg.get("view_aggregation", "softmax"),
-        view_chunk=cfg.get("view_chunk", 32),
-    )
-    if cfg.model.get("channels_last"):
-        classifier.use_channels_last()
-    if cfg.model.get("compile"):  # in place: parameter names and checkpoints stay the same
-        classifier.backbone.compile()
+    module = build_training_module(cfg, datamodule)
     throughput = TrainThroughput()
     resume_from = checkpoint_to_resume(cfg, output_dir)
     loggers = build_loggers(cfg)
     callbacks = [*build_callbacks(cfg, has_logger=bool(loggers)), throughput,
-                 RunRecord(plain(cfg))]
+                 RunRecord(resolved_container(cfg))]
     if cfg.get("checkpoint_every_n_steps"):
         callbacks.append(step_checkpoint(output_dir, int(cfg.checkpoint_every_n_steps)))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
                                      plugins=[AtomicCheckpointIO()])
     if cfg.get("lr_reference_batch"):
-        global_batch = (datamodule.batch_size * trainer.num_devices * trainer.num_nodes
-                        * trainer.accumulate_grad_batches)
-        lr = float(cfg.optimizer.lr) * global_batch / float(cfg.lr_reference_batch)
-        log.info("learning rate %g for the global batch of %d (%g at %s)", lr, global_batch,
-                 cfg.optimizer.lr, cfg.lr_reference_batch)
-        module.optimizer_factory = instantiate(cfg.optimizer, lr=lr)
+        module.optimizer_factory = scaled_optimizer(cfg, datamodule.batch_size, trainer)
     for logger in loggers:
-        logger.log_hyperparams(plain(cfg))
+        logger.log_hyperparams(resolved_container(cfg))
 
     metrics: dict[str, Any] = {}
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
-        checkpoint = _checkpoint_to_evaluate(trainer, datamodule.val_is_test)
-        metrics["evaluated_checkpoint"] = checkpoint or "final weights"
-        results = trainer.validate(module, datamodule=datamodule, ckpt_path=checkpoint)
-        metrics.update(_scalars(results[0], "val/"))
-        if cfg.get("test", True) and datamodule.has_subset("test"):
-            results = trainer.test(module, datamodule=datamodule, ckpt_path=checkpoint)
-            metrics.update(_scalars(results[0], "test/"))
-            if trainer.is_global_zero and module.test_results is not None:
-                write_test_reports(output_dir, module.test_results, class_names,
-                                   datamodule.dataset("test").records, loggers)
+        metrics |= evaluate_trained(trainer, module, datamodule, bool(cfg.get("test", True)),
+                                    output_dir, loggers)
     finally:
         metrics["skipped_videos"] = datamodule.skipped.compact()
         metrics["train_clips_per_s"] = throughput.clips_per_s

@@ -10,15 +10,14 @@ from __future__ import annotations
 import csv
 import logging
 import math
-import os
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from vidtl.data.records import VideoRecord
+from vidtl.core.atomic import atomic_path
+from vidtl.data.annotations.records import VideoRecord
 from vidtl.evaluation.video_results import VideoResults
 
 log = logging.getLogger(__name__)
@@ -29,17 +28,6 @@ CONFUSION_CSV = "confusion_matrix.csv"
 CONFUSION_PNG = "confusion_matrix.png"
 
 
-@contextmanager
-def _atomic(path: Path) -> Iterator[Path]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        yield partial
-        partial.replace(path)
-    finally:
-        partial.unlink(missing_ok=True)
-
-
 def write_predictions(path: Path, results: VideoResults, class_names: Sequence[str],
                       records: Sequence[VideoRecord], top_k: int = 5) -> None:
     """One row per video: ``video, label, predicted, correct`` and the ``top_k`` classes with
@@ -48,7 +36,7 @@ def write_predictions(path: Path, results: VideoResults, class_names: Sequence[s
     header = ["video", "label", "predicted", "correct"]
     for i in range(1, k + 1):
         header += [f"top{i}", f"score{i}"]
-    with _atomic(path) as partial, open(partial, "w", newline="") as file:
+    with atomic_path(path) as partial, open(partial, "w", newline="") as file:
         writer = csv.writer(file)
         writer.writerow(header)
         order = np.argsort(-results.scores, axis=1, kind="stable")[:, :k]
@@ -63,7 +51,7 @@ def write_predictions(path: Path, results: VideoResults, class_names: Sequence[s
 
 def write_per_class(path: Path, results: VideoResults, class_names: Sequence[str]) -> None:
     counts = results.confusion_matrix(len(class_names))
-    with _atomic(path) as partial, open(partial, "w", newline="") as file:
+    with atomic_path(path) as partial, open(partial, "w", newline="") as file:
         writer = csv.writer(file)
         writer.writerow(["class", "videos", "correct", "accuracy"])
         for c, name in enumerate(class_names):
@@ -72,7 +60,7 @@ def write_per_class(path: Path, results: VideoResults, class_names: Sequence[str
 
 
 def write_confusion_csv(path: Path, counts: np.ndarray, class_names: Sequence[str]) -> None:
-    with _atomic(path) as partial, open(partial, "w", newline="") as file:
+    with atomic_path(path) as partial, open(partial, "w", newline="") as file:
         writer = csv.writer(file)
         writer.writerow(["true \\ predicted", *class_names])
         for name, row in zip(class_names, counts.tolist(), strict=True):
@@ -107,7 +95,7 @@ def plot_confusion_matrix(path: Path, counts: np.ndarray, class_names: Sequence[
     accuracy = np.trace(counts) / max(1, counts.sum())
     axes.set_title(f"{int(counts.sum())} videos, top-1 {accuracy:.3f}")
     figure.tight_layout()
-    with _atomic(path) as partial:
+    with atomic_path(path) as partial:
         figure.savefig(partial, format="png", dpi=100)
     plt.close(figure)
 

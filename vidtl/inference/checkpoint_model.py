@@ -9,9 +9,11 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from vidtl.cli.builders import build_classifier
-from vidtl.cli.errors import UserError
-from vidtl.models.module import VideoClassificationModule
+from vidtl.assembly.data import clip_pipeline
+from vidtl.assembly.model import build_module
+from vidtl.core.errors import UserError
+from vidtl.data.clips.pipeline import ClipPipeline
+from vidtl.training.module import VideoClassificationModule
 
 
 class CheckpointMismatchError(UserError):
@@ -43,6 +45,15 @@ class TrainedModel:
     def num_frames(self) -> int:
         return int(self.config.data.num_frames)
 
+    def test_pipeline(self, num_clips: int | None = None,
+                      num_crops: int | None = None) -> ClipPipeline:
+        """The run's clip pipeline for video files outside its dataset (decoded, whatever
+        ``data.source`` the run read), with the run's test protocol unless ``num_clips`` or
+        ``num_crops`` replace it."""
+        pipeline = clip_pipeline(self.config.data, source="video")
+        views = pipeline.test_views
+        return pipeline.with_test_views(num_clips or views.num_clips, num_crops or views.num_crops)
+
 
 def load_trained_model(path: str | Path, num_frames: int | None = None,
                        **module_options: Any) -> TrainedModel:
@@ -58,7 +69,6 @@ def trained_model_from(checkpoint: dict[str, Any], num_frames: int | None = None
     config = OmegaConf.create(checkpoint["vidtl"]["config"])
     class_names = [str(name) for name in checkpoint["vidtl"]["class_names"]]
     frames = num_frames or int(config.data.num_frames)
-    classifier = build_classifier(config.model, len(class_names), frames, pretrained=False)
-    module = VideoClassificationModule(classifier, class_names, **module_options)
+    module = build_module(config.model, class_names, frames, pretrained=False, **module_options)
     module.load_state_dict(checkpoint["state_dict"])
     return TrainedModel(module.eval(), config, class_names)

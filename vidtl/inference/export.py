@@ -9,7 +9,6 @@ expected input, so a deployment cannot get the preprocessing or the label order 
 from __future__ import annotations
 
 import json
-import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from vidtl.core.atomic import atomic_path
 from vidtl.models.classifier import VideoClassifier
 
 FORMATS = ("onnx", "torchscript")
@@ -42,6 +42,22 @@ def sidecar_path(path: Path) -> Path:
     return path.with_name(path.name + ".json")
 
 
+def describe_export(format: str, class_names: list[str], num_frames: int, crop_size: int,
+                    mean: tuple[float, ...], std: tuple[float, ...],
+                    extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON description written beside an exported model."""
+    return {
+        "format": format,
+        "input": {"name": "clips", "dtype": "uint8", "layout": "B,T,H,W,C (RGB)",
+                  "shape": ["batch", num_frames, crop_size, crop_size, 3]},
+        "output": {"name": "logits", "shape": ["batch", len(class_names)],
+                   "note": "raw scores; softmax gives probabilities"},
+        "class_names": list(class_names),
+        "preprocessing_included": {"scale": "1/255", "mean": list(mean), "std": list(std)},
+        **(extra or {}),
+    }
+
+
 def export_classifier(classifier: VideoClassifier, class_names: list[str], num_frames: int,
                       crop_size: int, path: str | Path, format: str,
                       extra: dict[str, Any] | None = None) -> Path:
@@ -62,8 +78,9 @@ def export_classifier(classifier: VideoClassifier, class_names: list[str], num_f
     config = classifier.backbone.data_config
     model = UInt8VideoClassifier(classifier, config.mean, config.std).eval()
     example = torch.randint(0, 256, (2, num_frames, crop_size, crop_size, 3), dtype=torch.uint8)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
+    description = describe_export(format, class_names, num_frames, crop_size, config.mean,
+                                  config.std, extra)
+    with atomic_path(path) as partial, atomic_path(sidecar_path(path)) as sidecar_partial:
         with torch.no_grad():
             if format == "torchscript":
                 with warnings.catch_warnings():  # the clip length is fixed on purpose
@@ -75,25 +92,5 @@ def export_classifier(classifier: VideoClassifier, class_names: list[str], num_f
                 torch.onnx.export(model, (example,), str(partial), input_names=["clips"],
                                   output_names=["logits"], dynamic_shapes=({0: batch},),
                                   dynamo=True, external_data=False)
-        description = {
-            "format": format,
-            "input": {"name": "clips", "dtype": "uint8", "layout": "B,T,H,W,C (RGB)",
-                      "shape": ["batch", num_frames, crop_size, crop_size, 3]},
-            "output": {"name": "logits", "shape": ["batch", len(class_names)],
-                       "note": "raw scores; softmax gives probabilities"},
-            "class_names": list(class_names),
-            "preprocessing_included": {"scale": "1/255", "mean": list(config.mean),
-                                       "std": list(config.std)},
-            **(extra or {}),
-        }
-        sidecar = sidecar_path(path)
-        sidecar_partial = sidecar.with_name(f".{sidecar.name}.{os.getpid()}.partial")
         sidecar_partial.write_text(json.dumps(description, indent=2) + "\n")
-        partial.replace(path)
-        sidecar_partial.replace(sidecar)
-    finally:
-        partial.unlink(missing_ok=True)
-        sidecar_partial = sidecar_path(path).with_name(
-            f".{sidecar_path(path).name}.{os.getpid()}.partial")
-        sidecar_partial.unlink(missing_ok=True)
     return path

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vidtl.cli.errors import UserError
-from vidtl.data.formats import VIDEO_EXTENSIONS
+from vidtl.core.errors import UserError
+from vidtl.data.annotations.formats import VIDEO_EXTENSIONS
 
 LIST_SUFFIXES = (".txt", ".lst", ".list")
 

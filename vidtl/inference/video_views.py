@@ -13,15 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from omegaconf import DictConfig
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from vidtl.data.dataset import VideoClipDataset
-from vidtl.data.records import VideoRecord
-from vidtl.data.sampling import build_sampler
-from vidtl.data.sources import VideoFileSource
-from vidtl.data.transforms import EvalClipTransform
+from vidtl.data.annotations.records import VideoRecord
+from vidtl.data.clips.dataset import VideoClipDataset
+from vidtl.data.clips.pipeline import ClipPipeline
 
 
 @dataclass(frozen=True)
@@ -42,19 +39,10 @@ class VideoViews(Dataset):
         self.clips = clips
 
     @classmethod
-    def from_config(cls, paths: Sequence[Path], data: DictConfig, num_clips: int,
-                    num_crops: int) -> VideoViews:
-        """With the sampler, frame count, crops and decoder of a run's data config."""
-        sampler = build_sampler(data.get("sampler", "segment"), int(data.num_frames),
-                                int(data.get("frame_interval", 1)))
-        transform = EvalClipTransform(int(data.get("crop_size", 224)),
-                                      int(data.get("short_side", 256)))
-        source = VideoFileSource(data.get("backend") or "decord",
-                                 int(data.get("decode_threads") or 1))
+    def from_pipeline(cls, paths: Sequence[Path], pipeline: ClipPipeline) -> VideoViews:
+        """The test views of ``pipeline`` (a run's clip pipeline, its test protocol chosen)."""
         records = [VideoRecord(Path(p), -1) for p in paths]
-        clips = VideoClipDataset(records, sampler, transform, training=False, source=source,
-                                 views=(num_clips, num_crops))
-        return cls(paths, clips)
+        return cls(paths, pipeline.dataset(records, "test"))
 
     def __len__(self) -> int:
         return len(self.paths)

@@ -22,6 +22,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from vidtl.core.errors import UserError
+from vidtl.core.registry import Registry
+
 log = logging.getLogger(__name__)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -30,7 +33,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 Pretrained = bool | str | Path
 
 
-class UnknownBackboneError(ValueError):
+class UnknownBackboneError(UserError):
     """No backbone of that name."""
 
 
@@ -53,26 +56,18 @@ class Backbone(nn.Module):
         self.num_features = num_features
         self.data_config = data_config
         self.name = name
-        # Frames per clip of the batch being processed; set by VideoClassifier for temporal
-        # modules that work inside the backbone (TSM).
-        self.frames_per_clip = 1
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.model(images)
 
 
 BackboneBuilder = Callable[[Pretrained], Backbone]
-BACKBONES: dict[str, BackboneBuilder] = {}
+BACKBONES: Registry[BackboneBuilder] = Registry("backbone", "model.backbone.name")
 
 
 def register_backbone(name: str) -> Callable[[BackboneBuilder], BackboneBuilder]:
     """Register ``builder(pretrained) -> Backbone`` under ``name`` (takes precedence over timm)."""
-
-    def wrap(builder: BackboneBuilder) -> BackboneBuilder:
-        BACKBONES[name] = builder
-        return builder
-
-    return wrap
+    return BACKBONES.register(name)
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:

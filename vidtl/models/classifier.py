@@ -6,13 +6,15 @@ import torch
 from torch import nn
 
 from vidtl.models.backbones import Backbone
+from vidtl.models.in_backbone import InBackboneTemporal
 
 
 class VideoClassifier(nn.Module):
     """``(B, T, C, H, W)`` -> fold to ``(B*T, C, H, W)`` -> backbone -> ``(B, T, D)`` ->
     temporal module -> dropout -> linear head -> logits ``(B, num_classes)``.
 
-    A temporal module with an ``attach(backbone)`` method (TSM) is given the backbone first.
+    An in-backbone temporal module (:class:`InBackboneTemporal`, e.g. TSM) is attached to the
+    backbone first; clips must then have the length it was built for.
     """
 
     def __init__(self, backbone: Backbone, temporal: nn.Module, num_classes: int,
@@ -22,9 +24,10 @@ class VideoClassifier(nn.Module):
             raise ValueError(f"num_classes must be >= 2, got {num_classes}")
         self.backbone = backbone
         self.temporal = temporal
-        attach = getattr(temporal, "attach", None)
-        if callable(attach):  # temporal modelling inside the backbone (e.g. TSM)
-            attach(backbone)
+        self.clip_length: int | None = None  # fixed when a temporal module works inside
+        if isinstance(temporal, InBackboneTemporal):
+            temporal.attach(backbone)
+            self.clip_length = temporal.num_frames
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(temporal.out_features, num_classes)
         nn.init.normal_(self.head.weight, std=0.01)
@@ -47,7 +50,9 @@ class VideoClassifier(nn.Module):
         if clips.ndim != 5:
             raise ValueError(f"expected clips (B, T, C, H, W), got shape {tuple(clips.shape)}")
         batch, frames = clips.shape[:2]
-        self.backbone.frames_per_clip = frames  # read by in-backbone temporal modules (TSM)
+        if self.clip_length is not None and frames != self.clip_length:
+            raise ValueError(f"this model's temporal module works inside the backbone on clips of "
+                             f"{self.clip_length} frames (data.num_frames); got {frames}")
         images = clips.flatten(0, 1)
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)

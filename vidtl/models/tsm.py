@@ -29,7 +29,10 @@ SUPPORTED_FAMILIES = (
 def temporal_shift(x: torch.Tensor, num_frames: int, fold_div: int = 8) -> torch.Tensor:
     """Shift channels of ``(B*T, C, H, W)`` along time (T = ``num_frames``)."""
     total, channels = x.shape[:2]
-    if num_frames <= 1 or total % num_frames:
+    if total % num_frames:
+        raise ValueError(f"temporal shift over clips of {num_frames} frames got a batch of "
+                         f"{total} frames, not a multiple of {num_frames}")
+    if num_frames == 1:
         return x
     clips = x.view(total // num_frames, num_frames, *x.shape[1:])
     fold = channels // fold_div
@@ -62,12 +65,15 @@ def _shift_targets(model: nn.Module, placement: str) -> list[nn.Module]:
 
 
 class TemporalShift:
-    """Shift hooks on a backbone; reads the clip length from ``backbone.frames_per_clip``."""
+    """Shift hooks on a backbone, for clips of ``num_frames`` frames."""
 
-    def __init__(self, backbone: Backbone, fold_div: int = 8, placement: str = "residual") -> None:
+    def __init__(self, backbone: Backbone, num_frames: int, fold_div: int = 8,
+                 placement: str = "residual") -> None:
         if placement not in ("residual", "inplace"):
             raise ValueError(f"placement must be 'residual' or 'inplace', got {placement!r}")
-        self.backbone = backbone
+        if num_frames < 1:
+            raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+        self.num_frames = num_frames
         self.fold_div = fold_div
         self.enabled = True
         targets = _shift_targets(backbone.model, placement)
@@ -87,8 +93,7 @@ class TemporalShift:
     ) -> tuple[torch.Tensor, ...]:
         if not self.enabled:
             return inputs
-        frames = getattr(self.backbone, "frames_per_clip", 1)
-        return (temporal_shift(inputs[0], frames, self.fold_div), *inputs[1:])
+        return (temporal_shift(inputs[0], self.num_frames, self.fold_div), *inputs[1:])
 
     def remove(self) -> None:
         for handle in self.handles:
@@ -98,20 +103,23 @@ class TemporalShift:
 class TemporalShiftConsensus(AvgPool):
     """``model/temporal=tsm``: temporal shifts inside the backbone, then average consensus.
 
-    :meth:`attach` inserts the shifts; :class:`VideoClassifier` calls it when built.
+    An in-backbone temporal module (:class:`~vidtl.models.in_backbone.InBackboneTemporal`):
+    built for clips of ``num_frames`` frames, :meth:`attach` inserts the shifts when
+    :class:`VideoClassifier` is built.
     """
 
     def __init__(
         self,
         in_features: int,
-        num_frames: int | None = None,
+        num_frames: int,
         fold_div: int = 8,
         placement: str = "residual",
     ) -> None:
         super().__init__(in_features, num_frames)
+        self.num_frames = num_frames
         self.fold_div = fold_div
         self.placement = placement
         self.shift: TemporalShift | None = None
 
     def attach(self, backbone: Backbone) -> None:
-        self.shift = TemporalShift(backbone, self.fold_div, self.placement)
+        self.shift = TemporalShift(backbone, self.num_frames, self.fold_div, self.placement)

@@ -1,0 +1,110 @@
+"""The data config (flat ``data.*`` keys) turned into a dataset spec, a clip pipeline, a loading
+plan and the data module.
+
+The defaults of every key live in ``conf/data/base.yaml``; :func:`data_options` reads them for
+Python use (``build_datamodule(data_options(root=..., num_frames=16))``). Four keys choose an
+extension point by registered name or by a config with ``_target_``: ``data.format``,
+``data.sampler``, ``data.backend`` and ``data.source``.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from vidtl.assembly.config_files import config_dir
+from vidtl.data.annotations.index import DatasetSpec
+from vidtl.data.clips.pipeline import ClipPipeline, TestViews
+from vidtl.data.clips.sampling import build_sampler
+from vidtl.data.clips.transforms import EvalClipTransform, TrainClipTransform
+from vidtl.data.frames.sources import SourceOptions, build_source
+from vidtl.data.loading.datamodule import VideoDataModule
+from vidtl.data.loading.loading_plan import LoadingPlan
+from vidtl.data.tools.synthetic import ensure_synthetic_dataset
+
+# Keys of every data config; all others go to the dataset format as its options.
+CLIP_KEYS = ("sampler", "num_frames", "frame_interval", "crop_size", "short_side",
+             "num_test_clips", "num_test_crops", "train_crop", "flip", "backend",
+             "decode_threads", "source", "frames_root")
+PLAN_KEYS = ("batch_size", "num_workers", "load_threads", "pin_memory", "persistent_workers",
+             "balanced_sampling", "augment_on", "decode_on", "device_frame_size")
+SPEC_KEYS = ("root", "format", "strict", "exclude_list", "synthetic")
+
+
+def data_options(**overrides: Any) -> DictConfig:
+    """A data config: ``conf/data/base.yaml`` with ``overrides`` applied."""
+    base = OmegaConf.load(Path(config_dir()) / "data" / "base.yaml")
+    base.pop("defaults", None)
+    return OmegaConf.merge(base, OmegaConf.create(_plain(overrides)))
+
+
+def _plain(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: str(v) if isinstance(v, Path) else v for k, v in values.items()}
+
+
+def _choice(value: Any) -> Any:
+    """A registered name stays a name; a config with ``_target_`` becomes its object."""
+    if isinstance(value, DictConfig) and "_target_" in value:
+        return instantiate(value)
+    return value
+
+
+def _path(value: Any) -> Path | None:
+    return Path(str(value)).expanduser() if value not in (None, "") else None
+
+
+def dataset_spec(data: DictConfig) -> DatasetSpec:
+    """Where the dataset is and which format reads it."""
+    options = {k: v for k, v in OmegaConf.to_container(data, resolve=True).items()
+               if k not in (*SPEC_KEYS, *CLIP_KEYS, *PLAN_KEYS)}
+    synthetic = _choice(data.synthetic)
+    generate = (functools.partial(ensure_synthetic_dataset, spec=synthetic)
+                if synthetic is not None else None)
+    return DatasetSpec(root=_path(data.root), format=_choice(data.format), options=options,
+                       strict=bool(data.strict), exclude_list=_path(data.exclude_list),
+                       generate=generate)
+
+
+def clip_pipeline(data: DictConfig, source: str | None = None) -> ClipPipeline:
+    """Sampler, frame source and transforms of ``data``: the same for training, evaluation,
+    prediction, feature extraction and the data benchmark. ``source`` replaces
+    ``data.source`` (``video``: decode files that are not in the dataset's frame store)."""
+    sampler = build_sampler(_choice(data.sampler), int(data.num_frames), int(data.frame_interval))
+    frames = build_source(_choice(source or data.source), SourceOptions(
+        data_root=_path(data.root), frames_root=_path(data.frames_root),
+        backend=_choice(data.backend), decode_threads=int(data.decode_threads)))
+    return ClipPipeline(
+        sampler=sampler,
+        source=frames,
+        train_transform=TrainClipTransform(int(data.crop_size), str(data.train_crop),
+                                           flip=bool(data.flip)),
+        eval_transform=EvalClipTransform(int(data.crop_size), int(data.short_side)),
+        test_views=TestViews(int(data.num_test_clips), int(data.num_test_crops)),
+    )
+
+
+def loading_plan(data: DictConfig) -> LoadingPlan:
+    """How ``data``'s batches are loaded (validated once)."""
+    size = data.device_frame_size
+    return LoadingPlan(
+        batch_size=int(data.batch_size),
+        num_workers=int(data.num_workers),
+        load_threads=int(data.load_threads),
+        pin_memory=bool(data.pin_memory),
+        persistent_workers=bool(data.persistent_workers),
+        balanced_sampling=bool(data.balanced_sampling),
+        augment_on=str(data.augment_on),
+        decode_on=str(data.decode_on),
+        device_frame_size=tuple(int(s) for s in size) if size is not None else None,
+    )
+
+
+def build_datamodule(data: DictConfig, output_dir: str | Path | None = None) -> VideoDataModule:
+    """The data module of ``data``; skipped videos are listed in ``output_dir`` when given."""
+    skipped = Path(output_dir) / "skipped_videos.txt" if output_dir is not None else None
+    plan = loading_plan(data)  # first: an impossible combination is the first error
+    return VideoDataModule(dataset_spec(data), clip_pipeline(data), plan, skipped)

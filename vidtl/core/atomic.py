@@ -1,0 +1,51 @@
+"""Files that appear complete or not at all: written under a temporary name, then renamed.
+
+Every file vidtl writes that a crash must not leave half-written (checkpoints, metrics,
+reports, exported models, frame stores, re-encoded videos, embeddings) goes through
+:func:`atomic_path` or :func:`write_text_atomic`. A run killed mid-write leaves the previous
+file intact and at most a hidden ``.<name>.<pid>.partial`` file beside it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def partial_path(destination: Path, keep_suffix: bool = False) -> Path:
+    """The temporary name of ``destination`` for this process: ``.<name>.<pid>.partial``, or
+    ``.<stem>.<pid>.partial<suffix>`` with ``keep_suffix`` (for writers that choose the format
+    by the file's suffix)."""
+    if keep_suffix:
+        return destination.with_name(f".{destination.stem}.{os.getpid()}.partial"
+                                     f"{destination.suffix}")
+    return destination.with_name(f".{destination.name}.{os.getpid()}.partial")
+
+
+@contextmanager
+def atomic_path(destination: str | Path, keep_suffix: bool = False,
+                fsync: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``destination`` to write to; when the block succeeds it
+    is renamed to ``destination`` (after an ``fsync`` when asked), else it is removed and the
+    error propagates."""
+    destination = Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    partial = partial_path(destination, keep_suffix)
+    try:
+        yield partial
+        if fsync:
+            with open(partial, "rb") as file:
+                os.fsync(file.fileno())
+        partial.replace(destination)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def write_text_atomic(destination: str | Path, text: str) -> Path:
+    """Write ``text`` to ``destination`` atomically; return the path."""
+    destination = Path(destination)
+    with atomic_path(destination) as partial:
+        partial.write_text(text)
+    return destination

@@ -1,0 +1,37 @@
+"""Exclusion lists: videos a run leaves out (written by ``vidtl-check``, read by the datamodule).
+
+One video path per line, absolute or relative to the dataset root; blank lines and lines
+starting with ``#`` are ignored. A tab and anything after it on a line (the reason) is ignored.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vidtl.core.atomic import write_text_atomic
+from vidtl.data.annotations.records import VideoRecord
+
+
+def write_exclusion_list(path: Path, bad: dict[str, str], header: str = "") -> None:
+    """Write ``{video path: reason}`` as an exclusion list (atomically)."""
+    lines = [f"# {line}" for line in header.splitlines()]
+    lines += [f"{video}\t{' '.join(reason.split())}" for video, reason in sorted(bad.items())]
+    write_text_atomic(path, "\n".join(lines) + "\n")
+
+
+def read_exclusion_list(path: Path, data_root: Path) -> set[Path]:
+    """The resolved paths an exclusion list names."""
+    if not path.is_file():
+        raise FileNotFoundError(f"exclusion list {path} does not exist")
+    excluded = set()
+    for line in path.read_text().splitlines():
+        entry = line.split("\t", 1)[0].strip()
+        if entry and not entry.startswith("#"):
+            video = Path(entry).expanduser()
+            excluded.add((video if video.is_absolute() else data_root / video).resolve())
+    return excluded
+
+
+def drop_excluded(records: list[VideoRecord], excluded: set[Path]) -> list[VideoRecord]:
+    """``records`` without those whose file is in ``excluded``."""
+    return [record for record in records if record.path.resolve() not in excluded]

@@ -1,0 +1,108 @@
+"""Reading a dataset's annotations into a :class:`VideoIndex`: which videos, which labels, which
+subsets; missing files and excluded videos dropped and reported."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vidtl.data.annotations import csv_list, folder, hmdb51, kinetics, ucf101  # noqa: F401
+from vidtl.data.annotations.exclusions import drop_excluded, read_exclusion_list
+from vidtl.data.annotations.formats import (
+    FORMATS,
+    DatasetLayoutError,
+    FormatFn,
+    format_layout,
+)
+from vidtl.data.annotations.records import VideoIndex
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Where a dataset lies and how to read it.
+
+    ``format`` is a registered name (``ucf101``, ``hmdb51``, ``kinetics400``, ``folder``,
+    ``csv``) or a format function; ``options`` go to the format (keys it does not take are
+    ignored when ``None``). ``strict`` makes a missing annotated video an error instead of a
+    skipped one; ``exclude_list`` names videos to leave out (``vidtl-check`` writes one).
+    ``generate``, when set, makes the dataset at ``root`` first (the synthetic default).
+    """
+
+    root: Path
+    format: str | FormatFn = "ucf101"
+    options: dict[str, Any] = field(default_factory=dict)
+    strict: bool = False
+    exclude_list: Path | None = None
+    generate: Callable[[Path], Any] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.format if isinstance(self.format, str) else getattr(
+            self.format, "__name__", "custom")
+
+
+def read_index(spec: DatasetSpec) -> VideoIndex:
+    """The index of ``spec``'s dataset (generated first when ``spec.generate`` is set), with
+    the videos of ``spec.exclude_list`` left out."""
+    if spec.generate is not None:
+        spec.generate(spec.root)
+    index = load_index(spec.format, spec.root, spec.strict, **spec.options)
+    if spec.exclude_list is not None:
+        excluded = read_exclusion_list(spec.exclude_list, spec.root)
+        before = sum(len(v) for v in index.subsets.values())
+        for subset, records in index.subsets.items():
+            index.subsets[subset] = drop_excluded(records, excluded)
+        after = sum(len(v) for v in index.subsets.values())
+        log.info("left out %d videos named in %s", before - after, spec.exclude_list)
+    sizes = {k: len(v) for k, v in index.subsets.items()}
+    log.info("%s at %s: %d classes, %s videos", spec.name, spec.root, index.num_classes, sizes)
+    return index
+
+
+def load_index(format: str | FormatFn, root: str | Path, strict: bool = False,
+               **options: Any) -> VideoIndex:
+    """Read dataset ``root`` in ``format``; drop (or, if ``strict``, refuse) missing files.
+
+    ``options`` that the format does not take and that are ``None`` are ignored, so one data
+    config can carry the keys of every format.
+    """
+    fn = FORMATS.get(format) if isinstance(format, str) else format
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise DatasetLayoutError(f"dataset root {root} does not exist or is not a folder; "
+                                 f"expected {format_layout(format)}")
+    params = inspect.signature(fn).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    accepted = {k: v for k, v in options.items() if takes_any or k in params}
+    ignored = [k for k, v in options.items() if k not in accepted and v is not None]
+    if ignored:
+        log.warning("format %s ignores the options %s", format, ignored)
+    index = fn(root, **accepted)
+    _drop_missing(index, root, strict)
+    if not index.subsets.get("train") and not index.subsets.get("val"):
+        raise DatasetLayoutError(f"no videos found for dataset {format} under {root}")
+    return index
+
+
+def _drop_missing(index: VideoIndex, root: Path, strict: bool) -> None:
+    missing = []
+    for name, records in index.subsets.items():
+        present = []
+        for record in records:
+            (present if record.path.is_file() else missing).append(record)
+        index.subsets[name] = present
+    index.missing = sorted({r.path for r in missing})
+    if not index.missing:
+        return
+    shown = "\n  ".join(str(p) for p in index.missing[:10])
+    more = f"\n  ... and {len(index.missing) - 10} more" if len(index.missing) > 10 else ""
+    message = f"{len(index.missing)} annotated videos are missing under {root}:\n  {shown}{more}"
+    if strict:
+        raise DatasetLayoutError(message + "\n(data.strict=true; set it to false to skip them)")
+    log.warning("%s\nThey are skipped (data.strict=true makes this an error).", message)

@@ -1,0 +1,87 @@
+"""The clip pipeline: sampler -> frame source -> transform, built once per run.
+
+Training, validation, multi-view testing, ``vidtl-predict``, ``vidtl-extract`` and
+``vidtl-bench-data`` all make their clips with one :class:`ClipPipeline`, so every choice
+(which frames, which decoder, which crops) is made in one place. Where the work runs (worker
+processes or threads, the device) is the loading plan's business
+(:mod:`vidtl.data.loading.loading_plan`), not the pipeline's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from vidtl.core.errors import UserError
+from vidtl.data.annotations.records import VideoRecord
+from vidtl.data.clips.dataset import VideoClipDataset
+from vidtl.data.clips.sampling import FrameSampler
+from vidtl.data.clips.skipped_videos import SkippedVideoLog
+from vidtl.data.clips.transforms import ClipTransform, EvalClipTransform, TrainClipTransform
+from vidtl.data.frames.sources import FrameSource
+
+SUBSETS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class TestViews:
+    """Multi-view testing: ``num_clips`` temporal clips spread over each video x ``num_crops``
+    crops (1: the centre; 3: start, centre and end of the long side)."""
+
+    num_clips: int = 1
+    num_crops: int = 1
+
+    def __post_init__(self) -> None:
+        if self.num_clips < 1 or self.num_crops not in (1, 3):
+            raise UserError(f"data.num_test_clips must be >= 1 and data.num_test_crops 1 or 3, "
+                            f"got {self.num_clips} and {self.num_crops}")
+
+    def __len__(self) -> int:
+        return self.num_clips * self.num_crops
+
+
+@dataclass(frozen=True)
+class ClipPipeline:
+    """How every clip of a run is made: ``sampler`` picks the frame indices, ``source`` reads
+    those frames, then ``train_transform`` (random crop and flip), ``eval_transform`` (centre
+    crop) or ``test_views`` (several clips and crops of one video) shape them."""
+
+    sampler: FrameSampler
+    source: FrameSource
+    train_transform: TrainClipTransform = field(default_factory=TrainClipTransform)
+    eval_transform: EvalClipTransform = field(default_factory=EvalClipTransform)
+    test_views: TestViews = field(default_factory=TestViews)
+
+    @property
+    def num_frames(self) -> int:
+        return self.sampler.num_frames
+
+    @property
+    def crop_size(self) -> int:
+        return self.eval_transform.crop_size
+
+    def with_test_views(self, num_clips: int, num_crops: int) -> ClipPipeline:
+        """The same pipeline with another multi-view protocol."""
+        return replace(self, test_views=TestViews(num_clips, num_crops))
+
+    def dataset(self, records: Sequence[VideoRecord], subset: str,
+                skipped: SkippedVideoLog | None = None,
+                transform: ClipTransform | None = None,
+                source: FrameSource | None = None) -> VideoClipDataset:
+        """The clips of ``records`` for ``subset``: ``train`` (random draws), ``val`` (one
+        deterministic clip) or ``test`` (``test_views`` per video, items ``(views, label,
+        video)``). ``transform`` and ``source`` replace the pipeline's where the loading plan
+        moves work to the device (the worker then only resizes, or leaves JPEG bytes)."""
+        if subset not in SUBSETS:
+            raise ValueError(f"subset must be one of {SUBSETS}, got {subset!r}")
+        training, test = subset == "train", subset == "test"
+        default = self.train_transform if training else self.eval_transform
+        return VideoClipDataset(
+            list(records),
+            self.sampler,
+            transform or default,
+            training=training,
+            source=source or self.source,
+            skipped=skipped,
+            views=(self.test_views.num_clips, self.test_views.num_crops) if test else None,
+        )

@@ -1,0 +1,52 @@
+"""The list of videos a run could not read: appended as they fail, from every worker process."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from vidtl.core.atomic import write_text_atomic
+
+log = logging.getLogger(__name__)
+
+
+class SkippedVideoLog:
+    """Append-only list of videos that could not be read, shared by all worker processes.
+
+    Each failure is appended (one ``path<TAB>reason`` line, written at once) to ``path``, so
+    nothing is lost if the run dies. :meth:`read` returns them de-duplicated.
+    """
+
+    def __init__(self, path: str | Path | None) -> None:
+        self.path = Path(path) if path is not None else None
+
+    def add(self, video: Path, reason: str) -> None:
+        log.warning("skipping unreadable video %s: %s", video, reason)
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        line = f"{video}\t{' '.join(reason.split())}\n".encode()
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+
+    def read(self) -> dict[str, str]:
+        """``{video path: first reason}`` of every video logged so far."""
+        if self.path is None or not self.path.exists():
+            return {}
+        skipped: dict[str, str] = {}
+        for line in self.path.read_text().splitlines():
+            video, _, reason = line.partition("\t")
+            skipped.setdefault(video, reason)
+        return skipped
+
+    def compact(self) -> int:
+        """Rewrite the log sorted and without duplicates; return the number of videos."""
+        skipped = self.read()
+        if self.path is not None and skipped:
+            write_text_atomic(self.path,
+                              "".join(f"{v}\t{r}\n" for v, r in sorted(skipped.items())))
+        return len(skipped)

@@ -1,0 +1,26 @@
+"""Opening a video with a decoder backend: the built-in ones (decord, PyAV) or any registered or
+given by ``_target_``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vidtl.data.frames import decord_reader, pyav_reader  # noqa: F401 (they register)
+from vidtl.data.frames.decoder_registry import DECODERS, ReaderFactory
+from vidtl.data.frames.reader import VideoDecodeError, VideoReader
+
+
+def resolve_decoder(backend: str | ReaderFactory) -> ReaderFactory:
+    """The backend called ``backend``, or ``backend`` itself when it is a factory already."""
+    return DECODERS.get(backend) if isinstance(backend, str) else backend
+
+
+def open_video(path: str | Path, backend: str | ReaderFactory = "decord",
+               num_threads: int = 1) -> VideoReader:
+    """Open ``path`` with ``backend`` (a registered name such as ``decord`` or ``pyav``, or a
+    reader factory)."""
+    factory = resolve_decoder(backend)
+    path = Path(path)
+    if not path.is_file():
+        raise VideoDecodeError(f"{path}: no such file")
+    return factory(path, num_threads=num_threads)

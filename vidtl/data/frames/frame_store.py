@@ -1,0 +1,227 @@
+"""The frame store: one file per video holding its frames as JPEG, with an offset index.
+
+Decoding compressed video is the bottleneck of video training; JPEG frames decode an order of
+magnitude faster and random access costs nothing. ``vidtl-prepare mode=frames`` writes a store
+(:func:`write_frame_file` per video); :class:`FrameStoreReader` reads one file with the same
+interface as the video decoders.
+
+File layout (``<video path relative to the data root>.frames``)::
+
+    b"VIDTLFS1" | JPEG 0 | JPEG 1 | ... | JSON metadata | uint64 LE length of the JSON | b"VIDTLFS1"
+
+The metadata holds the byte offsets of the frames and the source video's frame count and rate.
+Frame indices are always those of the source video: a store written at a reduced frame rate
+(every ``frame_step``-th frame) answers index ``i`` with the stored frame nearest to it, so
+samplers, time windows and annotations mean the same with either source.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import torch
+
+from vidtl.core.atomic import atomic_path
+from vidtl.data.frames.reader import VideoDecodeError, decode_errors_named
+
+MAGIC = b"VIDTLFS1"
+SUFFIX = ".frames"
+FORMAT_VERSION = 1
+_TRAILER = struct.Struct("<Q8s")  # metadata length, magic
+
+
+@dataclass(frozen=True)
+class FrameFileInfo:
+    """The metadata of one frame file."""
+
+    source_frames: int  # frame count of the source video (as its header states, like decord)
+    fps: float  # frame rate of the source video
+    frame_step: int  # every frame_step-th source frame is stored
+    width: int
+    height: int
+    quality: int
+    offsets: list[int]  # start of each stored JPEG, plus the end of the last one
+    version: int = FORMAT_VERSION
+
+    @property
+    def stored_frames(self) -> int:
+        return len(self.offsets) - 1
+
+
+def frame_file_path(store_root: Path, data_root: Path, video: Path) -> Path:
+    """Where the frames of ``video`` (a file under ``data_root``) live in the store."""
+    return store_root / (str(relative_video_path(video, data_root)) + SUFFIX)
+
+
+def relative_video_path(video: Path, data_root: Path) -> Path:
+    """``video`` relative to ``data_root`` (symbolic links are not followed, so two links to one
+    file are two videos); a video outside it keeps its absolute path, re-rooted under
+    ``_external/`` so that two such videos cannot collide."""
+    video, data_root = Path(os.path.abspath(video)), Path(os.path.abspath(data_root))
+    try:
+        return video.relative_to(data_root)
+    except ValueError:
+        return Path("_external", *video.parts[1:])
+
+
+def resized_shape(height: int, width: int, short_side: int | None) -> tuple[int, int]:
+    """``(height, width)`` scaled so the short side is ``short_side`` (never enlarged)."""
+    if not short_side or min(height, width) <= short_side:
+        return height, width
+    scale = short_side / min(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def write_frame_file(
+    video: Path,
+    destination: Path,
+    short_side: int | None = 256,
+    quality: int = 90,
+    fps: float | None = None,
+) -> FrameFileInfo:
+    """Decode ``video`` once and write its frames (resized, JPEG) to ``destination``.
+
+    ``fps`` keeps only enough frames for that rate (``None``: all). The file appears atomically:
+    it is written under a temporary name and renamed when complete, so an interrupted
+    preparation never leaves a half-written store entry behind.
+    """
+    import av
+    from torchvision.io import encode_jpeg
+
+    if video.stat().st_size == 0:
+        raise VideoDecodeError(f"{video}: empty file")
+    offsets: list[int] = []
+    with decode_errors_named(video, "decode"), \
+            atomic_path(destination, keep_suffix=True) as partial:
+        with av.open(str(video)) as container, open(partial, "wb") as out:
+            if not container.streams.video:
+                raise VideoDecodeError(f"{video}: no video stream")
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            rate = stream.average_rate or stream.guessed_rate
+            source_fps = float(rate) if rate else 25.0
+            frame_step = max(1, round(source_fps / fps)) if fps else 1
+            height, width = resized_shape(stream.height, stream.width, short_side)
+            out.write(MAGIC)
+            decoded = 0
+            for index, frame in enumerate(container.decode(stream)):
+                decoded = index + 1
+                if index % frame_step:
+                    continue
+                rgb = frame.to_ndarray(width=width, height=height, format="rgb24",
+                                       interpolation="AREA")
+                jpeg = encode_jpeg(torch.from_numpy(rgb).permute(2, 0, 1), quality=quality)
+                offsets.append(out.tell())
+                out.write(jpeg.numpy().tobytes())
+            if decoded == 0:
+                raise VideoDecodeError(f"{video}: no decodable frame")
+            offsets.append(out.tell())
+            info = FrameFileInfo(
+                source_frames=max(int(stream.frames or 0), decoded),
+                fps=source_fps,
+                frame_step=frame_step,
+                width=width,
+                height=height,
+                quality=quality,
+                offsets=offsets,
+            )
+            metadata = json.dumps(asdict(info)).encode()
+            out.write(metadata)
+            out.write(_TRAILER.pack(len(metadata), MAGIC))
+    return info
+
+
+def read_frame_file_info(path: Path) -> FrameFileInfo:
+    """The metadata of a frame file (raises :class:`VideoDecodeError` if it is not one)."""
+    try:
+        with open(path, "rb") as file:
+            return _read_info(file, path)
+    except FileNotFoundError:
+        raise VideoDecodeError(
+            f"{path}: not in the frame store; run vidtl-prepare mode=frames for this dataset"
+        ) from None
+
+
+def _read_info(file: BinaryIO, path: Path) -> FrameFileInfo:
+    size = file.seek(0, os.SEEK_END)
+    if size < len(MAGIC) + _TRAILER.size:
+        raise VideoDecodeError(f"{path}: not a vidtl frame file (too short)")
+    file.seek(size - _TRAILER.size)
+    length, magic = _TRAILER.unpack(file.read(_TRAILER.size))
+    if magic != MAGIC or length > size:
+        raise VideoDecodeError(f"{path}: not a complete vidtl frame file")
+    file.seek(size - _TRAILER.size - length)
+    fields = json.loads(file.read(length))
+    if fields.get("version") != FORMAT_VERSION:
+        raise VideoDecodeError(f"{path}: frame store version {fields.get('version')}, this vidtl "
+                               f"reads version {FORMAT_VERSION}; prepare the store again")
+    return FrameFileInfo(**fields)
+
+
+class FrameStoreReader:
+    """Reads frames of one video from its frame file: the :class:`VideoReader` interface.
+
+    Lengths and indices are those of the source video; frames are decoded with
+    ``torchvision.io.decode_jpeg`` (libjpeg-turbo), only those asked for. The file is opened once
+    and closed with the reader.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._file: BinaryIO | None = None
+        try:
+            self._file = open(self.path, "rb")  # noqa: SIM115 (held open)
+        except FileNotFoundError:
+            raise VideoDecodeError(f"{self.path}: not in the frame store; run vidtl-prepare "
+                                   "mode=frames for this dataset") from None
+        try:
+            self.info = _read_info(self._file, self.path)
+        except BaseException:
+            self.close()
+            raise
+        self.fps = self.info.fps
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __del__(self) -> None:
+        self.close()
+
+    def __len__(self) -> int:
+        return self.info.source_frames
+
+    def stored_index(self, indices: np.ndarray) -> np.ndarray:
+        """The stored frame nearest to each source frame index."""
+        stored = np.rint(np.asarray(indices, dtype=np.float64) / self.info.frame_step)
+        return np.clip(stored.astype(np.int64), 0, self.info.stored_frames - 1)
+
+    def get_frames(self, indices: np.ndarray) -> np.ndarray:
+        from torchvision.io import decode_jpeg
+
+        indices = np.asarray(indices, dtype=np.int64)
+        unique, inverse = np.unique(self.stored_index(indices), return_inverse=True)
+        data = self.encoded_frames(unique)
+        try:
+            decoded = decode_jpeg(data)
+        except RuntimeError as error:
+            raise VideoDecodeError(f"{self.path}: corrupt frame: {error}") from None
+        # decode_jpeg returns (C, H, W) views of (H, W, C) memory: back to HWC costs nothing.
+        frames = [image.permute(1, 2, 0).numpy() for image in decoded]
+        return np.stack([frames[i] for i in inverse.reshape(-1).tolist()])
+
+    def encoded_frames(self, stored: np.ndarray) -> list[torch.Tensor]:
+        """The JPEG bytes of the stored frames ``stored`` (uint8 tensors)."""
+        if self._file is None:
+            raise ValueError(f"{self.path}: reader is closed")
+        descriptor, offsets = self._file.fileno(), self.info.offsets
+        return [torch.frombuffer(bytearray(os.pread(descriptor, offsets[i + 1] - offsets[i],
+                                                    offsets[i])), dtype=torch.uint8)
+                for i in np.asarray(stored).tolist()]

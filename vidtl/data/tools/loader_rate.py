@@ -1,0 +1,85 @@
+"""Measuring how fast clips arrive: the bare decoder loop and the datamodule's loader."""
+
+from __future__ import annotations
+
+import functools
+import multiprocessing
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from vidtl.data.clips.dataset import VideoClipDataset
+
+
+@dataclass(frozen=True)
+class Rate:
+    """``clips`` delivered in ``seconds``."""
+
+    clips: int
+    seconds: float
+
+    @property
+    def clips_per_s(self) -> float:
+        return self.clips / self.seconds if self.seconds > 0 else float("nan")
+
+
+_start_together: Any = None  # a Barrier shared by the processes of one measurement
+
+
+def _share_barrier(barrier: Any) -> None:
+    global _start_together
+    _start_together = barrier
+
+
+def decode_clips(dataset: VideoClipDataset, clips: int, seed: int) -> Rate:
+    """Open, sample and decode ``clips`` clips of ``dataset`` in this process: no transform, no
+    batching, no inter-process transfer (the floor under the loader's cost)."""
+    rng = np.random.default_rng(seed)
+    records = dataset.records
+    order = rng.permutation(len(records))
+    warmup = 2  # the first clips pay for lazy imports and cold caches
+    start = time.perf_counter()
+    for i in range(warmup + clips):
+        if i == warmup:
+            if _start_together is not None:
+                _start_together.wait()  # all processes measure at the same time
+            start = time.perf_counter()
+        record = records[order[i % len(records)]]
+        try:
+            reader = dataset.source.open(record.path)
+            reader.get_frames(dataset.sampler(len(reader), dataset.training, rng))
+        except Exception:  # a broken video costs its time, like in the loader
+            pass
+    return Rate(clips, time.perf_counter() - start)
+
+
+def decoder_loop_rate(dataset: VideoClipDataset, clips: int, processes: int) -> Rate:
+    """The bare decoder loop in ``processes`` parallel processes (``clips`` each, measured from a
+    common start): all clips over the time of the slowest process."""
+    if processes <= 1:
+        return decode_clips(dataset, clips, 0)
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(processes)
+    with context.Pool(processes, initializer=_share_barrier, initargs=(barrier,)) as pool:
+        rates = pool.map(functools.partial(decode_clips, dataset, clips), range(processes))
+    return Rate(clips * processes, max(r.seconds for r in rates))
+
+
+def loader_rate(batches: Iterator, clips: int, warmup_batches: int = 1) -> Rate:
+    """Clips per second out of ``batches`` (a loader's, see :func:`cycle`) over about ``clips``
+    clips, after ``warmup_batches`` (one per worker: worker start-up is not counted)."""
+    for _ in range(warmup_batches):
+        next(batches)
+    delivered, start = 0, time.perf_counter()
+    while delivered < clips:
+        delivered += len(next(batches)[1])
+    return Rate(delivered, time.perf_counter() - start)
+
+
+def cycle(loader: Iterable) -> Iterator:
+    """Batches of ``loader``, epoch after epoch."""
+    while True:
+        yield from loader

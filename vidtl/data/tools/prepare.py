@@ -1,0 +1,147 @@
+"""Offline, resumable, parallel preparation of a dataset (``vidtl-prepare``).
+
+``mode='frames'`` writes a frame store (see :mod:`vidtl.data.frames.frame_store`) that
+``data.source=frames data.frames_root=OUTPUT`` reads. ``mode='reencode'`` writes every video again
+as H.264 with a small short side and a short keyframe interval, under the same relative path, and
+copies the annotation files beside them, so ``data.root=OUTPUT`` is the same dataset, faster.
+
+Each output file appears atomically when complete, so a second run (after an interruption)
+skips the videos already done. A video that fails is listed in ``prepare_failures.txt`` and in
+the summary, never fatal. The settings are kept in ``vidtl_prepare.json``; preparing into a
+folder made with other settings is refused.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import re
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from vidtl.core.atomic import write_text_atomic
+from vidtl.data.clips.dataset import SkippedVideoLog
+from vidtl.data.frames.frame_store import frame_file_path, relative_video_path, write_frame_file
+from vidtl.data.frames.prepared_folder import (
+    PrepareSettings,
+    write_manifest,
+)
+from vidtl.data.tools.parallel import map_videos
+from vidtl.data.tools.reencode import reencode_video
+
+log = logging.getLogger(__name__)
+
+FAILURES = "prepare_failures.txt"
+SUMMARY = "prepare_summary.json"
+ANNOTATION_SUFFIXES = {".txt", ".csv", ".tsv", ".json", ".lst"}
+
+
+@dataclass
+class PrepareSummary:
+    """What a preparation run did."""
+
+    output: str
+    prepared: int = 0
+    already_done: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+    bytes_written: int = 0
+
+    def __str__(self) -> str:
+        lines = [f"prepared {self.prepared} videos into {self.output} "
+                 f"({self.bytes_written / 2**20:.1f} MiB), {self.already_done} already done, "
+                 f"{len(self.failed)} failed"]
+        lines += [f"  failed: {video}: {reason}" for video, reason in sorted(self.failed.items())]
+        return "\n".join(lines)
+
+
+def output_path(settings: PrepareSettings, output: Path, data_root: Path, video: Path) -> Path:
+    """Where the prepared form of ``video`` goes."""
+    if settings.mode == "frames":
+        return frame_file_path(output, data_root, video)
+    return output / relative_video_path(video, data_root)
+
+
+def prepare_one(settings: PrepareSettings, job: tuple[Path, Path]) -> int:
+    """Prepare one ``(video, destination)`` (in a worker process); return the bytes written."""
+    video, destination = job
+    if settings.mode == "frames":
+        write_frame_file(video, destination, settings.short_side, settings.quality, settings.fps)
+    else:
+        reencode_video(video, destination, settings.short_side, settings.keyframe_interval,
+                       settings.crf)
+    return destination.stat().st_size
+
+
+def copy_annotations(data_root: Path, output: Path) -> int:
+    """Copy the annotation files (text, csv, json) under ``data_root`` to ``output``."""
+    copied = 0
+    for path in data_root.rglob("*"):
+        if path.is_file() and path.suffix.lower() in ANNOTATION_SUFFIXES:
+            target = output / path.relative_to(data_root)
+            if not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, target)
+                copied += 1
+    return copied
+
+
+def remove_stale_partials(output: Path) -> int:
+    """Delete the half-written files of processes that died (an interrupted run)."""
+    removed = 0
+    for path in output.rglob(".*.partial*"):
+        match = re.search(r"\.(\d+)\.partial", path.name)
+        if match and not _process_alive(int(match.group(1))):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def prepare_dataset(
+    videos: list[Path],
+    data_root: Path,
+    output: Path,
+    settings: PrepareSettings,
+    workers: int = 1,
+    progress: bool = True,
+) -> PrepareSummary:
+    """Prepare every video of ``videos`` (files under ``data_root``) into ``output``."""
+    write_manifest(output, settings, data_root)
+    if removed := remove_stale_partials(output):
+        log.info("removed %d half-written files of an interrupted run", removed)
+    if settings.mode == "reencode":
+        copy_annotations(data_root, output)
+    failures = SkippedVideoLog(output / FAILURES)
+    summary = PrepareSummary(output=str(output))
+    todo = []
+    for video in dict.fromkeys(videos):  # each video once, in order
+        destination = output_path(settings, output, data_root, video)
+        if destination.is_file():
+            summary.already_done += 1
+        else:
+            todo.append((video, destination))
+    jobs = map_videos(functools.partial(prepare_one, settings), todo, workers,
+                      f"vidtl-prepare {settings.mode}", progress)
+    for (video, _), result in jobs:
+        if isinstance(result, Exception):
+            reason = f"{type(result).__name__}: {result}"
+            summary.failed[str(video)] = reason
+            failures.add(video, reason)
+        else:
+            summary.prepared += 1
+            summary.bytes_written += result
+    write_text_atomic(output / SUMMARY, json.dumps(asdict(summary), indent=2) + "\n")
+    return summary
+

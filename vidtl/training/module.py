@@ -1,0 +1,236 @@
+"""The LightningModule: training, validation and test of a :class:`VideoClassifier`."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.optim import Optimizer
+from torchmetrics import MetricCollection
+from torchmetrics.classification import MulticlassAccuracy
+
+from vidtl.data.loading.device_stage import DeviceStage
+from vidtl.evaluation.video_results import VideoResults
+from vidtl.evaluation.views import aggregate_views, score_views
+from vidtl.finetune.schedule import FinetuneSchedule
+from vidtl.models.classifier import VideoClassifier
+
+# The device stage runs in transfer_batch_to_device on purpose; Lightning's notice is noise.
+warnings.filterwarnings("ignore", message=".*overridden `transfer_batch_to_device`.*")
+
+OptimizerFactory = Callable[[Iterable[dict[str, Any]]], Optimizer]
+SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
+
+
+def accuracy_metrics(num_classes: int, prefix: str) -> MetricCollection:
+    """top-1, top-5 (or top-C for fewer classes) and mean-class accuracy."""
+    return MetricCollection(
+        {
+            "top1": MulticlassAccuracy(num_classes, top_k=1, average="micro"),
+            "top5": MulticlassAccuracy(num_classes, top_k=min(5, num_classes), average="micro"),
+            "mean_class_acc": MulticlassAccuracy(num_classes, top_k=1, average="macro"),
+        },
+        prefix=prefix,
+        # Compute groups would merge these metrics when their first states happen to agree
+        # (e.g. a first batch where top-1 and top-5 both count every clip): keep them apart.
+        compute_groups=False,
+    )
+
+
+class VideoClassificationModule(L.LightningModule):
+    """Fine-tunes a :class:`VideoClassifier` with cross-entropy.
+
+    Batches arrive from the loader as uint8 clips ``(B, T, C, H, W)`` (or JPEG bytes); the
+    ``device_stage`` (:class:`~vidtl.data.loading.device_stage.DeviceStage`, built from the data
+    config's loading plan) takes them to the device, decodes, crops and flips where the plan
+    says, and normalises with the backbone's mean and std, in one hook
+    (:meth:`transfer_batch_to_device`). Without one, batches are only normalised.
+    Subclasses override the small steps: :meth:`forward_clips`, :meth:`compute_loss`,
+    :meth:`configure_param_groups`.
+    """
+
+    def __init__(
+        self,
+        classifier: VideoClassifier,
+        class_names: list[str],
+        optimizer: OptimizerFactory | None = None,
+        scheduler: SchedulerFactory | None = None,
+        label_smoothing: float = 0.0,
+        finetune: FinetuneSchedule | None = None,
+        device_stage: DeviceStage | None = None,
+        view_aggregation: str = "softmax",
+        view_chunk: int = 32,
+        class_weights: list[float] | None = None,
+    ) -> None:
+        super().__init__()
+        if len(class_names) != classifier.num_classes:
+            raise ValueError(f"{len(class_names)} class names for {classifier.num_classes} classes")
+        self.save_hyperparameters(
+            ignore=["classifier", "optimizer", "scheduler", "finetune", "device_stage"],
+            logger=False)
+        self.classifier = classifier
+        self.class_names = list(class_names)
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.label_smoothing = label_smoothing
+        self.finetune = finetune
+        if finetune is not None:
+            finetune.prepare(classifier)
+        config = classifier.backbone.data_config
+        if class_weights is not None and len(class_weights) != classifier.num_classes:
+            raise ValueError(f"{len(class_weights)} class weights for "
+                             f"{classifier.num_classes} classes")
+        self.register_buffer("class_weights", None if class_weights is None else
+                             torch.tensor(class_weights, dtype=torch.float32), persistent=False)
+        self.device_stage = device_stage or DeviceStage(config.mean, config.std)
+        num_classes = classifier.num_classes
+        self.val_metrics = accuracy_metrics(num_classes, "val/")
+        self.test_clip_metrics = accuracy_metrics(num_classes, "test/clip_")
+        aggregate_views(torch.zeros(1, 1, 1), view_aggregation)  # fails early on a bad name
+        self.view_aggregation = view_aggregation
+        self.view_chunk = view_chunk
+        self._test_outputs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        self.test_results: VideoResults | None = None
+
+    def transfer_batch_to_device(self, batch: Any, device: torch.device,
+                                 dataloader_idx: int) -> Any:
+        """The one device-side hook: the :attr:`device_stage` moves the loader's batch to
+        ``device`` and makes it ready for the model."""
+        training = self._trainer is not None and self.trainer.training
+        return self.device_stage(batch, device, training,
+                                 self.augment_generator() if training else None)
+
+    def augment_generator(self) -> np.random.Generator:
+        """The device augmentation's random numbers of this step: a function of the seed, the
+        step and the rank, so a resumed run draws what an uninterrupted one would."""
+        rank = self._trainer.global_rank if self._trainer is not None else 0
+        return np.random.default_rng([torch.initial_seed(), self.global_step, rank])
+
+    def forward_clips(self, clips: torch.Tensor) -> torch.Tensor:
+        """Logits for normalised clips."""
+        return self.classifier(clips)
+
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        return self.forward_clips(clips)
+
+    def compute_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy (with ``class_weights`` and label smoothing when set); override it
+        for another loss."""
+        return F.cross_entropy(logits, labels, weight=self.class_weights,
+                               label_smoothing=self.label_smoothing)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
+                      ) -> torch.Tensor:
+        clips, labels = batch
+        logits = self.forward_clips(clips)
+        loss = self.compute_loss(logits, labels)
+        accuracy = (logits.argmax(-1) == labels).float().mean()
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(labels))
+        self.log("train/top1", accuracy, prog_bar=True, batch_size=len(labels))
+        return loss
+
+    def _evaluate(self, batch: tuple[torch.Tensor, torch.Tensor], metrics: MetricCollection,
+                  stage: str) -> None:
+        clips, labels = batch
+        logits = self.forward_clips(clips)
+        self.log(f"{stage}/loss", self.compute_loss(logits, labels), batch_size=len(labels),
+                 sync_dist=True)
+        metrics.update(logits, labels)
+        self.log_dict(metrics, batch_size=len(labels), prog_bar=stage == "val")
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, self.val_metrics, "val")
+
+    def score_clips(self, clips: torch.Tensor) -> torch.Tensor:
+        """Logits of uint8 clips ``(N, T, C, H, W)`` (normalised here)."""
+        return self.forward_clips(self.device_stage.normalize(clips))
+
+    def on_test_epoch_start(self) -> None:
+        self._test_outputs = []
+        self.test_results = None
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+                  batch_idx: int) -> None:
+        """Multi-view test: every view is a clip (``test/clip_*`` metrics); the views' scores
+        are averaged per video, kept for :meth:`on_test_epoch_end`."""
+        views, labels, videos = batch
+        logits = score_views(views, self.score_clips, self.view_chunk)  # (B, V, K)
+        clip_logits = logits.flatten(0, 1)
+        clip_labels = labels.repeat_interleave(logits.shape[1])
+        self.log("test/loss", self.compute_loss(clip_logits, clip_labels),
+                 batch_size=len(clip_labels), sync_dist=True)
+        self.test_clip_metrics.update(clip_logits, clip_labels)
+        self.log_dict(self.test_clip_metrics, batch_size=len(clip_labels))
+        scores = aggregate_views(logits, self.view_aggregation)
+        self._test_outputs.append((videos.detach(), labels.detach(), scores.detach()))
+
+    def on_test_epoch_end(self) -> None:
+        """Video-level metrics over every test video, each counted once (gathered from all
+        processes); the results stay in :attr:`test_results` for the reports."""
+        num_classes = self.classifier.num_classes
+        if self._test_outputs:
+            videos, labels, scores = (torch.cat(parts) for parts in zip(*self._test_outputs))
+        else:
+            videos = labels = torch.zeros(0, dtype=torch.int64, device=self.device)
+            scores = torch.zeros(0, num_classes, device=self.device)
+        if self.trainer.world_size > 1:
+            videos, labels, scores = (self.all_gather(t) for t in (videos, labels, scores))
+        self.test_results = VideoResults.from_batches([videos], [labels], [scores])
+        self._test_outputs = []
+        for name, value in self.test_results.metrics(num_classes).items():
+            self.log(f"test/{name}", value)
+
+    def on_train_epoch_start(self) -> None:
+        if self.finetune is not None:
+            self.finetune.apply_batchnorm_modes(self.classifier, self.current_epoch)
+
+    def on_before_optimizer_step(self, optimizer: Optimizer) -> None:
+        if self.finetune is not None:
+            self.finetune.drop_frozen_gradients(optimizer, self.current_epoch)
+
+    def train(self, mode: bool = True) -> VideoClassificationModule:
+        super().train(mode)
+        if mode and self.finetune is not None:  # BatchNorm layers the schedule keeps frozen
+            epoch = self._trainer.current_epoch if self._trainer is not None else 0
+            self.finetune.apply_batchnorm_modes(self.classifier, epoch)
+        return self
+
+    def configure_param_groups(self) -> list[dict[str, Any]]:
+        """Named parameter groups, built once, each with an ``lr_scale``: the fine-tuning
+        schedule's (one per backbone stage, ``temporal``, ``head``), else ``backbone``,
+        ``temporal``, ``head``."""
+        if self.finetune is not None:
+            return self.finetune.param_groups(self.classifier)
+        parts: dict[str, nn.Module] = {
+            "backbone": self.classifier.backbone,
+            "temporal": self.classifier.temporal,
+            "head": self.classifier.head,
+        }
+        groups = []
+        for name, part in parts.items():
+            params = [p for p in part.parameters() if p.requires_grad]
+            if params:
+                groups.append({"name": name, "params": params, "lr_scale": 1.0})
+        return groups
+
+    def configure_optimizers(self) -> Any:
+        if self.optimizer_factory is None:
+            raise ValueError("this module was built without an optimizer (evaluation only)")
+        optimizer = self.optimizer_factory(self.configure_param_groups())
+        for group in optimizer.param_groups:  # discriminative learning rates
+            group["lr"] *= group.get("lr_scale", 1.0)
+        if self.scheduler_factory is None:
+            return optimizer
+        total_steps = int(self.trainer.estimated_stepping_batches)
+        epochs = max(self.trainer.max_epochs or 1, 1)
+        scheduler = self.scheduler_factory(
+            optimizer, total_steps=total_steps, steps_per_epoch=max(total_steps // epochs, 1)
+        )
+        schedule = {"scheduler": scheduler, "interval": "step"}
+        return {"optimizer": optimizer, "lr_scheduler": schedule}
