@@ -8,6 +8,7 @@ clips of ../shared/videos, each linked ``--copies`` times), prepares it with ``v
     python benchmarks/data_throughput.py                  # this machine's CPU figures
     python benchmarks/data_throughput.py --gpu            # plus model-only and end-to-end
                                                           # training of ResNet-50 TSN-8 (bf16)
+    python benchmarks/data_throughput.py --smoke --out /tmp/x   # checks the script (tests)
 
 Results go to logs/benchmarks/data/results.json and docs/benchmarks.md (between this script's
 markers; ``--gpu`` runs write their own table).
@@ -55,6 +56,18 @@ def build_dataset(videos: Path, root: Path, copies: int) -> Path:
     return root
 
 
+def tiny_clips(folder: Path) -> Path:
+    """Small generated stand-ins (64x48, 24 frames) for the clips of ``--videos``."""
+    from vidtl.data.tools.synthetic import SyntheticVideoSpec, render_video, write_video
+
+    spec = SyntheticVideoSpec(num_frames=24, width=64, height=48)
+    for label, name in enumerate(CLIPS_340x256_H264):
+        if not (folder / name).is_file():
+            folder.mkdir(parents=True, exist_ok=True)
+            write_video(folder / name, render_video(spec, label, 0, 0), fps=25, codec="mpeg4")
+    return folder
+
+
 def run_json(command: list[str]) -> dict:
     """Run a vidtl command; return the JSON object on its last line of output."""
     result = subprocess.run(command, check=True, cwd=REPO, capture_output=True, text=True,
@@ -91,7 +104,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="runs per row; medians reported")
     parser.add_argument("--gpu", action="store_true",
                         help="also measure ResNet-50 TSN-8 training (bf16, batch 32)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny generated clips, two rows, one run: checks the script; "
+                             "docs untouched")
     args = parser.parse_args()
+    if args.smoke:
+        args.videos = tiny_clips(args.out / "videos")
+        args.copies, args.clips, args.repeats, args.workers = 1, 4, 1, 1
     root = build_dataset(args.videos, args.out / "dataset", args.copies)
     frames, reencoded = args.out / "frames", args.out / "reencoded"
     vidtl = [sys.executable, "-m"]
@@ -110,6 +129,8 @@ def main() -> None:
         "frames_threads": [*threads, *store],
         "frames_threads_device_augment": [*threads, *store, "data.augment_on=device"],
     }
+    if args.smoke:
+        sources = {k: sources[k] for k in ("video", "frames_threads_device_augment")}
     if args.gpu:  # JPEG decoding with nvJPEG (on a CPU it would only move it to one thread)
         sources["frames_threads_decode_on_device"] = [*threads, *store, "data.augment_on=device",
                                                       "data.decode_on=device"]
@@ -143,9 +164,10 @@ def main() -> None:
     results["over_video"] = {name: row["loader_clips_per_s"] / video
                              for name, row in results["rows"].items()}
     args.out.mkdir(parents=True, exist_ok=True)
-    name = "results_gpu.json" if args.gpu else "results.json"
+    name = "smoke.json" if args.smoke else "results_gpu.json" if args.gpu else "results.json"
     (args.out / name).write_text(json.dumps(results, indent=2) + "\n")
-    write_docs(results, args.gpu)
+    if not args.smoke:
+        write_docs(results, args.gpu)
 
 
 def median_row(runs: list[dict]) -> dict:

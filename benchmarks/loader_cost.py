@@ -7,6 +7,7 @@ PyTorch collates into fresh shared memory for the hand-over to the main process.
 
     python benchmarks/data_throughput.py   # once, to prepare the data
     python benchmarks/loader_cost.py
+    python benchmarks/loader_cost.py --smoke --data /tmp/x   # a tiny store: checks the script
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset, default_collate
 
-from vidtl.data.loading.datamodule import VideoDataModule
+from vidtl.assembly.data import build_datamodule, data_options
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -44,14 +45,35 @@ def timed_collate(items):
     return batch, time.perf_counter() - start
 
 
+def tiny_frame_store(folder: Path) -> Path:
+    """A tiny synthetic dataset under ``folder`` and its frame store in ``folder/frames``."""
+    from vidtl.data.annotations.index import load_index
+    from vidtl.data.frames.prepared_folder import PrepareSettings
+    from vidtl.data.tools.prepare import prepare_dataset
+    from vidtl.data.tools.synthetic import SyntheticVideoSpec, ensure_synthetic_dataset
+
+    spec = SyntheticVideoSpec(groups=2, clips_per_group=1, num_frames=12, width=64, height=48)
+    root = ensure_synthetic_dataset(folder / "dataset", spec)
+    videos = [r.path for r in load_index("ucf101", root).subsets["train"]]
+    prepare_dataset(videos, root, folder / "frames", PrepareSettings(short_side=48), workers=1,
+                    progress=False)
+    return root
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=REPO / "logs" / "benchmarks" / "data")
     parser.add_argument("--batches", type=int, default=50)
+    parser.add_argument("--smoke", action="store_true",
+                        help="prepare a tiny frame store under --data and time 2 batches")
     args = parser.parse_args()
-    datamodule = VideoDataModule(args.data / "dataset", format="folder", source="frames",
-                                 frames_root=args.data / "frames", augment_on="device",
-                                 num_workers=0)
+    data = {"root": args.data / "dataset", "format": "folder"}
+    if args.smoke:
+        args.batches = 2
+        data = {"root": tiny_frame_store(args.data), "format": "ucf101"}
+    datamodule = build_datamodule(data_options(
+        **data, source="frames", frames_root=args.data / "frames", augment_on="device",
+        num_workers=0))
     clips = TimedClips(datamodule.dataset("train"), 8 * args.batches)
     for workers in (0, 1):
         loader = DataLoader(clips, batch_size=8, num_workers=workers, collate_fn=timed_collate)

@@ -9,6 +9,7 @@ is 50%).
     python benchmarks/temporal.py                 # all rows, 16 epochs (about 1.5 h on 2 cores)
     python benchmarks/temporal.py --epochs 6      # the default run's budget
     python benchmarks/temporal.py --rows avg tsm  # some rows
+    python benchmarks/temporal.py --smoke         # a tiny run that checks the script (tests)
 
 Results are written to docs/benchmarks.md between the markers of this benchmark.
 """
@@ -50,37 +51,42 @@ def markers(epochs: int) -> tuple[str, str]:
 
 
 def predict_test(checkpoint_path: Path) -> tuple[torch.Tensor, torch.Tensor]:
-    """Labels and predictions of the test split, from a vidtl checkpoint."""
-    from omegaconf import OmegaConf
+    """Labels and predictions of the test split, from a vidtl checkpoint (its own test
+    protocol: views scored and averaged as vidtl-eval does)."""
+    from vidtl.assembly.data import build_datamodule
+    from vidtl.evaluation.views import aggregate_views, score_views
+    from vidtl.inference.checkpoint_model import load_trained_model
 
-    from vidtl.cli.builders import build_classifier, build_datamodule
-    from vidtl.cli.evaluate import load_checkpoint
-    from vidtl.training.module import VideoClassificationModule
-
-    checkpoint = load_checkpoint(checkpoint_path)
-    saved = OmegaConf.create(checkpoint["vidtl"]["config"])
-    datamodule = build_datamodule(saved.data, checkpoint_path.parent)
-    names = checkpoint["vidtl"]["class_names"]
-    classifier = build_classifier(saved.model, len(names), datamodule.num_frames, pretrained=False)
-    module = VideoClassificationModule(classifier, names)
-    module.load_state_dict(checkpoint["state_dict"])
-    module.eval()
+    model = load_trained_model(checkpoint_path)
+    module = model.module
+    datamodule = build_datamodule(model.config.data)
     labels, predictions = [], []
     with torch.no_grad():
-        for batch in datamodule.test_dataloader():
-            clips, target = module.on_after_batch_transfer(batch, 0)
-            predictions.append(module(clips).argmax(-1))
+        for views, target, _ in datamodule.test_dataloader():
+            logits = score_views(views, module.score_clips, module.view_chunk)
+            predictions.append(aggregate_views(logits, module.view_aggregation).argmax(-1))
             labels.append(target)
     return torch.cat(labels), torch.cat(predictions)
 
 
-def row_overrides(name: str, epochs: int) -> list[str]:
+# --smoke: a tiny dataset and model, a few steps; checks that the script runs end to end.
+SMOKE = ["data.synthetic.groups=2", "data.synthetic.clips_per_group=1",
+         "data.synthetic.num_frames=12", "data.synthetic.width=64", "data.synthetic.height=48",
+         "data.num_frames=2", "data.crop_size=32", "data.short_side=32", "data.num_workers=0",
+         "data.persistent_workers=false", "model/backbone=timm",
+         "model.backbone.name=test_resnet", "model.backbone.pretrained=false",
+         "trainer.limit_train_batches=2", "trainer.limit_val_batches=1", "logger=none",
+         "callbacks.progress_bar=null", "test=false"]
+
+
+def row_overrides(name: str, epochs: int, smoke: bool = False) -> list[str]:
     """The row's changes to the default run, with the common epoch budget."""
-    return [*ROWS[name], f"trainer.max_epochs={epochs}"]
+    return [*ROWS[name], f"trainer.max_epochs={epochs}", *(SMOKE if smoke else [])]
 
 
-def run_row(name: str, epochs: int, out: Path, data_dir: Path, reuse: bool = False) -> dict:
-    overrides = [*row_overrides(name, epochs), f"hydra.run.dir={out / name}",
+def run_row(name: str, epochs: int, out: Path, data_dir: Path, reuse: bool = False,
+            smoke: bool = False) -> dict:
+    overrides = [*row_overrides(name, epochs, smoke), f"hydra.run.dir={out / name}",
                  f"paths.data_dir={data_dir}"]
     command = [sys.executable, "-m", "vidtl.train", *overrides]
     start = time.perf_counter()
@@ -95,7 +101,7 @@ def run_row(name: str, epochs: int, out: Path, data_dir: Path, reuse: bool = Fal
     pairs = labels < PAIR_CLASSES
     return {
         "row": name,
-        "command": "python -m vidtl.train " + " ".join(row_overrides(name, epochs)),
+        "command": "python -m vidtl.train " + " ".join(row_overrides(name, epochs, smoke)),
         "test_top1": correct.float().mean().item(),
         "pairs_top1": correct[pairs].float().mean().item(),
         "others_top1": correct[~pairs].float().mean().item(),
@@ -137,16 +143,23 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true",
                         help="evaluate a row's finished run (metrics.json) instead of training "
                              "it again (after an interruption)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="rows avg and tsm on a tiny dataset for 1 epoch; docs untouched")
     args = parser.parse_args()
-    out = args.out or REPO / "logs" / "benchmarks" / "temporal" / f"epochs{args.epochs}"
+    if args.smoke:
+        args.rows, args.epochs = ["avg", "tsm"], 1
+    folder = "smoke" if args.smoke else f"epochs{args.epochs}"
+    out = args.out or REPO / "logs" / "benchmarks" / "temporal" / folder
     out.mkdir(parents=True, exist_ok=True)
     results_file = out / "results.json"
     results = json.loads(results_file.read_text()) if results_file.exists() else {}
     for name in args.rows:
-        results[name] = run_row(name, args.epochs, out, args.data_dir, args.reuse)
+        data_dir = out / "data" if args.smoke else args.data_dir
+        results[name] = run_row(name, args.epochs, out, data_dir, args.reuse, args.smoke)
         print(json.dumps(results[name]), flush=True)
         results_file.write_text(json.dumps(results, indent=2))  # nothing lost if a row fails
-    write_docs([results[name] for name in ROWS if name in results], args.epochs)
+    if not args.smoke:
+        write_docs([results[name] for name in ROWS if name in results], args.epochs)
 
 
 if __name__ == "__main__":

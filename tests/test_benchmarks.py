@@ -1,0 +1,57 @@
+"""Every script under benchmarks/ runs end to end in its smoke mode, so none can drift from the
+code it measures. Smoke runs write only under tmp_path, never docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = sorted(p.name for p in (ROOT / "benchmarks").glob("*.py") if p.name != "docs_section.py")
+
+
+def run_smoke(script: str, *args: str) -> str:
+    docs = (ROOT / "docs" / "benchmarks.md").read_text()
+    result = subprocess.run([sys.executable, f"benchmarks/{script}", "--smoke", *args], cwd=ROOT,
+                            capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "WANDB_MODE": "disabled"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (ROOT / "docs" / "benchmarks.md").read_text() == docs  # smoke runs write no docs
+    return result.stdout
+
+
+def test_every_script_has_a_smoke_test():
+    tested = {"data_throughput.py", "kept_readers_memory.py", "loader_cost.py", "precision.py",
+              "temporal.py"}
+    assert set(SCRIPTS) == tested, "add a smoke test for each new benchmark script"
+
+
+def test_temporal_smoke(tmp_path):
+    run_smoke("temporal.py", "--out", str(tmp_path))
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert set(results) == {"avg", "tsm"}
+    assert all(0 <= row["test_top1"] <= 1 for row in results.values())
+
+
+def test_data_throughput_smoke(tmp_path):
+    run_smoke("data_throughput.py", "--out", str(tmp_path))
+    results = json.loads((tmp_path / "smoke.json").read_text())
+    assert set(results["rows"]) == {"video", "frames_threads_device_augment"}
+    assert all(row["loader_clips_per_s"] > 0 for row in results["rows"].values())
+
+
+def test_precision_smoke(tmp_path):
+    run_smoke("precision.py", "--out", str(tmp_path))
+    rows = json.loads((tmp_path / "smoke.json").read_text())["rows"]
+    assert all(row["model_clips_per_s"] > 0 for row in rows.values())
+
+
+@pytest.mark.parametrize("script,flag", [("loader_cost.py", "--data"),
+                                         ("kept_readers_memory.py", "--data-dir")])
+def test_small_scripts_smoke(script, flag, tmp_path):
+    assert "clips" in run_smoke(script, flag, str(tmp_path))
