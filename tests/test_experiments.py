@@ -86,3 +86,28 @@ def test_focal_loss_is_cross_entropy_at_gamma_zero_and_down_weights_easy_clips()
     per_clip = [module.compute_loss(logits[i:i + 1], labels[i:i + 1]) for i in range(2)]
     ce = [F.cross_entropy(logits[i:i + 1], labels[i:i + 1]) for i in range(2)]
     assert per_clip[0] / ce[0] < 0.01 < per_clip[1] / ce[1]  # the easy clip counts far less
+
+
+def test_dataset_format_from_outside_the_package(tiny_dataset, tmp_path):
+    videos = sorted(tiny_dataset.rglob("*.avi"))
+    lines = [json.dumps({"video": str(v), "label": v.parent.name,
+                         "subset": "train" if "_g01_" in v.name or "_g02_" in v.name else "val"})
+             for v in videos]
+    root = tmp_path / "jsonl_data"
+    root.mkdir()
+    (root / "annotations.jsonl").write_text("\n".join(lines) + "\n")
+    run = tmp_path / "run"
+    train_from_experiment("jsonl_format", root, run, "data=jsonl")  # data.root=root
+    config = (run / ".hydra" / "config.yaml").read_text()
+    assert "experiments.jsonl_format.jsonl_format.read_jsonl" in config
+    assert "jsonl_data" in (run / "train.log").read_text()  # the index came from our root
+    assert "val/top1" in json.loads((run / "metrics.json").read_text())
+
+
+def test_dataset_format_errors_name_the_file_and_line(tmp_path):
+    from experiments.jsonl_format.jsonl_format import read_jsonl
+    from vidtl.data.annotations.formats import DatasetLayoutError
+
+    (tmp_path / "annotations.jsonl").write_text('{"video": "a.mp4", "label": "x"}\n')
+    with pytest.raises(DatasetLayoutError, match=r"annotations.jsonl:1: expected JSON lines"):
+        read_jsonl(tmp_path)

@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from vidtl.assembly.config_files import config_dir
 from vidtl.data.annotations.index import DatasetSpec
-from vidtl.data.clips.pipeline import ClipPipeline, TestViews
+from vidtl.data.clips.pipeline import ClipPipeline, ViewsPerVideo
 from vidtl.data.clips.sampling import build_sampler
 from vidtl.data.clips.transforms import EvalClipTransform, TrainClipTransform
 from vidtl.data.frames.sources import SourceOptions, build_source
@@ -83,7 +83,7 @@ def clip_pipeline(data: DictConfig, source: str | None = None) -> ClipPipeline:
         train_transform=TrainClipTransform(int(data.crop_size), str(data.train_crop),
                                            flip=bool(data.flip)),
         eval_transform=EvalClipTransform(int(data.crop_size), int(data.short_side)),
-        test_views=TestViews(int(data.num_test_clips), int(data.num_test_crops)),
+        test_views=ViewsPerVideo(int(data.num_test_clips), int(data.num_test_crops)),
     )
 
 

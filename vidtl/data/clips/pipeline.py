@@ -24,7 +24,7 @@ SUBSETS = ("train", "val", "test")
 
 
 @dataclass(frozen=True)
-class TestViews:
+class ViewsPerVideo:
     """Multi-view testing: ``num_clips`` temporal clips spread over each video x ``num_crops``
     crops (1: the centre; 3: start, centre and end of the long side)."""
 
@@ -50,7 +50,7 @@ class ClipPipeline:
     source: FrameSource
     train_transform: TrainClipTransform = field(default_factory=TrainClipTransform)
     eval_transform: EvalClipTransform = field(default_factory=EvalClipTransform)
-    test_views: TestViews = field(default_factory=TestViews)
+    test_views: ViewsPerVideo = field(default_factory=ViewsPerVideo)
 
     @property
     def num_frames(self) -> int:
@@ -62,7 +62,7 @@ class ClipPipeline:
 
     def with_test_views(self, num_clips: int, num_crops: int) -> ClipPipeline:
         """The same pipeline with another multi-view protocol."""
-        return replace(self, test_views=TestViews(num_clips, num_crops))
+        return replace(self, test_views=ViewsPerVideo(num_clips, num_crops))
 
     def dataset(self, records: Sequence[VideoRecord], subset: str,
                 skipped: SkippedVideoLog | None = None,
