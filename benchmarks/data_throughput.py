@@ -93,6 +93,28 @@ def storage(train_videos: Path, store: Path, reencoded: Path) -> dict:
     }
 
 
+def row_overrides(workers: int, frames: Path, reencoded: Path, gpu: bool,
+                  smoke: bool) -> dict[str, list[str]]:
+    """Each row's ``vidtl-bench-data`` overrides: the source and how it is loaded."""
+    processes = [f"data.num_workers={workers}"]
+    threads = ["data.num_workers=0", f"data.load_threads={workers}"]
+    store = ["data.source=frames", f"data.frames_root={frames}"]
+    sources = {
+        "video": processes,
+        "reencoded": [*processes, f"data.root={reencoded}"],
+        "frames": [*processes, *store],
+        "frames_device_augment": [*processes, *store, "data.augment_on=device"],
+        "frames_threads": [*threads, *store],
+        "frames_threads_device_augment": [*threads, *store, "data.augment_on=device"],
+    }
+    if smoke:
+        sources = {k: sources[k] for k in ("video", "frames_threads_device_augment")}
+    if gpu:  # JPEG decoding with nvJPEG (on a CPU it would only move it to one thread)
+        sources["frames_threads_decode_on_device"] = [*threads, *store, "data.augment_on=device",
+                                                      "data.decode_on=device"]
+    return sources
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--videos", type=Path, default=REPO.parent / "shared" / "videos")
@@ -118,22 +140,7 @@ def main() -> None:
     for mode, output in (("frames", frames), ("reencode", reencoded)):
         run_json([*vidtl, "vidtl.cli.prepare", *data, f"mode={mode}", f"output={output}",
                   f"workers={args.workers}", "progress=false"])
-    workers = [f"data.num_workers={args.workers}"]
-    threads = ["data.num_workers=0", f"data.load_threads={args.workers}"]
-    store = ["data.source=frames", f"data.frames_root={frames}"]
-    sources = {
-        "video": workers,
-        "reencoded": [*workers, f"data.root={reencoded}"],
-        "frames": [*workers, *store],
-        "frames_device_augment": [*workers, *store, "data.augment_on=device"],
-        "frames_threads": [*threads, *store],
-        "frames_threads_device_augment": [*threads, *store, "data.augment_on=device"],
-    }
-    if args.smoke:
-        sources = {k: sources[k] for k in ("video", "frames_threads_device_augment")}
-    if args.gpu:  # JPEG decoding with nvJPEG (on a CPU it would only move it to one thread)
-        sources["frames_threads_decode_on_device"] = [*threads, *store, "data.augment_on=device",
-                                                      "data.decode_on=device"]
+    sources = row_overrides(args.workers, frames, reencoded, args.gpu, args.smoke)
     bench = [*vidtl, "vidtl.cli.bench_data", *data]
     if args.gpu:
         bench += ["model/backbone=resnet50", "model.backbone.pretrained=false",

@@ -24,10 +24,8 @@ _KINETICS_SPLITS = {
 }
 
 
-@register_format("kinetics", layout=KINETICS_LAYOUT)
-@register_format("kinetics400", layout=KINETICS_LAYOUT)
-def kinetics(root: Path, annotations: str | Path | None = None) -> VideoIndex:
-    """Kinetics (any version): official CSVs; clips found anywhere under ``root`` by file name."""
+def _csv_files(root: Path, annotations: str | Path | None) -> list[Path]:
+    """The annotation CSVs: ``annotations`` (a CSV or a folder of split CSVs) or found."""
     if annotations is None:
         candidates = [root / "annotations", root]
         found = [c for c in candidates if any(c.glob("*.csv"))]
@@ -47,8 +45,12 @@ def kinetics(root: Path, annotations: str | Path | None = None) -> VideoIndex:
         raise DatasetLayoutError(
             f"annotation file {source} does not exist; expected {KINETICS_LAYOUT}"
         )
+    return csv_files
 
-    rows: list[tuple[Path, int, str, str, str]] = []  # file, line, subset, label, clip name
+
+def _csv_rows(csv_files: list[Path]) -> list[tuple[Path, int, str, str, str]]:
+    """``(file, line, subset, label, clip name)`` of every row, checked."""
+    rows: list[tuple[Path, int, str, str, str]] = []
     for path in csv_files:
         lines = read_lines(path)
         reader = csv.reader(lines)
@@ -81,7 +83,15 @@ def kinetics(root: Path, annotations: str | Path | None = None) -> VideoIndex:
                     f"{sorted(_KINETICS_SPLITS)}"
                 )
             rows.append((path, number, subset, label, clip))
+    return rows
 
+
+@register_format("kinetics", layout=KINETICS_LAYOUT)
+@register_format("kinetics400", layout=KINETICS_LAYOUT)
+def kinetics(root: Path, annotations: str | Path | None = None) -> VideoIndex:
+    """Kinetics (any version): official CSVs; clips found anywhere under ``root`` by file name."""
+    csv_files = _csv_files(root, annotations)
+    rows = _csv_rows(csv_files)
     class_names = sorted({label for _, _, subset, label, _ in rows if subset == "train" and label})
     if not class_names:
         raise DatasetLayoutError(f"no labelled training rows in {', '.join(map(str, csv_files))}")
