@@ -48,6 +48,16 @@ class DeviceStage:
     def __call__(self, batch: Any, device: torch.device | str, training: bool,
                  rng: np.random.Generator | None = None) -> Any:
         """The loader's batch on ``device``, ready for the model (see the module docstring)."""
+        clips, *rest = self.to_device(batch, device, training)
+        if clips.ndim == 6:  # multi-view test views: normalised chunk by chunk when scored
+            return (clips, *rest)
+        if training and self.augment is not None:
+            clips = self.crop_and_flip(clips, rng or np.random.default_rng())
+        return (self.normalize(clips), *rest)
+
+    def to_device(self, batch: Any, device: torch.device | str, training: bool) -> tuple:
+        """Step 1 alone: the batch on ``device`` with its clips as uint8, decoded there when the
+        loader left JPEG bytes."""
         device = torch.device(device)
         first, *rest = batch
         rest = [r.to(device, non_blocking=True) if torch.is_tensor(r) else r for r in rest]
@@ -56,14 +66,8 @@ class DeviceStage:
             if transform is None:
                 raise ValueError("an undecoded batch reached a device stage without decode "
                                  "transforms (data.decode_on=device)")
-            clips = decode_clip_batch(first, device, transform)
-        else:
-            clips = first.to(device, non_blocking=True)
-        if clips.ndim == 6:  # multi-view test views: normalised chunk by chunk when scored
-            return (clips, *rest)
-        if training and self.augment is not None:
-            clips = self.crop_and_flip(clips, rng or np.random.default_rng())
-        return (self.normalize(clips), *rest)
+            return (decode_clip_batch(first, device, transform), *rest)
+        return (first.to(device, non_blocking=True), *rest)
 
     def normalize(self, clips: torch.Tensor) -> torch.Tensor:
         """uint8 (or float in 0..255) ``(..., C, H, W)`` to float, scaled to [0, 1] and
