@@ -83,3 +83,22 @@ def test_the_datamodule_uses_the_pipeline_for_every_subset(tiny_dataset):
     clip, _ = datamodule.dataset("val")[0]
     assert clip.shape == (2, 3, 24, 24)
     assert np.isfinite(datamodule.dataset("train")[0][0].float().numpy()).all()
+
+
+def test_a_data_config_saved_by_vidtl_0_1_still_builds(tiny_dataset):
+    from omegaconf import OmegaConf
+
+    from vidtl.assembly.config_upgrade import upgrade_config
+    from vidtl.assembly.data import build_datamodule
+
+    saved = OmegaConf.to_container(data_options(root=tiny_dataset, num_workers=0))
+    saved |= {"_target_": "vidtl.data.datamodule.VideoDataModule", "synthetic": {
+        "_target_": "vidtl.data.synthetic.SyntheticVideoSpec", "groups": 3,
+        "clips_per_group": 2, "num_frames": 12, "width": 64, "height": 48}}
+    upgraded = upgrade_config({"data": saved, "module": {
+        "_target_": "vidtl.models.module.VideoClassificationModule"}})
+    assert "_target_" not in upgraded["data"]
+    assert upgraded["data"]["synthetic"]["_target_"].startswith("vidtl.data.tools.synthetic")
+    assert upgraded["module"]["_target_"] == "vidtl.training.module.VideoClassificationModule"
+    datamodule = build_datamodule(OmegaConf.create(upgraded["data"]))
+    assert datamodule.class_names and datamodule.has_subset("train")

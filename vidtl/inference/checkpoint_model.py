@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from vidtl.assembly.config_upgrade import upgrade_config
 from vidtl.assembly.data import clip_pipeline
 from vidtl.assembly.model import build_module
 from vidtl.core.errors import UserError
@@ -66,7 +67,7 @@ def load_trained_model(path: str | Path, num_frames: int | None = None,
 def trained_model_from(checkpoint: dict[str, Any], num_frames: int | None = None,
                        **module_options: Any) -> TrainedModel:
     """:func:`load_trained_model` of an already loaded checkpoint."""
-    config = OmegaConf.create(checkpoint["vidtl"]["config"])
+    config = OmegaConf.create(upgrade_config(checkpoint["vidtl"]["config"]))
     class_names = [str(name) for name in checkpoint["vidtl"]["class_names"]]
     frames = num_frames or int(config.data.num_frames)
     module = build_module(config.model, class_names, frames, pretrained=False, **module_options)
