@@ -6,7 +6,9 @@ import numpy as np
 import torch
 from helpers import make_datamodule, tiny_train_overrides
 from hydra import compose, initialize_config_dir
+from lightning import Callback, Trainer
 
+from vidtl.assembly.model import build_module
 from vidtl.cli import config_dir
 from vidtl.cli.train import train
 from vidtl.data.clips.transforms import CoverResizeTransform, TrainClipTransform
@@ -74,3 +76,31 @@ def test_datamodule_delivers_fixed_size_clips_and_training_runs(tiny_dataset, tm
             tmp_path, tiny_dataset, "data.augment_on=device", "logger=none"))
     metrics = train(cfg)
     assert metrics["train_clips_per_s"] > 0 and "test/top1" in metrics
+
+
+class StepRecorder(Callback):
+    """The clip shape each training step receives, after the module's device stage."""
+
+    def __init__(self) -> None:
+        self.shapes: list[tuple[int, ...]] = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.shapes.append(tuple(batch[0].shape))
+
+
+def test_the_training_hook_crops_on_the_device(tiny_dataset, tmp_path):
+    """Through Lightning's own transfer hook: the loader's 30x40 clips reach the training step
+    as normalised 24x24 crops (the module's stage comes from the data module's loading plan)."""
+    datamodule = make_datamodule(tiny_dataset, num_frames=2, crop_size=24, short_side=30,
+                                 augment_on="device", num_workers=0, batch_size=4)
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=tiny_train_overrides(tmp_path, tiny_dataset))
+    module = build_module(cfg.model, datamodule.class_names, 2, datamodule=datamodule,
+                          optimizer=torch.optim.SGD)
+    assert module.device_stage.augment == datamodule.pipeline.train_transform
+    recorder = StepRecorder()
+    trainer = Trainer(accelerator="cpu", max_steps=2, limit_val_batches=0, logger=False,
+                      enable_checkpointing=False, enable_progress_bar=False,
+                      callbacks=[recorder])
+    trainer.fit(module, datamodule=datamodule)
+    assert recorder.shapes == [(4, 2, 3, 24, 24)] * 2

@@ -66,6 +66,7 @@ def measure_loader(cfg: DictConfig, datamodule: VideoDataModule,
     are the model measurement's part."""
     loader = datamodule.dataloader(cfg.subset)
     training = cfg.subset == "train"
+    # Only the stage's first step runs here, so the normalisation constants do not matter.
     stage = datamodule.plan.device_stage(datamodule.pipeline, IMAGENET_MEAN, IMAGENET_STD)
 
     def batches() -> Iterator[Any]:

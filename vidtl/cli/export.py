@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from vidtl import __version__
 from vidtl.cli import config_dir
@@ -29,12 +29,14 @@ def export(cfg: DictConfig) -> Path:
         raise UserError(f"format must be one of {FORMATS}, got {cfg.format!r}")
     model = load_trained_model(cfg.ckpt_path)
     data = model.config.data
-    crop_size = int(data.get("crop_size", 224))
+    evaluation = model.test_pipeline().eval_transform  # the run's own clip geometry
+    crop_size = evaluation.crop_size
     clip_sampling = {
         "num_frames": model.num_frames,
-        "sampler": data.get("sampler", "segment"),
-        "frame_interval": int(data.get("frame_interval", 1)),
-        "short_side": int(data.get("short_side", 256)),
+        "sampler": OmegaConf.to_container(data.sampler) if OmegaConf.is_config(data.sampler)
+        else data.sampler,
+        "frame_interval": int(data.frame_interval),
+        "short_side": evaluation.short_side,
         "crop_size": crop_size,
         "how": "sample num_frames frames with the sampler, resize the short side to short_side, "
                "take the centre crop_size square",

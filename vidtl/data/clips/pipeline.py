@@ -36,9 +36,6 @@ class ViewsPerVideo:
             raise UserError(f"data.num_test_clips must be >= 1 and data.num_test_crops 1 or 3, "
                             f"got {self.num_clips} and {self.num_crops}")
 
-    def __len__(self) -> int:
-        return self.num_clips * self.num_crops
-
 
 @dataclass(frozen=True)
 class ClipPipeline:
@@ -55,10 +52,6 @@ class ClipPipeline:
     @property
     def num_frames(self) -> int:
         return self.sampler.num_frames
-
-    @property
-    def crop_size(self) -> int:
-        return self.eval_transform.crop_size
 
     def with_test_views(self, num_clips: int, num_crops: int) -> ClipPipeline:
         """The same pipeline with another multi-view protocol."""

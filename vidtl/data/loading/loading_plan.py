@@ -80,9 +80,12 @@ class LoadingPlan:
         augment = pipeline.train_transform if self.augment_on == "device" else None
         if not self.decodes_on_device:
             return DeviceStage(mean, std, augment)
-        resize = CoverResizeTransform(*self.frame_size(pipeline.eval_transform.short_side))
-        return DeviceStage(mean, std, augment, decode_train=resize,
+        return DeviceStage(mean, std, augment, decode_train=self._cover_resize(pipeline),
                            decode_eval=pipeline.eval_transform)
+
+    def _cover_resize(self, pipeline: ClipPipeline) -> CoverResizeTransform:
+        """The one size every training clip is brought to when the device crops."""
+        return CoverResizeTransform(*self.frame_size(pipeline.eval_transform.short_side))
 
     def loader_train_transform(self, pipeline: ClipPipeline) -> ClipTransform:
         """What the loader runs on a training clip: the whole augmentation, only the resize to
@@ -90,7 +93,7 @@ class LoadingPlan:
         if self.decodes_on_device:
             return keep_encoded
         if self.augment_on == "device":
-            return CoverResizeTransform(*self.frame_size(pipeline.eval_transform.short_side))
+            return self._cover_resize(pipeline)
         return pipeline.train_transform
 
     def check(self, pipeline: ClipPipeline) -> None:
@@ -105,7 +108,7 @@ class LoadingPlan:
         source = pipeline.source
         if not self.decodes_on_device or subset == "test":
             return source
-        self.check(pipeline)
+        assert isinstance(source, FrameStoreSource)  # check() refused other sources
         return EncodedFrameStoreSource(source.store_root, source.data_root)
 
     def loader_transform(self, pipeline: ClipPipeline, subset: str) -> ClipTransform | None:
