@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 
 from vidtl.data.loading.datamodule import VideoDataModule
 from vidtl.models.classifier import VideoClassifier
+from vidtl.models.lora import apply_lora
 from vidtl.training.module import VideoClassificationModule
 
 ModuleFactory = Callable[..., VideoClassificationModule]
@@ -22,11 +23,13 @@ ModuleFactory = Callable[..., VideoClassificationModule]
 
 def build_classifier(model: DictConfig, num_classes: int, num_frames: int,
                      pretrained: Any = None) -> VideoClassifier:
-    """Backbone, temporal module (built for clips of ``num_frames``) and head from the
-    ``model`` config; ``pretrained`` overrides the backbone's (``False`` when the weights come
-    from a checkpoint anyway)."""
+    """Backbone (with LoRA layers when ``model.lora`` is set), temporal module (built for clips
+    of ``num_frames``) and head from the ``model`` config; ``pretrained`` overrides the
+    backbone's (``False`` when the weights come from a checkpoint anyway)."""
     overrides = {} if pretrained is None else {"pretrained": pretrained}
     backbone = instantiate(model.backbone, **overrides)
+    if model.get("lora"):  # before the temporal module, whose hooks then see the LoRA layers
+        apply_lora(backbone, instantiate(model.lora))
     temporal = instantiate(model.temporal)(in_features=backbone.num_features,
                                            num_frames=num_frames)
     return VideoClassifier(backbone, temporal, num_classes, dropout=model.get("dropout", 0.5))

@@ -34,6 +34,7 @@ from vidtl.cli.errors import exit_on_user_error
 from vidtl.core.errors import UserError
 from vidtl.data.loading.datamodule import VideoDataModule
 from vidtl.evaluation.reports import write_test_reports
+from vidtl.training.footprint import parameter_counts, peak_memory_mb
 from vidtl.training.module import VideoClassificationModule
 
 log = logging.getLogger(__name__)
@@ -179,8 +180,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                                      plugins=[AtomicCheckpointIO()])
     if cfg.get("lr_reference_batch"):
         module.optimizer_factory = scaled_optimizer(cfg, datamodule.batch_size, trainer)
+    footprint = parameter_counts(module)
+    log.info("trainable parameters: %d of %d (%.2f%%)", footprint["trainable_params"],
+             footprint["total_params"], 100 * footprint["trainable_share"])
     for logger in loggers:
-        logger.log_hyperparams(resolved_container(cfg))
+        logger.log_hyperparams({**resolved_container(cfg), **footprint})
 
     metrics: dict[str, Any] = {}
     try:
@@ -190,6 +194,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     finally:
         metrics["skipped_videos"] = datamodule.skipped.compact()
         metrics["train_clips_per_s"] = throughput.clips_per_s
+        metrics |= footprint | peak_memory_mb(module.device)
+        for logger in loggers:
+            logger.log_metrics({k: metrics[k] for k in ("peak_rss_mb", "peak_gpu_memory_mb")
+                                if k in metrics})
         text = write_metrics(output_dir, metrics)
         finish_loggers(loggers)
     if metrics["skipped_videos"]:

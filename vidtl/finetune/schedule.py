@@ -9,7 +9,10 @@ uninterrupted run would be:
   run long) but its gradients are dropped before each optimizer step, so it is not updated (no
   weight decay, no momentum), and its BatchNorm layers run in eval mode (statistics frozen);
 - ``linear_probe`` freezes the backbone for good: there ``requires_grad`` is switched off before
-  training starts, so no backward pass runs through it.
+  training starts, so no backward pass runs through it;
+- ``adapter`` (parameter-efficient tuning) freezes the backbone the same way except its
+  adaptation parameters: LoRA layers (``lora_*``) and, with ``train_norms``, its normalisation
+  layers. Adapters that live in the temporal module (ST-Adapter, AIM, EVL) learn with it.
 
 Options for any mode: ``backbone_lr_scale`` (discriminative learning rates), ``layer_decay``
 (each stage below the top gets this factor once more), ``partial_bn`` (TSN: every BatchNorm but
@@ -24,7 +27,8 @@ from torch import nn
 
 from vidtl.finetune.groups import backbone_stages, batchnorm_layers
 
-MODES = ("full", "linear_probe", "gradual_unfreeze")
+MODES = ("full", "linear_probe", "gradual_unfreeze", "adapter")
+NORM_LAYERS = (nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.GroupNorm)
 
 
 class FinetuneSchedule:
@@ -44,6 +48,7 @@ class FinetuneSchedule:
         layer_decay: float = 1.0,
         partial_bn: bool = False,
         freeze_bn: bool = False,
+        train_norms: bool = False,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown fine-tuning mode {mode!r}; expected one of {MODES}")
@@ -59,6 +64,7 @@ class FinetuneSchedule:
         self.layer_decay = layer_decay
         self.partial_bn = partial_bn
         self.freeze_bn = freeze_bn
+        self.train_norms = train_norms
         self.stage_names: list[str] = []
 
     # -- what the module asks when it is built and when it builds its optimizer -------------
@@ -67,9 +73,17 @@ class FinetuneSchedule:
         """Called once, before training wraps the model (DDP): switch off ``requires_grad`` of
         what never learns (the backbone of a linear probe)."""
         self.stage_names = [f"backbone.{name}" for name, _ in backbone_stages(classifier.backbone)]
-        if self.mode == "linear_probe":
+        if self.mode in ("linear_probe", "adapter"):
             for parameter in classifier.backbone.parameters():
                 parameter.requires_grad_(False)
+        if self.mode == "adapter":
+            for name, parameter in classifier.backbone.named_parameters():
+                if ".lora_" in name:
+                    parameter.requires_grad_(True)
+            if self.train_norms:
+                for module in classifier.backbone.modules():
+                    if isinstance(module, NORM_LAYERS):
+                        module.requires_grad_(True)
 
     def param_groups(self, classifier: nn.Module) -> list[dict[str, Any]]:
         """Named groups with an ``lr_scale`` each: backbone stages, temporal module, head."""
@@ -88,7 +102,7 @@ class FinetuneSchedule:
 
     def frozen_groups(self, epoch: int) -> set[str]:
         """Names of the backbone groups that do not learn during ``epoch``."""
-        if self.mode == "full":
+        if self.mode in ("full", "adapter"):  # adapter: requires_grad says what learns
             return set()
         if self.mode == "linear_probe":
             return set(self.stage_names)
@@ -110,7 +124,9 @@ class FinetuneSchedule:
         }
         for index, (name, layer) in enumerate(batchnorm_layers(classifier.backbone.model)):
             in_frozen_stage = stage_of.get(f"{name}.weight") in frozen
-            if self.freeze_bn or (self.partial_bn and index > 0) or in_frozen_stage:
+            frozen_backbone = self.mode == "adapter" and not self.train_norms
+            if (self.freeze_bn or (self.partial_bn and index > 0) or in_frozen_stage
+                    or frozen_backbone):
                 layer.eval()
 
     def drop_frozen_gradients(self, optimizer: Any, epoch: int) -> None:

@@ -9,6 +9,7 @@ expected input, so a deployment cannot get the preprocessing or the label order 
 from __future__ import annotations
 
 import json
+import logging
 import warnings
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,9 @@ from torch import nn
 
 from vidtl.core.atomic import atomic_path
 from vidtl.models.classifier import VideoClassifier
+from vidtl.models.lora import merge_lora
 
+log = logging.getLogger(__name__)
 FORMATS = ("onnx", "torchscript")
 
 
@@ -62,7 +65,8 @@ def export_classifier(classifier: VideoClassifier, class_names: list[str], num_f
                       crop_size: int, path: str | Path, format: str,
                       extra: dict[str, Any] | None = None) -> Path:
     """Write ``classifier`` (with its preprocessing) to ``path`` in ``format`` and its
-    description to ``<path>.json``; return ``path``. Both files appear complete or not at
+    description to ``<path>.json``; return ``path``. LoRA layers are merged into
+    ``classifier``'s weights first (in place). Both files appear complete or not at
     all (written under temporary names, then renamed)."""
     if format not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
@@ -75,6 +79,9 @@ def export_classifier(classifier: VideoClassifier, class_names: list[str], num_f
                               f"(pip install 'vidtl[export]'): {error}") from None
     path = Path(path).expanduser()
     path.parent.mkdir(parents=True, exist_ok=True)
+    merged = merge_lora(classifier)  # LoRA folded into the weights: plain layers, same output
+    if merged:
+        log.info("merged %d LoRA layers into their weights before export", merged)
     config = classifier.backbone.data_config
     model = UInt8VideoClassifier(classifier, config.mean, config.std).eval()
     example = torch.randint(0, 256, (2, num_frames, crop_size, crop_size, 3), dtype=torch.uint8)

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -145,10 +146,11 @@ def _torchvision_backbone(name: str, pretrained: Pretrained) -> Backbone:
     return Backbone(model, head.in_features, config, f"torchvision:{name}")
 
 
-def _timm_backbone(name: str, pretrained: Pretrained) -> Backbone:
+def _timm_backbone(name: str, pretrained: Pretrained, **model_options: Any) -> Backbone:
     import timm
 
-    model = timm.create_model(name, pretrained=pretrained is True, num_classes=0)
+    model = timm.create_model(name, pretrained=pretrained is True, num_classes=0,
+                              **model_options)
     if isinstance(pretrained, (str, Path)):
         load_local_weights(model, pretrained)
     data = timm.data.resolve_model_data_config(model)
@@ -174,18 +176,25 @@ def _unknown_message(name: str) -> str:
             f"registered name ({', '.join(sorted(BACKBONES))})")
 
 
-def create_backbone(name: str, pretrained: Pretrained = True) -> Backbone:
-    """The backbone called ``name`` with ``pretrained`` weights (see the module docstring)."""
+def create_backbone(name: str, pretrained: Pretrained = True, **model_options: Any) -> Backbone:
+    """The backbone called ``name`` with ``pretrained`` weights (see the module docstring).
+
+    ``model_options`` go to ``timm.create_model`` (timm names only), e.g. ``img_size=112`` or
+    ``dynamic_img_size=True`` for a ViT on frames of another size than its pretraining.
+    """
     import timm
 
     if isinstance(pretrained, str) and pretrained.lower() in ("true", "false"):
         pretrained = pretrained.lower() == "true"
+    if model_options and (name in BACKBONES or not timm.is_model(name)):
+        raise ValueError(f"backbone options {sorted(model_options)} are passed to "
+                         f"timm.create_model; {name!r} is not a timm model name")
     if name in BACKBONES:
         return BACKBONES[name](pretrained)
     if name.startswith("torchvision:"):
         return _torchvision_backbone(name.split(":", 1)[1], pretrained)
     if timm.is_model(name):
-        return _timm_backbone(name, pretrained)
+        return _timm_backbone(name, pretrained, **model_options)
     raise UnknownBackboneError(_unknown_message(name))
 
 

@@ -7,6 +7,8 @@ parameters and leaves the backbone's state dict (and its pretrained weights) unc
 
 Placement ``residual`` shifts the input of the residual branch only (the shortcut keeps the
 frame's own features; TSM's recommended variant); ``inplace`` shifts the block's input.
+``blocks='residual'`` shifts only blocks with a shortcut; ``blocks='all'`` every supported block
+(an EfficientNet's blocks without a shortcut, too: the shift before every pointwise convolution).
 Supported: ResNet-family blocks of timm and torchvision, EfficientNet / MobileNet inverted
 residual (and depthwise-separable) blocks of timm and torchvision.
 """
@@ -43,8 +45,10 @@ def temporal_shift(x: torch.Tensor, num_frames: int, fold_div: int = 8) -> torch
     return out.view_as(x)
 
 
-def _shift_targets(model: nn.Module, placement: str) -> list[nn.Module]:
+def _shift_targets(model: nn.Module, placement: str, blocks: str = "residual"
+                   ) -> list[nn.Module]:
     """The modules whose input gets shifted, one per supported block."""
+    every = blocks == "all"
     targets = []
     for module in model.modules():
         kind = type(module).__name__
@@ -53,12 +57,12 @@ def _shift_targets(model: nn.Module, placement: str) -> list[nn.Module]:
         elif kind in ("InvertedResidual", "DepthwiseSeparableConv") and hasattr(module, "has_skip"):
             if placement == "inplace":
                 targets.append(module)
-            elif module.has_skip:  # timm: shift only where a shortcut keeps the frame's own
+            elif module.has_skip or every:  # timm; residual: where a shortcut keeps the frame
                 targets.append(module.conv_pw if kind == "InvertedResidual" else module.conv_dw)
         elif kind in ("InvertedResidual", "MBConv") and hasattr(module, "use_res_connect"):
             if placement == "inplace":
                 targets.append(module)
-            elif module.use_res_connect:
+            elif module.use_res_connect or every:
                 branch = module.conv if hasattr(module, "conv") else module.block
                 targets.append(branch[0])
     return targets
@@ -68,15 +72,17 @@ class TemporalShift:
     """Shift hooks on a backbone, for clips of ``num_frames`` frames."""
 
     def __init__(self, backbone: Backbone, num_frames: int, fold_div: int = 8,
-                 placement: str = "residual") -> None:
+                 placement: str = "residual", blocks: str = "residual") -> None:
         if placement not in ("residual", "inplace"):
             raise ValueError(f"placement must be 'residual' or 'inplace', got {placement!r}")
+        if blocks not in ("residual", "all"):
+            raise ValueError(f"blocks must be 'residual' or 'all', got {blocks!r}")
         if num_frames < 1:
             raise ValueError(f"num_frames must be >= 1, got {num_frames}")
         self.num_frames = num_frames
         self.fold_div = fold_div
         self.enabled = True
-        targets = _shift_targets(backbone.model, placement)
+        targets = _shift_targets(backbone.model, placement, blocks)
         if not targets:
             raise ValueError(
                 f"temporal shift does not support backbone {backbone.name!r}: it has no block of "
@@ -114,12 +120,15 @@ class TemporalShiftConsensus(AvgPool):
         num_frames: int,
         fold_div: int = 8,
         placement: str = "residual",
+        blocks: str = "residual",
     ) -> None:
         super().__init__(in_features, num_frames)
         self.num_frames = num_frames
         self.fold_div = fold_div
         self.placement = placement
+        self.blocks = blocks
         self.shift: TemporalShift | None = None
 
     def attach(self, backbone: Backbone) -> None:
-        self.shift = TemporalShift(backbone, self.num_frames, self.fold_div, self.placement)
+        self.shift = TemporalShift(backbone, self.num_frames, self.fold_div, self.placement,
+                                   self.blocks)

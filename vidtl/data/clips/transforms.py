@@ -67,6 +67,9 @@ class EvalClipTransform:
         return [_resize_crop(clip, box, self.crop_size) for box in boxes]
 
 
+TRAIN_CROPS = ("multi_scale", "random_resized", "center")
+
+
 @dataclass(frozen=True)
 class TrainClipTransform:
     """Training augmentation: a random crop, resized to ``crop_size``, then a random flip.
@@ -74,7 +77,9 @@ class TrainClipTransform:
     ``crop='random_resized'`` draws an area fraction in ``scale`` and an aspect ratio in
     3/4..4/3 (Inception style); ``crop='multi_scale'`` is TSN's: the side of the crop is the
     short side times one of ``(1, .875, .75, .66)`` for each of height and width, at a random
-    position. ``flip=False`` keeps left and right (for direction-sensitive data).
+    position; ``crop='center'`` takes no random crop, only the centre square of the short side
+    (the evaluation view: whole frames when they are square). ``flip=False`` keeps left and
+    right (for direction-sensitive data).
     """
 
     crop_size: int = 224
@@ -83,8 +88,8 @@ class TrainClipTransform:
     flip: bool = True
 
     def __post_init__(self) -> None:
-        if self.crop not in ("random_resized", "multi_scale"):
-            raise ValueError(f"crop must be 'random_resized' or 'multi_scale', got {self.crop!r}")
+        if self.crop not in TRAIN_CROPS:
+            raise ValueError(f"crop must be one of {TRAIN_CROPS}, got {self.crop!r}")
 
     def __call__(self, frames: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
         clip = _to_tchw(frames)
@@ -98,6 +103,9 @@ class TrainClipTransform:
         """A random crop box ``(top, left, height, width)`` in a ``height x width`` frame."""
         if self.crop == "random_resized":
             return self._random_resized_box(height, width, rng)
+        if self.crop == "center":
+            side = min(height, width)
+            return (height - side) // 2, (width - side) // 2, side, side
         return self._multi_scale_box(height, width, rng)
 
     def random_flip(self, rng: np.random.Generator) -> bool:
