@@ -94,3 +94,54 @@ def test_export_refuses_an_unknown_format(tiny_checkpoint, tmp_path):
     with pytest.raises(UserError, match="format must be one of"):
         export(compose_config("export", [f"ckpt_path={tiny_checkpoint}", "format=tflite",
                                f"output={tmp_path / 'm'}"]))
+
+
+ADAPTED = {  # (backbone overrides, temporal, lora): adapters of both families, LoRA merged
+    "vit_aim_lora": (["model/backbone=timm", "model.backbone.name=vit_tiny_patch16_224",
+                      "+model.backbone.img_size=32", "+model.backbone.depth=2"], "aim", True),
+    "vit_token_shift": (["model/backbone=timm", "model.backbone.name=vit_tiny_patch16_224",
+                         "+model.backbone.img_size=32", "+model.backbone.depth=2"],
+                        "token_shift", False),
+    "cnn_st_adapter_lora": (["model/backbone=timm", "model.backbone.name=test_resnet"],
+                            "st_adapter", True),
+    "cnn_evl": (["model/backbone=timm", "model.backbone.name=test_resnet"], "evl", False),
+}
+
+
+FAST_EXPORTS = {("vit_aim_lora", "onnx"), ("cnn_st_adapter_lora", "torchscript")}
+
+
+@pytest.mark.parametrize("case,fmt", [
+    pytest.param(case, fmt, marks=() if (case, fmt) in FAST_EXPORTS else pytest.mark.slow)
+    for case in ADAPTED for fmt in ("torchscript", "onnx")
+])
+def test_adapted_and_lora_models_export_with_parity(tiny_dataset, tmp_path, case, fmt):
+    if fmt == "onnx":
+        pytest.importorskip("onnxruntime")
+    backbone, temporal, lora = ADAPTED[case]
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=[
+            *backbone, "model.backbone.pretrained=false", f"model/temporal={temporal}",
+            *(["model/lora=default"] if lora else []),
+            "data.num_frames=4", "data.crop_size=32", "data.short_side=32"])
+    torch.manual_seed(0)
+    classifier = build_classifier(cfg.model, 8, 4).eval()
+    with torch.no_grad():  # as after training: adapters and LoRA layers away from zero
+        for name, parameter in classifier.named_parameters():
+            if any(part in name for part in ("adapters", "lora_B", "time_embed", "temporal.out",
+                                             "head.weight")):
+                parameter.normal_(std=0.2)
+    clips = real_clips(tiny_dataset, cfg.data)
+    config = classifier.backbone.data_config
+    normalised = DeviceStage(config.mean, config.std).normalize(clips)
+    with torch.no_grad():
+        expected = classifier(normalised.clone()).numpy()
+        expected_reversed = classifier(normalised.flip(1)).numpy()
+    path = export_classifier(classifier, [f"c{i}" for i in range(8)], 4, 32,
+                             tmp_path / f"{case}.{fmt}", fmt)
+    assert not any("lora_" in n for n, _ in classifier.named_parameters())  # merged
+    got = exported_logits(path, fmt, clips)
+    assert np.abs(got - expected).max() < TOLERANCE
+    # The temporal modelling is in the graph: reversed clips give other logits there too.
+    assert np.abs(exported_logits(path, fmt, clips.flip(1)) - expected_reversed).max() < TOLERANCE
+    assert np.abs(expected_reversed - expected).max() > 10 * TOLERANCE
