@@ -34,6 +34,11 @@ from vidtl.cli.errors import exit_on_user_error
 from vidtl.core.errors import UserError
 from vidtl.data.loading.datamodule import VideoDataModule
 from vidtl.evaluation.reports import write_test_reports
+from vidtl.training.feature_cache import (
+    CachedFeatureDataModule,
+    FeatureCacheSettings,
+    build_feature_cache,
+)
 from vidtl.training.footprint import parameter_counts, peak_memory_mb
 from vidtl.training.module import VideoClassificationModule
 
@@ -155,6 +160,26 @@ def evaluate_trained(trainer: L.Trainer, module: VideoClassificationModule,
     return metrics
 
 
+LOADER_ONLY_KEYS = ("num_workers", "pin_memory", "persistent_workers", "load_threads",
+                    "batch_size", "balanced_sampling", "decode_threads", "strict")
+
+
+def training_data(cfg: DictConfig, module: VideoClassificationModule,
+                  datamodule: VideoDataModule) -> L.LightningDataModule:
+    """What ``trainer.fit`` reads: the videos, or their cached frame features
+    (``feature_cache.enabled``; see :mod:`vidtl.training.feature_cache`)."""
+    options = cfg.get("feature_cache")
+    settings = FeatureCacheSettings(**resolved_container(options)) if options else None
+    if settings is None or not settings.enabled:
+        return datamodule
+    data = {k: v for k, v in resolved_container(cfg.data).items() if k not in LOADER_ONLY_KEYS}
+    key = {"backbone": resolved_container(cfg.model.backbone), "data": data, "seed": cfg.seed,
+           "videos": {s: len(r) for s, r in datamodule.index.subsets.items()}}
+    tensors = build_feature_cache(module, datamodule, settings, key,
+                                  Path(cfg.paths.data_dir) / "feature_cache")
+    return CachedFeatureDataModule(tensors, datamodule.batch_size)
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit, then validate and (if the data has one) test the best checkpoint.
 
@@ -188,7 +213,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     metrics: dict[str, Any] = {}
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
+        fit_data = training_data(cfg, module, datamodule)
+        trainer.fit(module, datamodule=fit_data, ckpt_path=resume_from)
         metrics |= evaluate_trained(trainer, module, datamodule, bool(cfg.get("test", True)),
                                     output_dir, loggers)
     finally:

@@ -63,5 +63,9 @@ class VideoClassifier(nn.Module):
         """The temporal module's clip embedding ``(B, D')``."""
         return self.temporal(self.frame_features(clips))
 
+    def classify_frame_features(self, features: torch.Tensor) -> torch.Tensor:
+        """Logits from per-frame backbone features ``(B, T, D)`` (cached features)."""
+        return self.head(self.dropout(self.temporal(features)))
+
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
         return self.head(self.dropout(self.clip_features(clips)))

@@ -113,7 +113,10 @@ class VideoClassificationModule(L.LightningModule):
         return np.random.default_rng([torch.initial_seed(), self.global_step, rank])
 
     def forward_clips(self, clips: torch.Tensor) -> torch.Tensor:
-        """Logits for normalised clips."""
+        """Logits for normalised clips ``(B, T, C, H, W)``, or for cached frame features
+        ``(B, T, D)`` (``feature_cache``: the backbone is skipped)."""
+        if clips.ndim == 3:
+            return self.classifier.classify_frame_features(clips)
         return self.classifier(clips)
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:

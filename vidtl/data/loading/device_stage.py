@@ -51,6 +51,8 @@ class DeviceStage:
         clips, *rest = self.to_device(batch, device, training)
         if clips.ndim == 6:  # multi-view test views: normalised chunk by chunk when scored
             return (clips, *rest)
+        if clips.ndim == 3:  # cached frame features (B, T, D): nothing to prepare
+            return (clips, *rest)
         if training and self.augment is not None:
             clips = self.crop_and_flip(clips, rng or np.random.default_rng())
         return (self.normalize(clips), *rest)

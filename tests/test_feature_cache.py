@@ -1,0 +1,67 @@
+"""Cached frame features: the head trains from features computed once, with the same results
+as on decoded video."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+import torch
+from helpers import compose_config, tiny_train_overrides
+
+from vidtl.cli.train import train
+from vidtl.core.errors import UserError
+
+CACHED = ["finetune=linear_probe", "model/temporal=transformer", "data.num_frames=4",
+          "feature_cache.enabled=true", "feature_cache.train_views=2", "trainer.max_epochs=2",
+          "trainer.limit_train_batches=null", "trainer.limit_val_batches=null",
+          "trainer.limit_test_batches=null", "logger=csv"]
+
+
+def last_logged(out, key: str) -> float:
+    rows = [r for r in csv.DictReader((out / "csv" / "metrics.csv").open()) if r.get(key)]
+    return float(rows[-1][key])
+
+
+@pytest.fixture(scope="module")
+def cached_run(tiny_dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cached")
+    metrics = train(compose_config("train", tiny_train_overrides(out, tiny_dataset, *CACHED)))
+    return out, metrics
+
+
+def test_validation_from_the_cache_matches_validation_on_decoded_video(cached_run):
+    out, metrics = cached_run
+    # During fit, val/* came from cached features; after it, the same final weights were
+    # validated on the decoded videos (metrics.json).
+    assert metrics["evaluated_checkpoint"] == "final weights"
+    assert last_logged(out, "val/top1") == pytest.approx(metrics["val/top1"])
+    assert last_logged(out, "val/loss") == pytest.approx(metrics["val/loss"], rel=1e-2)
+
+
+def test_the_cache_holds_every_view_and_is_reused(cached_run, tiny_dataset, tmp_path):
+    out, metrics = cached_run
+    (cache,) = (out / "data" / "feature_cache").glob("*.pt")
+    tensors = torch.load(cache, weights_only=True)
+    train_videos = len(tensors["train_labels"])
+    assert tensors["train_features"].shape[:3] == (train_videos, 2, 4)  # N, views, frames
+    assert not torch.equal(tensors["train_features"][:, 0], tensors["train_features"][:, 1])
+    stamp = cache.stat().st_mtime_ns
+    again = train(compose_config("train", tiny_train_overrides(
+        tmp_path, tiny_dataset, *CACHED, f"paths.data_dir={out / 'data'}")))
+    assert cache.stat().st_mtime_ns == stamp  # read, not written again
+    assert again["val/top1"] == pytest.approx(metrics["val/top1"])
+
+
+@pytest.mark.parametrize("change,message", [
+    (["model/temporal=tsm", "model/backbone=timm", "model.backbone.name=test_resnet"],
+     "works after pooling"),
+    (["finetune=full"], "frozen backbone"),
+])
+def test_the_cache_refuses_what_changes_the_backbone_features(tiny_dataset, tmp_path, change,
+                                                              message):
+    with pytest.raises(UserError, match=message):
+        train(compose_config("train", tiny_train_overrides(tmp_path, tiny_dataset, *CACHED,
+                                                           *change)))
+    assert json.loads((tmp_path / "metrics.json").read_text())["skipped_videos"] == 0

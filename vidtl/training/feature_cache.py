@@ -1,0 +1,147 @@
+"""Cached frame features: a frozen backbone runs once, the temporal head trains from the cache.
+
+With ``finetune=linear_probe`` and a temporal module that works after pooling (avg, attention,
+transformer, LSTM: not TSM or the adapters, which change the backbone's features), every epoch
+would compute the same backbone features again. ``vidtl-train feature_cache.enabled=true``
+instead decodes and embeds each video once and trains the head on the stored ``(T, D)`` frame
+features:
+
+- training videos get ``train_views`` clips each, drawn and augmented by the training pipeline
+  (random sampling, crop and flip); every epoch reads a random one of them, so augmentation is
+  kept up to ``train_views`` distinct clips per video;
+- validation videos get their evaluation clip; testing runs on the videos as usual, since the
+  checkpoint is the whole model.
+
+The cache is written to ``cache_dir/<key>.pt`` (atomically), keyed by the backbone, its
+weights and every data setting that changes features, so runs and sweeps over heads share it;
+it is read with ``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from vidtl.core.atomic import atomic_path
+from vidtl.core.errors import UserError
+from vidtl.data.loading.datamodule import VideoDataModule
+from vidtl.models.in_backbone import InBackboneTemporal
+from vidtl.training.module import VideoClassificationModule
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FeatureCacheSettings:
+    """``feature_cache.*`` of ``vidtl-train``."""
+
+    enabled: bool = False
+    train_views: int = 4
+    cache_dir: str | None = None
+
+
+class CachedFeatures(Dataset):
+    """Frame features ``(N, V, T, D)`` and labels ``(N,)``; an item is one of the ``V`` views
+    of a video (random when ``V > 1``) as ``(features (T, D), label)``."""
+
+    def __init__(self, features: torch.Tensor, labels: torch.Tensor) -> None:
+        self.features = features
+        self.labels = labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        views = self.features.shape[1]
+        view = int(torch.randint(views, ())) if views > 1 else 0
+        return self.features[index, view].float(), self.labels[index]
+
+
+def check_cacheable(module: VideoClassificationModule) -> None:
+    """Features can be cached only when nothing trains inside the backbone."""
+    classifier = module.classifier
+    if isinstance(classifier.temporal, InBackboneTemporal):
+        raise UserError(f"feature_cache needs a temporal module that works after pooling "
+                        f"(avg, attention, transformer, lstm); "
+                        f"{type(classifier.temporal).__name__} changes the backbone's features")
+    if any(p.requires_grad for p in classifier.backbone.parameters()):
+        raise UserError("feature_cache needs a frozen backbone: finetune=linear_probe")
+
+
+def cache_key(config: dict[str, Any]) -> str:
+    """A short hash of everything that changes the cached features."""
+    text = json.dumps(config, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@torch.no_grad()
+def extract(module: VideoClassificationModule, loader: DataLoader, training: bool,
+            device: torch.device, description: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Frame features ``(N, T, D)`` (float16) and labels of one pass over ``loader``."""
+    from rich.progress import track
+
+    features, labels = [], []
+    module.classifier.eval()
+    for batch in track(loader, description=description, total=len(loader)):
+        clips, batch_labels = module.device_stage(batch, device, training,
+                                                  module.augment_generator())
+        features.append(module.classifier.frame_features(clips).half().cpu())
+        labels.append(batch_labels.cpu())
+    return torch.cat(features), torch.cat(labels)
+
+
+def build_feature_cache(module: VideoClassificationModule, datamodule: VideoDataModule,
+                        settings: FeatureCacheSettings, key_config: dict[str, Any],
+                        default_dir: Path) -> dict[str, torch.Tensor]:
+    """The cached tensors (``train``/``val`` features and labels), extracted now if the cache
+    has no entry for ``key_config``."""
+    check_cacheable(module)
+    folder = Path(settings.cache_dir).expanduser() if settings.cache_dir else default_dir
+    path = folder / f"{cache_key({**key_config, 'train_views': settings.train_views})}.pt"
+    if path.is_file():
+        log.info("frame features from the cache %s", path)
+        return torch.load(path, map_location="cpu", weights_only=True)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    module.to(device)
+    plain = {"batch_size": datamodule.plan.batch_size, "num_workers": datamodule.plan.num_workers,
+             "shuffle": False}
+    train_views = []
+    for view in range(settings.train_views):
+        features, train_labels = extract(
+            module, DataLoader(datamodule.dataset("train"), **plain), True, device,
+            f"caching train features, view {view + 1}/{settings.train_views}")
+        train_views.append(features)
+    val_features, val_labels = extract(module, DataLoader(datamodule.dataset("val"), **plain),
+                                       False, device, "caching val features")
+    tensors = {"train_features": torch.stack(train_views, 1), "train_labels": train_labels,
+               "val_features": val_features[:, None], "val_labels": val_labels}
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as partial:
+        torch.save(tensors, partial)
+    log.info("frame features cached in %s", path)
+    return tensors
+
+
+class CachedFeatureDataModule(L.LightningDataModule):
+    """Training and validation batches of cached frame features."""
+
+    def __init__(self, tensors: dict[str, torch.Tensor], batch_size: int) -> None:
+        super().__init__()
+        self.train_set = CachedFeatures(tensors["train_features"], tensors["train_labels"])
+        self.val_set = CachedFeatures(tensors["val_features"], tensors["val_labels"])
+        self.batch_size = batch_size
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True,
+                          drop_last=len(self.train_set) > self.batch_size)
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(self.val_set, batch_size=self.batch_size)
