@@ -22,18 +22,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-import torch
 from docs_section import write_section
-from temporal import predict_test
+from training_rows import REPO, final_test_top1, machine, train_row
 
-REPO = Path(__file__).resolve().parents[1]
 START = "<!-- benchmarks/tsm_defaults.py: start -->"
 END = "<!-- benchmarks/tsm_defaults.py: end -->"
 
@@ -74,24 +68,17 @@ SMOKE = ["model/backbone=timm", "model.backbone.name=test_resnet",
 
 
 def run_row(name: str, epochs: int, out: Path, data_root: Path, smoke: bool) -> dict:
-    overrides = [*COMMON, *ROWS[name], f"trainer.max_epochs={epochs}", *(SMOKE if smoke else [])]
+    overrides = [*COMMON, *ROWS[name], f"trainer.max_epochs={epochs}", *(SMOKE if smoke else []),
+                 f"data.root={data_root}"]
     run_dir = out / name.replace(" ", "_")
-    command = [sys.executable, "-m", "vidtl.train", *overrides, f"data.root={data_root}",
-               f"hydra.run.dir={run_dir}"]
-    start = time.perf_counter()
-    subprocess.run(command, check=True, cwd=REPO, stdout=subprocess.DEVNULL,
-                   env={**os.environ, "WANDB_MODE": "disabled"})
-    minutes = (time.perf_counter() - start) / 60
-    labels, predictions = predict_test(run_dir / "checkpoints" / "last.ckpt")
-    return {"row": name, "overrides": ROWS[name],
-            "test_top1": (predictions == labels).float().mean().item(), "minutes": minutes}
+    minutes = train_row(overrides, run_dir)
+    return {"row": name, "overrides": ROWS[name], "test_top1": final_test_top1(run_dir),
+            "minutes": minutes}
 
 
 def write_docs(results: list[dict], epochs: int) -> None:
-    machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
-               f"no GPU, torch {torch.__version__}")
     lines = [START,
-             f"Machine: {machine}. Written by `python benchmarks/tsm_defaults.py` on "
+             f"Machine: {machine()}. Written by `python benchmarks/tsm_defaults.py` on "
              f"{time.strftime('%Y-%m-%d')}; {epochs} epochs, test split scored with the final "
              "checkpoint, chance 0.25.", "",
              "| row | test top-1 | minutes | changes to the common TSM run |", "|---|---|---|---|"]

@@ -10,9 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import make_video
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPTS = sorted(p.name for p in (ROOT / "benchmarks").glob("*.py") if p.name != "docs_section.py")
+HELPERS = {"docs_section.py", "training_rows.py"}
+SCRIPTS = sorted(p.name for p in (ROOT / "benchmarks").glob("*.py") if p.name not in HELPERS)
 
 
 def run_smoke(script: str, *args: str) -> str:
@@ -27,7 +29,7 @@ def run_smoke(script: str, *args: str) -> str:
 
 def test_every_script_has_a_smoke_test():
     tested = {"data_throughput.py", "kept_readers_memory.py", "loader_cost.py", "precision.py",
-              "temporal.py"}
+              "temporal.py", "tsm_defaults.py", "real_transfer.py"}
     assert set(SCRIPTS) == tested, "add a smoke test for each new benchmark script"
 
 
@@ -36,6 +38,28 @@ def test_temporal_smoke(tmp_path):
     results = json.loads((tmp_path / "results.json").read_text())
     assert set(results) == {"avg", "tsm"}
     assert all(0 <= row["test_top1"] <= 1 for row in results.values())
+
+
+def test_tsm_defaults_smoke(tmp_path):
+    run_smoke("tsm_defaults.py", "--out", str(tmp_path))
+    results = json.loads((tmp_path / "smoke" / "results.json").read_text())
+    assert set(results) == {"0.2 defaults", "defaults"}
+    assert all(0 <= row["test_top1"] <= 1 for row in results.values())
+
+
+def test_real_transfer_smoke(tmp_path):
+    data = tmp_path / "csv_data"
+    lines = ["path,label"]
+    for label in ("a", "b"):
+        for index in range(2):
+            make_video(data / label / f"{index}.avi", seed=index)
+            lines.append(f"{label}/{index}.avi,{label}")
+    for name in ("train.csv", "test.csv"):
+        (data / name).write_text("\n".join(lines) + "\n")
+    run_smoke("real_transfer.py", "--out", str(tmp_path), "--data", str(data))
+    results = json.loads((tmp_path / "smoke" / "results.json").read_text())
+    assert set(results) == {"full_tsm", "st_adapter"}
+    assert results["st_adapter"]["trainable_share"] < results["full_tsm"]["trainable_share"] == 1
 
 
 def test_data_throughput_smoke(tmp_path):

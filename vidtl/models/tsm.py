@@ -72,7 +72,7 @@ class TemporalShift:
     """Shift hooks on a backbone, for clips of ``num_frames`` frames."""
 
     def __init__(self, backbone: Backbone, num_frames: int, fold_div: int = 8,
-                 placement: str = "residual", blocks: str = "residual") -> None:
+                 placement: str = "residual", blocks: str = "all") -> None:
         if placement not in ("residual", "inplace"):
             raise ValueError(f"placement must be 'residual' or 'inplace', got {placement!r}")
         if blocks not in ("residual", "all"):
@@ -120,7 +120,7 @@ class TemporalShiftConsensus(AvgPool):
         num_frames: int,
         fold_div: int = 8,
         placement: str = "residual",
-        blocks: str = "residual",
+        blocks: str = "all",
     ) -> None:
         super().__init__(in_features, num_frames)
         self.num_frames = num_frames

@@ -1,0 +1,119 @@
+"""Transfer to real footage: UCF101 clips (../shared/data/ucf101_subset20), one recipe per row.
+
+20 classes, 138 train / 59 test videos, split by group. Every row: EfficientNet-Lite0 with its
+bundled ImageNet weights, 8 segments, 112 px crops (short side 128), AdamW at 1e-3, ``--epochs``
+(12) epochs, validation only after the last one; the test split is scored with the final
+checkpoint (no selection on it). Rows differ in what learns and how time is modelled.
+
+    python benchmarks/real_transfer.py                      # every row (about 2 h on 2 cores)
+    python benchmarks/real_transfer.py --rows st_adapter    # some rows
+    python benchmarks/real_transfer.py --smoke              # a tiny run that checks the script
+
+The data folder is ``--data`` (default ../shared/data/ucf101_subset20, beside the checkout).
+Results go to docs/benchmarks.md between this benchmark's markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from docs_section import write_section
+from training_rows import REPO, final_test_top1, machine, run_metrics, train_row
+
+START = "<!-- benchmarks/real_transfer.py: start -->"
+END = "<!-- benchmarks/real_transfer.py: end -->"
+ROWS: dict[str, tuple[str, list[str]]] = {
+    "linear_probe_video": ("linear probe, head on decoded video",
+                           ["finetune=linear_probe", "model/temporal=avg"]),
+    "linear_probe_cached": ("linear probe, head on cached features",
+                            ["finetune=linear_probe", "model/temporal=avg",
+                             "feature_cache.enabled=true"]),
+    "full_avg": ("full fine-tuning, average (TSN)", ["finetune=full", "model/temporal=avg"]),
+    "full_tsm": ("full fine-tuning, TSM", ["finetune=full", "model/temporal=tsm"]),
+    "st_adapter": ("frozen backbone + ST-Adapter",
+                   ["finetune=adapter", "model/temporal=st_adapter"]),
+    "evl": ("frozen backbone + EVL decoder", ["finetune=adapter", "model/temporal=evl"]),
+    "lora_tsm": ("LoRA (rank 8) + TSM, backbone frozen",
+                 ["finetune=adapter", "model/lora=default", "model/temporal=tsm"]),
+}
+COMMON = ["data=csv", "data.train_list=train.csv", "data.val_list=test.csv",
+          "data.test_list=test.csv", "data.num_frames=8", "data.crop_size=112",
+          "data.short_side=128", "data.num_workers=2", "optimizer=adamw", "optimizer.lr=1e-3",
+          "logger=none", "callbacks.progress_bar=null", "test=false"]
+SMOKE = ["model/backbone=timm", "model.backbone.name=test_resnet",
+         "model.backbone.pretrained=false", "data.num_frames=2", "data.crop_size=32",
+         "data.short_side=32", "data.num_workers=0", "data.persistent_workers=false",
+         "trainer.limit_train_batches=2", "trainer.limit_val_batches=1"]
+
+
+def row_overrides(name: str, epochs: int, data: Path, smoke: bool) -> list[str]:
+    return [*COMMON, *ROWS[name][1], f"trainer.max_epochs={epochs}",
+            f"trainer.check_val_every_n_epoch={epochs}", *(SMOKE if smoke else []),
+            f"data.root={data}"]
+
+
+def run_row(name: str, epochs: int, out: Path, data: Path, smoke: bool) -> dict:
+    run_dir = out / name
+    minutes = train_row([*row_overrides(name, epochs, data, smoke),
+                         f"paths.data_dir={out / 'data'}"], run_dir)
+    metrics = run_metrics(run_dir)
+    train_videos = sum(1 for _ in (data / "train.csv").open()) - 1
+    clips_per_s = metrics.get("train_clips_per_s")
+    return {"row": name, "recipe": ROWS[name][0], "overrides": ROWS[name][1],
+            "test_top1": final_test_top1(run_dir),
+            "trainable_params": metrics["trainable_params"],
+            "trainable_share": metrics["trainable_share"],
+            "epoch_seconds": train_videos / clips_per_s if clips_per_s else None,
+            "minutes": minutes}
+
+
+def write_docs(results: list[dict], epochs: int) -> None:
+    lines = [START,
+             f"Machine: {machine()}. Written by `python benchmarks/real_transfer.py` on "
+             f"{time.strftime('%Y-%m-%d')}; {epochs} epochs, final checkpoint on the 59 test "
+             "videos (one video is 1.7 points). Epoch: training time per epoch (loading "
+             "included, validation and feature extraction excluded); minutes: the whole run.",
+             "",
+             "| recipe | test top-1 | trained parameters | epoch (s) | minutes | overrides |",
+             "|---|---|---|---|---|---|"]
+    for r in results:
+        epoch = f"{r['epoch_seconds']:.1f}" if r["epoch_seconds"] else "-"
+        lines.append(
+            f"| {r['recipe']} | {r['test_top1']:.3f} | {r['trainable_params'] / 1e6:.2f}M "
+            f"({100 * r['trainable_share']:.1f}%) | {epoch} | {r['minutes']:.1f} | "
+            + " ".join(f"`{o}`" for o in r["overrides"]) + " |")
+    lines.append(END)
+    write_section(lines, START, END)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", nargs="*", default=list(ROWS), choices=list(ROWS))
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--data", type=Path,
+                        default=REPO.parent / "shared" / "data" / "ucf101_subset20")
+    parser.add_argument("--out", type=Path,
+                        default=REPO / "logs" / "benchmarks" / "real_transfer")
+    parser.add_argument("--smoke", action="store_true",
+                        help="two rows, a few steps; docs untouched")
+    args = parser.parse_args()
+    if args.smoke:
+        args.rows, args.epochs, args.out = ["full_tsm", "st_adapter"], 1, args.out / "smoke"
+    if not (args.data / "train.csv").is_file():
+        raise SystemExit(f"{args.data} has no train.csv: give --data (see the docstring)")
+    args.out.mkdir(parents=True, exist_ok=True)
+    results_file = args.out / "results.json"
+    results = json.loads(results_file.read_text()) if results_file.exists() else {}
+    for name in args.rows:
+        results[name] = run_row(name, args.epochs, args.out, args.data.resolve(), args.smoke)
+        print(json.dumps(results[name]), flush=True)
+        results_file.write_text(json.dumps(results, indent=2))  # nothing lost if a row fails
+    if not args.smoke:
+        write_docs([results[n] for n in ROWS if n in results], args.epochs)
+
+
+if __name__ == "__main__":
+    main()

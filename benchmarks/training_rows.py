@@ -1,0 +1,43 @@
+"""Shared by the accuracy benchmarks: train one row with ``python -m vidtl.train`` and score the
+test split with the row's final checkpoint (no selection on the test split)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def train_row(overrides: list[str], run_dir: Path) -> float:
+    """Run ``vidtl.train`` with ``overrides`` into ``run_dir``; return the minutes it took."""
+    command = [sys.executable, "-m", "vidtl.train", *overrides, f"hydra.run.dir={run_dir}"]
+    start = time.perf_counter()
+    subprocess.run(command, check=True, cwd=REPO, stdout=subprocess.DEVNULL,
+                   env={**os.environ, "WANDB_MODE": "disabled"})
+    return (time.perf_counter() - start) / 60
+
+
+def final_test_top1(run_dir: Path) -> float:
+    """Test top-1 of ``run_dir``'s ``checkpoints/last.ckpt`` with the run's own test views."""
+    from temporal import predict_test
+
+    labels, predictions = predict_test(run_dir / "checkpoints" / "last.ckpt")
+    return (predictions == labels).float().mean().item()
+
+
+def run_metrics(run_dir: Path) -> dict:
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
+def machine() -> str:
+    import platform
+
+    import torch
+
+    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, no GPU, "
+            f"torch {torch.__version__}")
