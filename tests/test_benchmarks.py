@@ -40,6 +40,7 @@ def test_temporal_smoke(tmp_path):
     assert all(0 <= row["test_top1"] <= 1 for row in results.values())
 
 
+@pytest.mark.slow
 def test_tsm_defaults_smoke(tmp_path):
     run_smoke("tsm_defaults.py", "--out", str(tmp_path))
     results = json.loads((tmp_path / "smoke" / "results.json").read_text())
@@ -47,6 +48,7 @@ def test_tsm_defaults_smoke(tmp_path):
     assert all(0 <= row["test_top1"] <= 1 for row in results.values())
 
 
+@pytest.mark.slow
 def test_real_transfer_smoke(tmp_path):
     data = tmp_path / "csv_data"
     lines = ["path,label"]

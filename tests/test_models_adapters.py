@@ -81,7 +81,9 @@ def train_on_order_pairs(model: VideoClassifier, steps: int = 6) -> torch.Tensor
     return model.eval(), clips[:1]
 
 
-@pytest.mark.parametrize("method", ["st_adapter", "aim", "evl", "token_shift"])
+@pytest.mark.parametrize("method", [
+    "st_adapter", pytest.param("aim", marks=pytest.mark.slow),
+    pytest.param("evl", marks=pytest.mark.slow), "token_shift"])
 def test_vit_adapters_become_order_sensitive_after_a_few_steps(method):
     temporal_cls = {**ZERO_INIT, "token_shift": TokenShift}[method]
     torch.manual_seed(0)
