@@ -1,11 +1,12 @@
 """LoRA (Hu et al., 2021) on a backbone's weights, through the ``peft`` library.
 
 :func:`apply_lora` injects low-rank adapters (``peft.inject_adapter_in_model``) into the
-attention and MLP projections of every ViT block (``attn.qkv``, ``attn.proj``, ``mlp.fc1``,
-``mlp.fc2``) or the pointwise (1x1) convolutions of every CNN block, unless ``targets`` names
-other modules. peft starts ``lora_B`` at zero, so the adapted backbone computes the image
-model's features at step 0. :func:`merge_lora` folds the adapters back into the weights
-(``W + B A * alpha / r``), leaving plain layers for export: no extra cost at inference.
+attention and MLP projections of every ViT block (every linear layer under ``attn.`` and
+``mlp.``: ``qkv``, ``proj``, ``fc1``, ``fc2`` in timm's ViT) or the pointwise (1x1)
+convolutions of every CNN block, unless ``targets`` names other modules. peft starts
+``lora_B`` at zero, so the adapted backbone computes the image model's features at step 0.
+:func:`merge_lora` folds the adapters back into the weights (``W + B A * alpha / r``), leaving
+plain layers for export: no extra cost at inference.
 """
 
 from __future__ import annotations
@@ -38,9 +39,8 @@ def default_lora_targets(backbone: Backbone) -> list[str]:
     names = []
     for block in blocks:
         for name, module in block.module.named_modules():
-            if family == "vit":
-                wanted = name in ("attn.qkv", "attn.proj", "mlp.fc1", "mlp.fc2")
-                wanted = wanted and isinstance(module, nn.Linear)
+            if family == "vit":  # qkv, proj, fc1, fc2; q/k/v or SwiGLU layers where they are
+                wanted = name.startswith(("attn.", "mlp.")) and isinstance(module, nn.Linear)
             else:
                 wanted = (isinstance(module, nn.Conv2d) and module.kernel_size == (1, 1)
                           and module.groups == 1)
