@@ -21,7 +21,15 @@ import time
 from pathlib import Path
 
 from docs_section import write_section
-from training_rows import REPO, final_test_top1, machine, run_metrics, train_row
+from training_rows import (
+    REPO,
+    final_test_top1,
+    finished,
+    machine,
+    record,
+    run_metrics,
+    train_row,
+)
 
 START = "<!-- benchmarks/real_transfer.py: start -->"
 END = "<!-- benchmarks/real_transfer.py: end -->"
@@ -55,10 +63,13 @@ def row_overrides(name: str, epochs: int, data: Path, smoke: bool) -> list[str]:
             f"data.root={data}"]
 
 
-def run_row(name: str, epochs: int, out: Path, data: Path, smoke: bool) -> dict:
+def run_row(name: str, epochs: int, out: Path, data: Path, smoke: bool, reuse: bool) -> dict:
     run_dir = out / name
-    minutes = train_row([*row_overrides(name, epochs, data, smoke),
-                         f"paths.data_dir={out / 'data'}"], run_dir)
+    if reuse and finished(run_dir):
+        minutes = float("nan")  # trained by an earlier invocation
+    else:
+        minutes = train_row([*row_overrides(name, epochs, data, smoke),
+                             f"paths.data_dir={out / 'data'}"], run_dir)
     metrics = run_metrics(run_dir)
     train_videos = sum(1 for _ in (data / "train.csv").open()) - 1
     clips_per_s = metrics.get("train_clips_per_s")
@@ -97,6 +108,8 @@ def main() -> None:
                         default=REPO.parent / "shared" / "data" / "ucf101_subset20")
     parser.add_argument("--out", type=Path,
                         default=REPO / "logs" / "benchmarks" / "real_transfer")
+    parser.add_argument("--reuse", action="store_true",
+                        help="score a row's finished run instead of training it again")
     parser.add_argument("--smoke", action="store_true",
                         help="two rows, a few steps; docs untouched")
     args = parser.parse_args()
@@ -105,12 +118,11 @@ def main() -> None:
     if not (args.data / "train.csv").is_file():
         raise SystemExit(f"{args.data} has no train.csv: give --data (see the docstring)")
     args.out.mkdir(parents=True, exist_ok=True)
-    results_file = args.out / "results.json"
-    results = json.loads(results_file.read_text()) if results_file.exists() else {}
+    results: dict = {}
     for name in args.rows:
-        results[name] = run_row(name, args.epochs, args.out, args.data.resolve(), args.smoke)
-        print(json.dumps(results[name]), flush=True)
-        results_file.write_text(json.dumps(results, indent=2))  # nothing lost if a row fails
+        row = run_row(name, args.epochs, args.out, args.data.resolve(), args.smoke, args.reuse)
+        print(json.dumps(row), flush=True)
+        results = record(args.out / "results.json", name, row)
     if not args.smoke:
         write_docs([results[n] for n in ROWS if n in results], args.epochs)
 

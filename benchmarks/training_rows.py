@@ -41,3 +41,20 @@ def machine() -> str:
 
     return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, no GPU, "
             f"torch {torch.__version__}")
+
+
+def record(results_file: Path, name: str, row: dict) -> dict:
+    """Add ``row`` to ``results_file`` (re-read first, so that several processes running other
+    rows of the same benchmark keep each other's rows); return every row."""
+    results = json.loads(results_file.read_text()) if results_file.exists() else {}
+    results[name] = row
+    partial = results_file.with_suffix(".partial")
+    partial.write_text(json.dumps(results, indent=2))
+    partial.replace(results_file)  # nothing lost if a row fails
+    return results
+
+
+def finished(run_dir: Path) -> bool:
+    """A row whose training finished (``--reuse`` scores it instead of training it again)."""
+    last = run_dir / "checkpoints" / "last.ckpt"
+    return (run_dir / "metrics.json").is_file() and last.is_file()

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from docs_section import write_section
-from training_rows import REPO, final_test_top1, machine, train_row
+from training_rows import REPO, final_test_top1, machine, record, train_row
 
 START = "<!-- benchmarks/tsm_defaults.py: start -->"
 END = "<!-- benchmarks/tsm_defaults.py: end -->"
@@ -105,12 +105,11 @@ def main() -> None:
     else:
         spec = DirectionSpec()
     data_root = ensure_direction_dataset(args.out / "data", spec)
-    results_file = args.out / "results.json"
-    results = json.loads(results_file.read_text()) if results_file.exists() else {}
+    results: dict = {}
     for name in args.rows:
-        results[name] = run_row(name, args.epochs, args.out, data_root, args.smoke)
-        print(json.dumps(results[name]), flush=True)
-        results_file.write_text(json.dumps(results, indent=2))  # nothing lost if a row fails
+        row = run_row(name, args.epochs, args.out, data_root, args.smoke)
+        print(json.dumps(row), flush=True)
+        results = record(args.out / "results.json", name, row)
     if not args.smoke:
         write_docs([results[n] for n in ROWS if n in results], args.epochs)
 
