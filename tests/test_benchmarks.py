@@ -29,7 +29,7 @@ def run_smoke(script: str, *args: str) -> str:
 
 def test_every_script_has_a_smoke_test():
     tested = {"data_throughput.py", "kept_readers_memory.py", "loader_cost.py", "precision.py",
-              "temporal.py", "tsm_defaults.py", "real_transfer.py"}
+              "temporal.py", "tsm_defaults.py", "real_transfer.py", "feature_cache.py"}
     assert set(SCRIPTS) == tested, "add a smoke test for each new benchmark script"
 
 
@@ -46,6 +46,14 @@ def test_tsm_defaults_smoke(tmp_path):
     results = json.loads((tmp_path / "smoke" / "results.json").read_text())
     assert set(results) == {"0.2 defaults", "defaults"}
     assert all(0 <= row["test_top1"] <= 1 for row in results.values())
+
+
+@pytest.mark.slow
+def test_feature_cache_smoke(tmp_path):
+    run_smoke("feature_cache.py", "--out", str(tmp_path))
+    results = json.loads((tmp_path / "smoke" / "results.json").read_text())
+    assert set(results) == {"decoded video", "cached features"}
+    assert all(row["epoch_seconds"] > 0 for row in results.values())
 
 
 @pytest.mark.slow
