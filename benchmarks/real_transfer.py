@@ -46,6 +46,15 @@ ROWS: dict[str, tuple[str, list[str]]] = {
     "evl": ("frozen backbone + EVL decoder", ["finetune=adapter", "model/temporal=evl"]),
     "lora_tsm": ("LoRA (rank 8) + TSM, backbone frozen",
                  ["finetune=adapter", "model/lora=default", "model/temporal=tsm"]),
+    "linear_probe_cached_224": ("linear probe, cached features, 224 px",
+                                ["finetune=linear_probe", "model/temporal=avg",
+                                 "feature_cache.enabled=true", "data.crop_size=224",
+                                 "data.short_side=256"]),
+    "lite2_linear_probe_cached_224": ("EfficientNet-Lite2 linear probe, cached features, 224 px",
+                                      ["model/backbone=efficientnet_lite2",
+                                       "finetune=linear_probe", "model/temporal=avg",
+                                       "feature_cache.enabled=true", "data.crop_size=224",
+                                       "data.short_side=256"]),
 }
 COMMON = ["data=csv", "data.train_list=train.csv", "data.val_list=test.csv",
           "data.test_list=test.csv", "data.num_frames=8", "data.crop_size=112",
@@ -58,9 +67,11 @@ SMOKE = ["model/backbone=timm", "model.backbone.name=test_resnet",
 
 
 def row_overrides(name: str, epochs: int, data: Path, smoke: bool) -> list[str]:
-    return [*COMMON, *ROWS[name][1], f"trainer.max_epochs={epochs}",
-            f"trainer.check_val_every_n_epoch={epochs}", *(SMOKE if smoke else []),
-            f"data.root={data}"]
+    """The common settings, then the row's (a key set twice keeps the later value)."""
+    ordered = [*COMMON, *ROWS[name][1], f"trainer.max_epochs={epochs}",
+               f"trainer.check_val_every_n_epoch={epochs}", *(SMOKE if smoke else []),
+               f"data.root={data}"]
+    return list({o.split("=", 1)[0]: o for o in ordered}.values())
 
 
 def run_row(name: str, epochs: int, out: Path, data: Path, smoke: bool, reuse: bool) -> dict:
