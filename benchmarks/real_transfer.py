@@ -27,6 +27,7 @@ from training_rows import (
     finished,
     machine,
     record,
+    recorded_minutes,
     run_metrics,
     train_row,
 )
@@ -77,7 +78,7 @@ def row_overrides(name: str, epochs: int, data: Path, smoke: bool) -> list[str]:
 def run_row(name: str, epochs: int, out: Path, data: Path, smoke: bool, reuse: bool) -> dict:
     run_dir = out / name
     if reuse and finished(run_dir):
-        minutes = float("nan")  # trained by an earlier invocation
+        minutes = recorded_minutes(run_dir)  # trained by an earlier invocation
     else:
         minutes = train_row([*row_overrides(name, epochs, data, smoke),
                              f"paths.data_dir={out / 'data'}"], run_dir)

@@ -58,3 +58,10 @@ def finished(run_dir: Path) -> bool:
     """A row whose training finished (``--reuse`` scores it instead of training it again)."""
     last = run_dir / "checkpoints" / "last.ckpt"
     return (run_dir / "metrics.json").is_file() and last.is_file()
+
+
+def recorded_minutes(run_dir: Path) -> float:
+    """Wall time of a finished run, from its files: Hydra writes ``.hydra/config.yaml`` when
+    the run starts, vidtl writes ``metrics.json`` when it ends."""
+    start = (run_dir / ".hydra" / "config.yaml").stat().st_mtime
+    return ((run_dir / "metrics.json").stat().st_mtime - start) / 60
