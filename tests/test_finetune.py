@@ -176,5 +176,6 @@ def test_ddp_on_cpu_with_gradual_unfreeze(tiny_dataset, tmp_path):
     assert "not used" not in result.stderr and "unused" not in result.stderr.lower()
     assert (tmp_path / "run" / "metrics.json").is_file()
     # batch 4 per device x 2 processes: twice the reference batch, twice the learning rate
-    assert "learning rate 0.02 for the global batch of 8" in (tmp_path / "run" / "train.log"
+    # (AdamW, the default optimizer, at 1e-3)
+    assert "learning rate 0.002 for the global batch of 8" in (tmp_path / "run" / "train.log"
                                                                ).read_text()
