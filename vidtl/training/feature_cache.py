@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
@@ -84,15 +85,17 @@ def cache_key(config: dict[str, Any]) -> str:
 
 @torch.no_grad()
 def extract(module: VideoClassificationModule, loader: DataLoader, training: bool,
-            device: torch.device, description: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Frame features ``(N, T, D)`` (float16) and labels of one pass over ``loader``."""
+            device: torch.device, description: str, view: int = 0
+            ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Frame features ``(N, T, D)`` (float16) and labels of one pass over ``loader``; with
+    device augmentation, every batch of every ``view`` draws its own crops and flips."""
     from rich.progress import track
 
     features, labels = [], []
     module.classifier.eval()
-    for batch in track(loader, description=description, total=len(loader)):
-        clips, batch_labels = module.device_stage(batch, device, training,
-                                                  module.augment_generator())
+    for index, batch in enumerate(track(loader, description=description, total=len(loader))):
+        rng = np.random.default_rng([torch.initial_seed(), view, index])
+        clips, batch_labels = module.device_stage(batch, device, training, rng)
         features.append(module.classifier.frame_features(clips).half().cpu())
         labels.append(batch_labels.cpu())
     return torch.cat(features), torch.cat(labels)
@@ -117,7 +120,7 @@ def build_feature_cache(module: VideoClassificationModule, datamodule: VideoData
     for view in range(settings.train_views):
         features, train_labels = extract(
             module, DataLoader(datamodule.dataset("train"), **plain), True, device,
-            f"caching train features, view {view + 1}/{settings.train_views}")
+            f"caching train features, view {view + 1}/{settings.train_views}", view)
         train_views.append(features)
     val_features, val_labels = extract(module, DataLoader(datamodule.dataset("val"), **plain),
                                        False, device, "caching val features")
