@@ -14,6 +14,7 @@ one-off extraction time, and test top-1 of the final weights (on decoded video f
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -48,12 +49,12 @@ def run_row(name: str, epochs: int, out: Path, smoke: bool) -> dict:
             "test_top1": final_test_top1(run_dir)}
 
 
-def write_docs(rows: dict, epochs: int) -> None:
+def write_docs(rows: dict, epochs: int, load_before: float) -> None:
     video, cached = rows["decoded video"], rows["cached features"]
     lines = [START,
              f"Machine: {machine()}. Written by `python benchmarks/feature_cache.py` on "
-             f"{time.strftime('%Y-%m-%d')}; {epochs} epochs, other benchmarks sharing the 2 "
-             "cores.", "",
+             f"{time.strftime('%Y-%m-%d')}; {epochs} epochs; the 1-minute load average "
+             f"before the first row was {load_before:.1f}.", "",
              "| head trained on | epoch (s) | whole run (min) | test top-1 |", "|---|---|---|---|"]
     for r in (video, cached):
         lines.append(f"| {r['row']} | {r['epoch_seconds']:.2f} | {r['minutes']:.1f} | "
@@ -76,12 +77,13 @@ def main() -> None:
         args.epochs, args.out = 1, args.out / "smoke"
     args.out.mkdir(parents=True, exist_ok=True)
     rows: dict = {}
+    load_before = os.getloadavg()[0]  # other work on the machine slows both rows
     for name in ROWS:
         row = run_row(name, args.epochs, args.out, args.smoke)
         print(row, flush=True)
         rows = record(args.out / "results.json", name, row)
     if not args.smoke:
-        write_docs(rows, args.epochs)
+        write_docs(rows, args.epochs, load_before)
 
 
 if __name__ == "__main__":

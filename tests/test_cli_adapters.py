@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
+import torch
 from helpers import compose_config, tiny_train_overrides
+from test_cli_export import TOLERANCE, exported_logits, real_clips
 
 from vidtl.cli.evaluate import evaluate
 from vidtl.cli.export import export
 from vidtl.cli.train import train
+from vidtl.inference.checkpoint_model import load_trained_model
 
 VIT_AIM_LORA = ["model/backbone=timm", "model.backbone.name=vit_tiny_patch16_224",
                 "+model.backbone.img_size=32", "+model.backbone.depth=2", "model/temporal=aim",
@@ -46,9 +50,15 @@ def test_adapter_checkpoint_evaluates_to_the_same_metrics(adapter_run, tmp_path)
     assert metrics["test/loss"] == pytest.approx(train_metrics["test/loss"], rel=1e-4)
 
 
-def test_adapter_checkpoint_exports_with_lora_merged(adapter_run, tmp_path):
+def test_adapter_checkpoint_exports_with_lora_merged(adapter_run, tiny_dataset, tmp_path):
     out, _ = adapter_run
-    path = export(compose_config("export", [f"ckpt_path={out / 'checkpoints' / 'last.ckpt'}",
-                                            "format=torchscript",
+    checkpoint = out / "checkpoints" / "last.ckpt"
+    path = export(compose_config("export", [f"ckpt_path={checkpoint}", "format=torchscript",
                                             f"output={tmp_path / 'model.pt'}"]))
-    assert path.is_file() and path.stat().st_size > 0
+    scripted = torch.jit.load(str(path))
+    assert not [name for name in scripted.state_dict() if "lora" in name]  # merged, not carried
+    model = load_trained_model(checkpoint)
+    clips = real_clips(tiny_dataset, model.config.data)
+    with torch.no_grad():
+        expected = model.module.score_clips(clips).numpy()
+    assert np.abs(exported_logits(path, "torchscript", clips) - expected).max() < TOLERANCE

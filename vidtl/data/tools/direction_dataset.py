@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from vidtl.data.tools.synthetic import write_video
+from vidtl.data.tools.value_noise import value_noise
 
 MARKER = ".vidtl_direction.json"
 DIRECTIONS: dict[str, tuple[int, int]] = {  # (dy, dx) sign of the motion
@@ -44,18 +45,6 @@ class DirectionSpec:
     seed: int = 0
 
 
-def _texture(rng: np.random.Generator, height: int, width: int, cells: int) -> np.ndarray:
-    """Smooth random colour texture in [0, 1], ``(height, width, 3)``."""
-    grid = rng.random((cells + 1, cells + 1, 3))
-    ys = np.linspace(0, cells, height, endpoint=False)
-    xs = np.linspace(0, cells, width, endpoint=False)
-    y0, x0 = ys.astype(int), xs.astype(int)
-    fy, fx = (ys - y0)[:, None, None], (xs - x0)[None, :, None]
-    top = grid[y0][:, x0] * (1 - fx) + grid[y0][:, x0 + 1] * fx
-    bottom = grid[y0 + 1][:, x0] * (1 - fx) + grid[y0 + 1][:, x0 + 1] * fx
-    return top * (1 - fy) + bottom * fy
-
-
 def render_direction_video(spec: DirectionSpec, direction: str, index: int,
                            subset: str) -> np.ndarray:
     """uint8 frames ``(T, size, size, 3)`` of one video moving in ``direction``."""
@@ -63,8 +52,8 @@ def render_direction_video(spec: DirectionSpec, direction: str, index: int,
     rng = np.random.default_rng([spec.seed, ["train", "test"].index(subset),
                                  list(DIRECTIONS).index(direction), index])
     size, patch = spec.size, spec.patch
-    background = 0.15 + 0.7 * _texture(rng, size, size, 5)
-    texture = _texture(rng, patch, patch, 3)
+    background = 0.15 + 0.7 * value_noise(rng, size, size, 5, channels=3)
+    texture = value_noise(rng, patch, patch, 3, channels=3)
     stripes = (np.sin(np.arange(patch) * rng.uniform(0.5, 1.2))[:, None] > 0)[..., None]
     texture = np.where(stripes, texture, 1.0 - texture)  # high contrast, tells it from the scene
     start = rng.uniform(0, size, 2)

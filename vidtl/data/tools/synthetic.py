@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vidtl.data.tools.value_noise import value_noise
+
 log = logging.getLogger(__name__)
 
 MARKER = ".vidtl_synthetic.json"
@@ -76,18 +78,6 @@ class SyntheticVideoSpec:
         return {(start + i) % self.groups + 1 for i in range(count)}
 
 
-def _smooth_noise(rng: np.random.Generator, height: int, width: int, cells: int) -> np.ndarray:
-    """Value noise in [0, 1]: random values on a coarse grid, bilinearly upsampled."""
-    grid = rng.random((cells + 1, cells + 1))
-    ys = np.linspace(0, cells, height, endpoint=False)
-    xs = np.linspace(0, cells, width, endpoint=False)
-    y0, x0 = ys.astype(int), xs.astype(int)
-    fy, fx = (ys - y0)[:, None], (xs - x0)[None, :]
-    top = grid[y0][:, x0] * (1 - fx) + grid[y0][:, x0 + 1] * fx
-    bottom = grid[y0 + 1][:, x0] * (1 - fx) + grid[y0 + 1][:, x0 + 1] * fx
-    return top * (1 - fy) + bottom * fy
-
-
 def _shape_mask(shape: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     r = np.hypot(u, v)
     if shape == "disc":
@@ -136,7 +126,7 @@ def render_video(spec: SyntheticVideoSpec, label: int, group: int, clip: int) ->
     scene = np.random.default_rng([spec.seed, group])  # shared by the group: scene and texture
     own = np.random.default_rng([spec.seed, label, group, clip])  # this video's variations
 
-    background = np.stack([_smooth_noise(scene, h, w, 6) for _ in range(3)], -1)
+    background = np.stack([value_noise(scene, h, w, 6) for _ in range(3)], -1)
     background = 0.25 + 0.5 * background * scene.uniform(0.5, 1.0, 3)
     stripes = scene.uniform(4.0, 8.0)
     colour_a = own.uniform(0.6, 1.0, 3) * scene.uniform(0.6, 1.0, 3)
