@@ -31,6 +31,7 @@ from training_rows import (
     run_metrics,
     train_row,
 )
+from tsm_defaults import OLD_DEFAULTS
 
 START = "<!-- benchmarks/real_transfer.py: start -->"
 END = "<!-- benchmarks/real_transfer.py: end -->"
@@ -42,6 +43,8 @@ ROWS: dict[str, tuple[str, list[str]]] = {
                              "feature_cache.enabled=true"]),
     "full_avg": ("full fine-tuning, average (TSN)", ["finetune=full", "model/temporal=avg"]),
     "full_tsm": ("full fine-tuning, TSM", ["finetune=full", "model/temporal=tsm"]),
+    "full_tsm_0.2_defaults": ("full fine-tuning, TSM, vidtl 0.2's defaults",
+                              ["finetune=full", "model/temporal=tsm", *OLD_DEFAULTS]),
     "st_adapter": ("frozen backbone + ST-Adapter",
                    ["finetune=adapter", "model/temporal=st_adapter"]),
     "evl": ("frozen backbone + EVL decoder", ["finetune=adapter", "model/temporal=evl"]),
