@@ -182,3 +182,17 @@ def test_finetune_adapter_trains_only_adapters_lora_head_and_optionally_norms(tr
     schedule.apply_batchnorm_modes(model, epoch=0)
     batchnorms = [m for m in backbone.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     assert all(m.training == train_norms for m in batchnorms)
+
+
+def test_evl_temporal_convolution_mixes_neighbouring_frames_once_trained():
+    decoder = EVLDecoder(8, num_frames=4, layers=1, dim=8, heads=2, temporal_kernel=3)
+    memory = torch.zeros(1, 4, 2, 8)
+    memory[0, 1] = 1.0  # only frame 1 is lit
+    conv = decoder.temporal_convs[0]
+    assert decoder._temporal_conv(memory, conv).abs().max() == 0  # zero at initialisation
+    torch.nn.init.ones_(conv.weight)
+    mixed = decoder._temporal_conv(memory, conv)
+    assert mixed[0, :3].gt(0).all() and mixed[0, 3].eq(0).all()  # frames 0-2 see frame 1
+    with pytest.raises(ValueError, match="temporal_kernel"):
+        EVLDecoder(8, num_frames=4, temporal_kernel=2)
+    assert not EVLDecoder(8, num_frames=4, temporal_kernel=0).temporal_convs

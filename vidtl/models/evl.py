@@ -2,8 +2,10 @@
 features of several layers of a frozen backbone.
 
 The outputs of the last ``layers`` blocks are captured by forward hooks, projected to ``dim``,
-given a learned embedding of their frame index, and read in turn by one transformer decoder
-layer each: a learned query cross-attends to all tokens of all frames of that layer. The
+given a learned embedding of their frame index and, as EVL's local temporal modelling, a
+depthwise convolution over neighbouring frames at every token position (``temporal_kernel``,
+residual, zero-initialised; 0 turns it off). One transformer decoder layer per captured block
+then lets a learned query cross-attend to all tokens of all frames of that layer. The
 query's result is projected to the backbone's feature width and added to the average of the
 final frame features; that projection starts at zero, so at step 0 the head equals average
 pooling. For ViT (tokens) and CNN backbones (each map position is a token).
@@ -24,10 +26,13 @@ class EVLDecoder(nn.Module):
     (``finetune=linear_probe`` or ``finetune=adapter``)."""
 
     def __init__(self, in_features: int, num_frames: int, layers: int = 4, dim: int = 128,
-                 heads: int = 4, mlp_ratio: float = 4.0, dropout: float = 0.0) -> None:
+                 heads: int = 4, mlp_ratio: float = 4.0, dropout: float = 0.0,
+                 temporal_kernel: int = 3) -> None:
         super().__init__()
         if layers < 1:
             raise ValueError(f"layers must be >= 1, got {layers}")
+        if temporal_kernel < 0 or (temporal_kernel and temporal_kernel % 2 == 0):
+            raise ValueError(f"temporal_kernel must be 0 (off) or odd, got {temporal_kernel}")
         self.out_features = in_features
         self.num_frames = num_frames
         self.layers = layers
@@ -42,6 +47,12 @@ class EVLDecoder(nn.Module):
             for _ in range(layers)
         )
         self.projections = nn.ModuleList()
+        self.temporal_convs = nn.ModuleList()
+        for _ in range(layers if temporal_kernel else 0):
+            conv = nn.Conv1d(dim, dim, temporal_kernel, padding=temporal_kernel // 2, groups=dim)
+            nn.init.zeros_(conv.weight)
+            nn.init.zeros_(conv.bias)
+            self.temporal_convs.append(conv)
         self.norm = nn.LayerNorm(dim)
         self.out = nn.Linear(dim, in_features)
         nn.init.zeros_(self.out.weight)
@@ -65,6 +76,14 @@ class EVLDecoder(nn.Module):
     def _capture(self, module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
         self._captured.append(clip_tokens(output, self.family)[0])
 
+    @staticmethod
+    def _temporal_conv(memory: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
+        """``conv`` over the frame axis of ``memory`` ``(clips, frames, tokens, dim)``, at every
+        token position."""
+        clips, frames, tokens, dim = memory.shape
+        series = memory.permute(0, 2, 3, 1).reshape(clips * tokens, dim, frames)
+        return conv(series).view(clips, tokens, dim, frames).permute(0, 3, 1, 2)
+
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         clips, frames = features.shape[:2]
         captured, self._captured = self._captured, []
@@ -77,5 +96,7 @@ class EVLDecoder(nn.Module):
         ):
             memory = project(tokens).view(clips, frames, tokens.shape[1], self.dim)
             memory = memory + self.time_embed[index, :frames, None]
+            if self.temporal_convs:
+                memory = memory + self._temporal_conv(memory, self.temporal_convs[index])
             query = decoder(query, memory.flatten(1, 2))
         return features.mean(dim=1) + self.out(self.norm(query[:, 0]))
