@@ -5,7 +5,7 @@ bundled ImageNet weights, 8 segments, 112 px crops (short side 128), AdamW at 1e
 (12) epochs, validation only after the last one; the test split is scored with the final
 checkpoint (no selection on it). Rows differ in what learns and how time is modelled.
 
-    python benchmarks/real_transfer.py                      # every row (about 2 h on 2 cores)
+    python benchmarks/real_transfer.py                      # every row (about 2 h on 2 idle cores)
     python benchmarks/real_transfer.py --rows st_adapter    # some rows
     python benchmarks/real_transfer.py --smoke              # a tiny run that checks the script
 
