@@ -184,7 +184,7 @@ def test_finetune_adapter_trains_only_adapters_lora_head_and_optionally_norms(tr
     assert all(m.training == train_norms for m in batchnorms)
 
 
-def test_evl_temporal_convolution_mixes_neighbouring_frames_once_trained():
+def test_evl_temporal_convolution_starts_at_zero_and_mixes_neighbouring_frames():
     decoder = EVLDecoder(8, num_frames=4, layers=1, dim=8, heads=2, temporal_kernel=3)
     memory = torch.zeros(1, 4, 2, 8)
     memory[0, 1] = 1.0  # only frame 1 is lit
