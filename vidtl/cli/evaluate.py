@@ -52,7 +52,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Evaluate ``cfg.ckpt_path``; write and return ``metrics.json``."""
     output_dir = Path(cfg.paths.output_dir).resolve()
     output_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint = load_checkpoint(cfg.ckpt_path)
+    checkpoint = load_checkpoint(cfg.ckpt_path, cfg.get("trusted_targets") or ())
     saved = OmegaConf.create(upgrade_config(checkpoint["vidtl"]["config"]))
     class_names = list(checkpoint["vidtl"]["class_names"])
 

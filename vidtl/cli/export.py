@@ -27,7 +27,7 @@ def export(cfg: DictConfig) -> Path:
     """Export ``cfg.ckpt_path``; return the written model file."""
     if cfg.format not in FORMATS:
         raise UserError(f"format must be one of {FORMATS}, got {cfg.format!r}")
-    model = load_trained_model(cfg.ckpt_path)
+    model = load_trained_model(cfg.ckpt_path, trusted_targets=cfg.get("trusted_targets") or ())
     data = model.config.data
     evaluation = model.test_pipeline().eval_transform  # the run's own clip geometry
     crop_size = evaluation.crop_size

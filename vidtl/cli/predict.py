@@ -41,7 +41,8 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
     if cfg.output not in OUTPUTS:
         raise UserError(f"output must be one of {OUTPUTS}, got {cfg.output!r}")
     videos = expand_input(cfg.input)
-    model = load_trained_model(cfg.ckpt_path, view_aggregation=cfg.view_aggregation)
+    model = load_trained_model(cfg.ckpt_path, trusted_targets=cfg.get("trusted_targets") or (),
+                               view_aggregation=cfg.view_aggregation)
     device = select_device(cfg.device)
     module = model.module.to(device)
     pipeline = model.test_pipeline(cfg.num_test_clips, cfg.num_test_crops)

@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 from vidtl.assembly.data import build_datamodule
 from vidtl.assembly.model import build_module
 from vidtl.callbacks.atomic_checkpoint_io import AtomicCheckpointIO
+from vidtl.callbacks.preemption import PreemptionCheckpoint
 from vidtl.callbacks.run_record import RunRecord
 from vidtl.callbacks.train_throughput import TrainThroughput
 from vidtl.cli import config_dir
@@ -34,6 +35,7 @@ from vidtl.cli.errors import exit_on_user_error
 from vidtl.core.errors import UserError
 from vidtl.data.loading.datamodule import VideoDataModule
 from vidtl.evaluation.reports import write_test_reports
+from vidtl.inference.checkpoint_model import read_checkpoint
 from vidtl.training.feature_cache import (
     CachedFeatureDataModule,
     FeatureCacheSettings,
@@ -82,22 +84,51 @@ def class_weights(weighting: str | None, datamodule: VideoDataModule,
     return weights.tolist()
 
 
+def resumable_checkpoints(output_dir: Path) -> list[Path]:
+    """The checkpoints a run folder holds, newest first: ``checkpoints/*.ckpt`` and the
+    ``hpc_ckpt_<n>.ckpt`` that Lightning writes when SLURM preempts a job."""
+    found = [*(output_dir / LAST_CHECKPOINT.parent).glob("*.ckpt"),
+             *output_dir.glob("hpc_ckpt_*.ckpt")]
+    return sorted(found, key=lambda path: path.stat().st_mtime, reverse=True)
+
+
 def checkpoint_to_resume(cfg: DictConfig, output_dir: Path) -> str | None:
-    """``resume=auto``: this run folder's ``checkpoints/last.ckpt`` when there is one (a run
-    that was interrupted), else ``ckpt_path`` (null: a fresh start)."""
+    """``resume=auto``: the newest checkpoint of this run folder that can be read (a run that
+    was interrupted; an unreadable one, truncated by a crash, is passed over with a warning),
+    else ``ckpt_path`` (null: a fresh start)."""
     resume = cfg.get("resume")
     if resume is None:
-        return cfg.get("ckpt_path")
+        return _readable(cfg.get("ckpt_path"))
     if resume != "auto":
         raise UserError(f"resume must be null or auto, got {resume!r} (ckpt_path=PATH starts "
                         f"from a given checkpoint)")
-    last = output_dir / LAST_CHECKPOINT
-    if last.is_file():
-        log.info("resume=auto: continuing from %s", last)
-        return str(last)
+    candidates = resumable_checkpoints(output_dir)
+    for candidate in candidates:
+        try:
+            read_checkpoint(candidate)
+        except UserError as error:
+            log.warning("resume=auto: passing over %s", error)
+            continue
+        log.info("resume=auto: continuing from %s", candidate)
+        return str(candidate)
+    if candidates:
+        raise UserError(f"resume=auto: none of the {len(candidates)} checkpoints in {output_dir} "
+                        f"can be read ({', '.join(p.name for p in candidates)}); move them away "
+                        f"to start afresh, or set ckpt_path=PATH")
     log.info("resume=auto: no checkpoint in %s yet; starting %s", output_dir,
              f"from {cfg.ckpt_path}" if cfg.get("ckpt_path") else "afresh")
-    return cfg.get("ckpt_path")
+    return _readable(cfg.get("ckpt_path"))
+
+
+def _readable(ckpt_path: str | None) -> str | None:
+    """``ckpt_path``, once it has been read safely (a clear error for a missing, damaged or
+    pickled file before Lightning, which also loads it with ``weights_only=True``)."""
+    if ckpt_path is not None:
+        path = Path(str(ckpt_path)).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"ckpt_path={ckpt_path}: no such checkpoint")
+        read_checkpoint(path)
+    return ckpt_path
 
 
 def step_checkpoint(output_dir: Path, every_n_steps: int) -> ModelCheckpoint:
@@ -149,10 +180,12 @@ def evaluate_trained(trainer: L.Trainer, module: VideoClassificationModule,
     test reports."""
     checkpoint = _checkpoint_to_evaluate(trainer, datamodule.val_is_test)
     metrics: dict[str, Any] = {"evaluated_checkpoint": checkpoint or "final weights"}
-    results = trainer.validate(module, datamodule=datamodule, ckpt_path=checkpoint)
+    results = trainer.validate(module, datamodule=datamodule, ckpt_path=checkpoint,
+                               weights_only=True)
     metrics.update(_scalars(results[0], "val/"))
     if test and datamodule.has_subset("test"):
-        results = trainer.test(module, datamodule=datamodule, ckpt_path=checkpoint)
+        results = trainer.test(module, datamodule=datamodule, ckpt_path=checkpoint,
+                               weights_only=True)
         metrics.update(_scalars(results[0], "test/"))
         if trainer.is_global_zero and module.test_results is not None:
             write_test_reports(output_dir, module.test_results, datamodule.class_names,
@@ -198,7 +231,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     resume_from = checkpoint_to_resume(cfg, output_dir)
     loggers = build_loggers(cfg)
     callbacks = [*build_callbacks(cfg, has_logger=bool(loggers)), throughput,
-                 RunRecord(resolved_container(cfg))]
+                 RunRecord(resolved_container(cfg)),
+                 PreemptionCheckpoint(output_dir / LAST_CHECKPOINT)]
     if cfg.get("checkpoint_every_n_steps"):
         callbacks.append(step_checkpoint(output_dir, int(cfg.checkpoint_every_n_steps)))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
@@ -214,7 +248,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     metrics: dict[str, Any] = {}
     try:
         fit_data = training_data(cfg, module, datamodule)
-        trainer.fit(module, datamodule=fit_data, ckpt_path=resume_from)
+        trainer.fit(module, datamodule=fit_data, ckpt_path=resume_from, weights_only=True)
         metrics |= evaluate_trained(trainer, module, datamodule, bool(cfg.get("test", True)),
                                     output_dir, loggers)
     finally:

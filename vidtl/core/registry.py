@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
 from vidtl.core.errors import UserError
+from vidtl.core.trusted_targets import rebuildable
 
 T = TypeVar("T")
 
@@ -27,10 +28,16 @@ class Registry(Generic[T]):
         self._entries: dict[str, T] = {}
 
     def register(self, name: str) -> Callable[[T], T]:
-        """Decorator: register the decorated object under ``name`` (replacing any before)."""
+        """Decorator: register the decorated object under ``name`` (replacing any before). A
+        registered object may also be named by a checkpoint's ``_target_``
+        (:mod:`vidtl.core.trusted_targets`)."""
 
         def wrap(entry: T) -> T:
             self._entries[name] = entry
+            try:
+                rebuildable(entry)
+            except (AttributeError, TypeError):  # an object that takes no attributes
+                pass
             return entry
 
         return wrap

@@ -1,7 +1,13 @@
-"""A trained model rebuilt from a vidtl checkpoint, for evaluation, prediction and export."""
+"""A trained model rebuilt from a vidtl checkpoint, for evaluation, prediction and export.
+
+A checkpoint is loaded with ``weights_only=True`` (tensors and plain containers, no pickled
+code), and its saved ``data``, ``model`` and ``module`` configs, the only parts vidtl rebuilds
+objects from, are checked by :mod:`vidtl.core.trusted_targets` before anything is built.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +19,7 @@ from vidtl.assembly.config_upgrade import upgrade_config
 from vidtl.assembly.data import clip_pipeline
 from vidtl.assembly.model import build_module
 from vidtl.core.errors import UserError
+from vidtl.core.trusted_targets import check_targets
 from vidtl.data.clips.pipeline import ClipPipeline
 from vidtl.training.module import VideoClassificationModule
 
@@ -21,16 +28,42 @@ class CheckpointMismatchError(UserError):
     """The checkpoint cannot be used for what was asked (not vidtl's, other classes...)."""
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """A vidtl checkpoint, loaded safely (tensors and plain containers only)."""
+REBUILT_SUBTREES = ("data", "model", "module")
+
+
+class UnreadableCheckpointError(UserError):
+    """The file is not a checkpoint torch can read safely (truncated, foreign, pickled code)."""
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """``torch.load(path, weights_only=True)``, with a one-line error naming the file."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many kinds for a damaged or foreign file
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UnreadableCheckpointError(
+            f"{path} cannot be read as a checkpoint with weights_only=True ({first[:200]}); it is "
+            f"truncated, not a torch file, or holds pickled objects other than tensors") from None
+    if not isinstance(checkpoint, dict):
+        raise CheckpointMismatchError(f"{path} holds a {type(checkpoint).__name__}, not a "
+                                      f"checkpoint dictionary")
+    return checkpoint
+
+
+def load_checkpoint(path: str | Path, trusted_targets: Sequence[str] = ()) -> dict[str, Any]:
+    """A vidtl checkpoint, loaded safely (tensors and plain containers only), whose saved config
+    names only trusted ``_target_`` objects (``trusted_targets``: the user's own prefixes)."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    checkpoint = read_checkpoint(path)
     if "vidtl" not in checkpoint or "state_dict" not in checkpoint:
         raise CheckpointMismatchError(
             f"{path} is not a vidtl checkpoint (no 'vidtl' record); it must come from vidtl-train"
         )
+    config = OmegaConf.to_container(OmegaConf.create(checkpoint["vidtl"]["config"]), resolve=True)
+    checkpoint["vidtl"]["config"] = config  # resolved: what is checked is what is built
+    check_targets({k: config.get(k) for k in REBUILT_SUBTREES}, str(path), trusted_targets)
     return checkpoint
 
 
@@ -57,16 +90,19 @@ class TrainedModel:
 
 
 def load_trained_model(path: str | Path, num_frames: int | None = None,
-                       **module_options: Any) -> TrainedModel:
+                       trusted_targets: Sequence[str] = (), **module_options: Any) -> TrainedModel:
     """Rebuild the classifier of checkpoint ``path`` (for ``num_frames`` frames per clip; by
-    default those it was trained with) with its weights; ``module_options`` go to
+    default those it was trained with) with its weights; ``trusted_targets`` are prefixes of
+    the user's own code the saved config may name; ``module_options`` go to
     :class:`VideoClassificationModule` (view aggregation and chunk)."""
-    return trained_model_from(load_checkpoint(path), num_frames, **module_options)
+    return trained_model_from(load_checkpoint(path, trusted_targets), num_frames,
+                              **module_options)
 
 
 def trained_model_from(checkpoint: dict[str, Any], num_frames: int | None = None,
                        **module_options: Any) -> TrainedModel:
-    """:func:`load_trained_model` of an already loaded checkpoint."""
+    """:func:`load_trained_model` of a checkpoint loaded (and checked) by
+    :func:`load_checkpoint`."""
     config = OmegaConf.create(upgrade_config(checkpoint["vidtl"]["config"]))
     class_names = [str(name) for name in checkpoint["vidtl"]["class_names"]]
     frames = num_frames or int(config.data.num_frames)

@@ -25,6 +25,7 @@ from torch import nn
 
 from vidtl.core.errors import UserError
 from vidtl.core.registry import Registry
+from vidtl.core.trusted_targets import rebuildable
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +177,7 @@ def _unknown_message(name: str) -> str:
             f"registered name ({', '.join(sorted(BACKBONES))})")
 
 
+@rebuildable
 def create_backbone(name: str, pretrained: Pretrained = True, **model_options: Any) -> Backbone:
     """The backbone called ``name`` with ``pretrained`` weights (see the module docstring).
 

@@ -16,12 +16,14 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from vidtl.core.trusted_targets import rebuildable
 from vidtl.models.adaptable_blocks import adaptable_blocks
 from vidtl.models.backbones import Backbone
 
 log = logging.getLogger(__name__)
 
 
+@rebuildable
 @dataclass(frozen=True)
 class LoraSettings:
     """``model/lora=default``: rank, scale (``alpha / rank``), dropout and, optionally, the

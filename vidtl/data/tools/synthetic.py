@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vidtl.core.trusted_targets import rebuildable
 from vidtl.data.tools.value_noise import value_noise
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ CLASSES: tuple[tuple[str, str, str, bool], ...] = (
 )
 
 
+@rebuildable
 @dataclass(frozen=True)
 class SyntheticVideoSpec:
     """What to generate: ``groups`` x ``clips_per_group`` videos per class."""
