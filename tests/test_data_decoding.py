@@ -1,10 +1,17 @@
+import pickle
 from pathlib import Path
 
 import numpy as np
 import pytest
 from helpers import make_video
 
+from vidtl.data.annotations.records import VideoRecord
+from vidtl.data.clips.dataset import DecodeFailedError, VideoClipDataset
+from vidtl.data.clips.sampling import SegmentSampler
+from vidtl.data.clips.skipped_videos import SkippedVideoLog
+from vidtl.data.clips.transforms import EvalClipTransform
 from vidtl.data.frames.decoders import VideoDecodeError, open_video
+from vidtl.data.frames.reader import PartialDecodeError
 from vidtl.data.tools.synthetic import write_video
 
 BACKENDS = ["decord", "pyav"]
@@ -70,11 +77,37 @@ def _faststart_mp4_truncated(path: Path, num_frames: int) -> Path:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_header_overstating_frame_count_still_gives_a_clip(tmp_path, backend):
+def test_header_overstating_frame_count_is_reported_with_the_replaced_clip(tmp_path, backend):
     path = _faststart_mp4_truncated(tmp_path / "cut.mp4", 40)
     reader = open_video(path, backend)
-    clip = reader.get_frames(np.array([0, 10, 39]))
+    with pytest.raises(PartialDecodeError, match=r"cut.mp4: decoded 2 of 3 frames") as error:
+        reader.get_frames(np.array([0, 10, 39]))
+    clip = error.value.frames
     assert clip.shape == (3, 48, 64, 3)
+    assert pickle.loads(pickle.dumps(error.value)).reason == "decoded 2 of 3 frames"
+
+
+@pytest.mark.parametrize("policy", ["replace", "skip", "fail"])
+def test_on_decode_error_policies(tmp_path, policy):
+    """A clip that decodes in part is kept and listed (replace), or its video is skipped and
+    listed (skip), or the run stops naming the file (fail)."""
+    cut = _faststart_mp4_truncated(tmp_path / "cut.mp4", 40)
+    good = make_video(tmp_path / "good.mp4", num_frames=40)
+    log = SkippedVideoLog(tmp_path / "skipped_videos.txt")
+    dataset = VideoClipDataset([VideoRecord(cut, 0), VideoRecord(good, 1)],
+                               SegmentSampler(8), EvalClipTransform(32, 32), training=False,
+                               skipped=log, on_decode_error=policy)
+    if policy == "fail":
+        with pytest.raises(DecodeFailedError, match=r"cut.mp4: decoded \d of 8 frames"):
+            dataset[0]
+        return
+    clip, label = dataset[0]
+    assert clip.shape == (8, 3, 32, 32)
+    assert label == (0 if policy == "replace" else 1)
+    dataset[0]  # listed once, however often it is read
+    lines = (tmp_path / "skipped_videos.txt").read_text().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(str(cut)) and "of 8 frames" in lines[0]
+    assert (log.compact(), log.replaced()) == ((0, 1) if policy == "replace" else (1, 0))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

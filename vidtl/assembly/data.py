@@ -29,7 +29,7 @@ from vidtl.data.tools.synthetic import ensure_synthetic_dataset
 # Keys of every data config; all others go to the dataset format as its options.
 CLIP_KEYS = ("sampler", "num_frames", "frame_interval", "crop_size", "short_side",
              "num_test_clips", "num_test_crops", "train_crop", "flip", "backend",
-             "decode_threads", "source", "frames_root")
+             "decode_threads", "source", "frames_root", "on_decode_error")
 PLAN_KEYS = ("batch_size", "num_workers", "load_threads", "pin_memory", "persistent_workers",
              "balanced_sampling", "augment_on", "decode_on", "device_frame_size")
 SPEC_KEYS = ("root", "format", "strict", "exclude_list", "synthetic")
@@ -84,6 +84,7 @@ def clip_pipeline(data: DictConfig, source: str | None = None) -> ClipPipeline:
                                            flip=bool(data.flip)),
         eval_transform=EvalClipTransform(int(data.crop_size), int(data.short_side)),
         test_views=ViewsPerVideo(int(data.num_test_clips), int(data.num_test_crops)),
+        on_decode_error=str(data.get("on_decode_error", "replace")),
     )
 
 

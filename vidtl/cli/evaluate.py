@@ -90,6 +90,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             metrics.update({k: float(v) for k, v in results.items() if k.startswith(subset + "/")})
     finally:
         metrics["skipped_videos"] = datamodule.skipped.compact()
+        metrics["videos_with_replaced_frames"] = datamodule.skipped.replaced()
         metrics["train_clips_per_s"] = None  # no training in an evaluation run
         text = write_metrics(output_dir, metrics)
         finish_loggers(loggers)

@@ -253,6 +253,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                                     output_dir, loggers)
     finally:
         metrics["skipped_videos"] = datamodule.skipped.compact()
+        metrics["videos_with_replaced_frames"] = datamodule.skipped.replaced()
         metrics["train_clips_per_s"] = throughput.clips_per_s
         metrics |= footprint | peak_memory_mb(module.device)
         for logger in loggers:
@@ -260,8 +261,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                                 if k in metrics})
         text = write_metrics(output_dir, metrics)
         finish_loggers(loggers)
-    if metrics["skipped_videos"]:
-        log.warning("%d videos were skipped; see %s", metrics["skipped_videos"],
+    if metrics["skipped_videos"] or metrics["videos_with_replaced_frames"]:
+        log.warning("%d videos were skipped and %d read with replaced frames; see %s",
+                    metrics["skipped_videos"], metrics["videos_with_replaced_frames"],
                     output_dir / "skipped_videos.txt")
     log.info("run folder: %s", output_dir)
     if trainer.is_global_zero:

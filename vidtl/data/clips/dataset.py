@@ -9,14 +9,22 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from vidtl.core.errors import UserError
 from vidtl.data.annotations.records import VideoRecord
 from vidtl.data.clips.sampling import FrameSampler
-from vidtl.data.clips.skipped_videos import SkippedVideoLog
+from vidtl.data.clips.skipped_videos import REPLACED, SkippedVideoLog
 from vidtl.data.clips.transforms import ClipTransform, EvalClipTransform
-from vidtl.data.frames.reader import VideoReader
+from vidtl.data.frames.reader import PartialDecodeError, VideoReader
 from vidtl.data.frames.sources import FrameSource, VideoFileSource
 
 log = logging.getLogger(__name__)
+
+DECODE_ERROR_POLICIES = ("replace", "skip", "fail")
+
+
+class DecodeFailedError(UserError):
+    """``data.on_decode_error=fail``: a video could not be decoded, and the run stops."""
+
 
 class VideoClipDataset(Dataset):
     """Clips of ``records``: sample indices, decode only those frames, transform to uint8.
@@ -25,7 +33,11 @@ class VideoClipDataset(Dataset):
 
     Returns ``(clip, label)`` with ``clip`` uint8 ``(T, C, H, W)``. A video that cannot be read
     is logged to ``skipped``, remembered, and replaced by the next readable one, so a broken file
-    never ends a run. Evaluation (``training=False``) is deterministic.
+    never ends a run. A clip of which only some frames decode follows ``on_decode_error``:
+    ``replace`` (the default) keeps it with the missing frames replaced by the nearest earlier
+    decodable one and lists the video (``decoded 5 of 8 frames``) once; ``skip`` treats the
+    video as unreadable; ``fail`` stops the run at the first video that does not decode whole.
+    Evaluation (``training=False``) is deterministic.
 
     With ``views=(num_clips, num_crops)`` (multi-view testing; ``transform`` must be an
     :class:`~vidtl.data.clips.transforms.EvalClipTransform`) an item is ``(views, label, video)``:
@@ -43,9 +55,15 @@ class VideoClipDataset(Dataset):
         skipped: SkippedVideoLog | None = None,
         max_replacements: int = 100,
         views: tuple[int, int] | None = None,
+        on_decode_error: str = "replace",
     ) -> None:
         if not records:
             raise ValueError("a VideoClipDataset needs at least one video")
+        if on_decode_error not in DECODE_ERROR_POLICIES:
+            raise UserError(f"data.on_decode_error must be one of {DECODE_ERROR_POLICIES}, got "
+                            f"{on_decode_error!r}")
+        self.on_decode_error = on_decode_error
+        self._partly_decoded: set[str] = set()
         self.records = records
         self.sampler = sampler
         self.transform = transform
@@ -79,16 +97,30 @@ class VideoClipDataset(Dataset):
         if record.end_sec is not None:
             length = max(min(int(record.end_sec * reader.fps), length), first + 1)
         if self.views is not None:
-            return self._load_views(reader, first, length)
+            return self._load_views(reader, first, length, record)
         indices = first + self.sampler(length - first, self.training, rng)
-        return self.transform(reader.get_frames(indices), rng)
+        return self.transform(self._frames(reader, indices, record), rng)
 
-    def _load_views(self, reader: VideoReader, first: int, length: int) -> torch.Tensor:
+    def _frames(self, reader: VideoReader, indices: np.ndarray,
+                record: VideoRecord) -> np.ndarray:
+        """The frames at ``indices``; a partly decoded clip follows ``on_decode_error``."""
+        try:
+            return reader.get_frames(indices)
+        except PartialDecodeError as error:
+            if self.on_decode_error != "replace":
+                raise
+            if str(record.path) not in self._partly_decoded:  # listed once per process
+                self._partly_decoded.add(str(record.path))
+                self.skipped.add(record.path, f"{REPLACED}: {error.reason}")
+            return error.frames
+
+    def _load_views(self, reader: VideoReader, first: int, length: int,
+                    record: VideoRecord) -> torch.Tensor:
         assert self.views is not None and isinstance(self.transform, EvalClipTransform)
         num_clips, num_crops = self.views
         clips = [first + indices for indices in self.sampler.views(length - first, num_clips)]
         unique, inverse = np.unique(np.concatenate(clips), return_inverse=True)
-        frames = reader.get_frames(unique)[inverse.reshape(-1)]  # one pass for all clips
+        frames = self._frames(reader, unique, record)[inverse.reshape(-1)]  # one pass for all
         views = []
         for k in range(num_clips):
             clip = frames[k * len(clips[0]):(k + 1) * len(clips[0])]
@@ -123,6 +155,10 @@ class VideoClipDataset(Dataset):
                     return self.load_clip(record, rng), record.label, position
                 return self.load_clip(record, rng), record.label
             except Exception as error:  # any failure of one file must not end the run
+                if self.on_decode_error == "fail":
+                    raise DecodeFailedError(
+                        f"{record.path}: {error} (data.on_decode_error=fail; replace or skip "
+                        f"keep the run going and list the video)") from None
                 self._bad.add(position)
                 self.skipped.add(record.path, f"{type(error).__name__}: {error}")
         raise RuntimeError(

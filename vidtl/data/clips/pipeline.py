@@ -41,13 +41,16 @@ class ViewsPerVideo:
 class ClipPipeline:
     """How every clip of a run is made: ``sampler`` picks the frame indices, ``source`` reads
     those frames, then ``train_transform`` (random crop and flip), ``eval_transform`` (centre
-    crop) or ``test_views`` (several clips and crops of one video) shape them."""
+    crop) or ``test_views`` (several clips and crops of one video) shape them.
+    ``on_decode_error`` (replace, skip or fail) is what a clip that decodes only in part gets
+    (see :class:`~vidtl.data.clips.dataset.VideoClipDataset`)."""
 
     sampler: FrameSampler
     source: FrameSource
     train_transform: TrainClipTransform = field(default_factory=TrainClipTransform)
     eval_transform: EvalClipTransform = field(default_factory=EvalClipTransform)
     test_views: ViewsPerVideo = field(default_factory=ViewsPerVideo)
+    on_decode_error: str = "replace"
 
     @property
     def num_frames(self) -> int:
@@ -77,4 +80,5 @@ class ClipPipeline:
             source=source or self.source,
             skipped=skipped,
             views=(self.test_views.num_clips, self.test_views.num_crops) if test else None,
+            on_decode_error=self.on_decode_error,
         )

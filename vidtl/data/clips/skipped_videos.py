@@ -10,6 +10,10 @@ from vidtl.core.atomic import write_text_atomic
 
 log = logging.getLogger(__name__)
 
+# The reason of a video that was read with some frames replaced (data.on_decode_error=replace),
+# not skipped.
+REPLACED = "frames replaced"
+
 
 class SkippedVideoLog:
     """Append-only list of videos that could not be read, shared by all worker processes.
@@ -22,7 +26,10 @@ class SkippedVideoLog:
         self.path = Path(path) if path is not None else None
 
     def add(self, video: Path, reason: str) -> None:
-        log.warning("skipping unreadable video %s: %s", video, reason)
+        if reason.startswith(REPLACED):
+            log.warning("video %s: %s", video, reason)
+        else:
+            log.warning("skipping unreadable video %s: %s", video, reason)
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -44,9 +51,14 @@ class SkippedVideoLog:
         return skipped
 
     def compact(self) -> int:
-        """Rewrite the log sorted and without duplicates; return the number of videos."""
+        """Rewrite the log sorted and without duplicates; return the number of videos skipped
+        (those read with replaced frames are counted by :meth:`replaced`)."""
         skipped = self.read()
         if self.path is not None and skipped:
             write_text_atomic(self.path,
                               "".join(f"{v}\t{r}\n" for v, r in sorted(skipped.items())))
-        return len(skipped)
+        return len(skipped) - self.replaced()
+
+    def replaced(self) -> int:
+        """The number of videos read with some frames replaced (``on_decode_error=replace``)."""
+        return sum(1 for reason in self.read().values() if reason.startswith(REPLACED))

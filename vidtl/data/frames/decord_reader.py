@@ -10,7 +10,7 @@ import numpy as np
 
 from vidtl.data.frames.decoder_registry import DECODERS
 from vidtl.data.frames.pyav_reader import PyAVReader
-from vidtl.data.frames.reader import VideoDecodeError
+from vidtl.data.frames.reader import PartialDecodeError, VideoDecodeError
 
 log = logging.getLogger(__name__)
 
@@ -55,19 +55,26 @@ class DecordReader:
         return frames
 
     def _get_frames_one_by_one(self, indices: np.ndarray) -> np.ndarray:
-        """Slow path for files whose header promises frames that cannot be decoded."""
+        """Slow path for files whose header promises frames that cannot be decoded: a frame that
+        fails is replaced by the last decodable one, and :class:`PartialDecodeError` says so."""
         frames: dict[int, np.ndarray] = {}
+        failed: set[int] = set()
         last_good: np.ndarray | None = None
         for index in sorted(set(indices.tolist())):
             try:
                 frame = self._reader[index].asnumpy()
                 last_good = frame
             except Exception:
+                failed.add(index)
                 if last_good is None:
                     last_good = self._last_decodable_before(index)
                 frame = last_good
             frames[index] = frame
-        return np.stack([frames[i] for i in indices.tolist()])
+        clip = np.stack([frames[i] for i in indices.tolist()])
+        if failed:
+            missing = sum(1 for i in indices.tolist() if i in failed)
+            raise PartialDecodeError(self.path, len(indices) - missing, len(indices), clip)
+        return clip
 
     def _last_decodable_before(self, index: int) -> np.ndarray:
         for candidate in range(min(index, self._length) - 1, -1, -1):

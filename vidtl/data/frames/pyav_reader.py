@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from vidtl.data.frames.decoder_registry import DECODERS
-from vidtl.data.frames.reader import VideoDecodeError
+from vidtl.data.frames.reader import PartialDecodeError, VideoDecodeError
 
 
 @DECODERS.register("pyav")
@@ -76,6 +76,11 @@ class PyAVReader:
                 break
         if previous is None:
             raise VideoDecodeError(f"{self.path}: no decodable frame")
-        # Indices past the real end (a header that overstates the length) get the last frame.
+        # Indices past the real end (a header that overstates the length) get the last frame,
+        # and the caller is told (PartialDecodeError).
         tail = frames.get(i) if i in frames else previous.to_ndarray(format="rgb24")
-        return np.stack([frames.get(index, tail) for index in indices.tolist()])
+        clip = np.stack([frames.get(index, tail) for index in indices.tolist()])
+        missing = sum(1 for index in indices.tolist() if index not in frames)
+        if missing:
+            raise PartialDecodeError(self.path, len(indices) - missing, len(indices), clip)
+        return clip

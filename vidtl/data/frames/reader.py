@@ -1,7 +1,10 @@
 """What the clip pipeline needs of a decoder: the :class:`VideoReader` protocol and its error.
 
 Readers are opened inside the worker that uses them (never pickled) and decode only the frames
-asked for. Indices past the last decodable frame are answered with the last decodable frame.
+asked for. A reader never patches a clip silently: when some frames asked for cannot be
+decoded (a broken packet, a header that promises more frames than the file holds), it raises
+:class:`PartialDecodeError`, which carries the clip with those frames replaced by the nearest
+earlier decodable one; the dataset's ``on_decode_error`` policy decides what happens then.
 """
 
 from __future__ import annotations
@@ -16,6 +19,22 @@ import numpy as np
 
 class VideoDecodeError(RuntimeError):
     """A video cannot be opened or decoded."""
+
+
+class PartialDecodeError(VideoDecodeError):
+    """Only ``decoded`` of the ``requested`` frames could be decoded; ``frames`` is the clip with
+    the others replaced by the nearest earlier decodable frame."""
+
+    def __init__(self, video: Path, decoded: int, requested: int, frames: np.ndarray) -> None:
+        super().__init__(f"{video}: decoded {decoded} of {requested} frames")
+        self.video, self.decoded, self.requested, self.frames = video, decoded, requested, frames
+
+    @property
+    def reason(self) -> str:
+        return f"decoded {self.decoded} of {self.requested} frames"
+
+    def __reduce__(self):  # survives the trip from a loader worker
+        return type(self), (self.video, self.decoded, self.requested, self.frames)
 
 
 @runtime_checkable

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import multiprocessing
 import time
 from collections.abc import Iterable, Iterator
@@ -12,6 +13,8 @@ from typing import Any
 import numpy as np
 
 from vidtl.data.clips.dataset import VideoClipDataset
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ def decode_clips(dataset: VideoClipDataset, clips: int, seed: int) -> Rate:
     order = rng.permutation(len(records))
     warmup = 2  # the first clips pay for lazy imports and cold caches
     start = time.perf_counter()
+    failed = 0
     for i in range(warmup + clips):
         if i == warmup:
             if _start_together is not None:
@@ -51,8 +55,11 @@ def decode_clips(dataset: VideoClipDataset, clips: int, seed: int) -> Rate:
         try:
             reader = dataset.source.open(record.path)
             reader.get_frames(dataset.sampler(len(reader), dataset.training, rng))
-        except Exception:  # a broken video costs its time, like in the loader
-            pass
+        except Exception as error:  # a broken video costs its time, like in the loader
+            failed += 1
+            log.warning("decoder loop: %s", error)
+    if failed:
+        log.warning("decoder loop: %d of %d clips failed to decode", failed, warmup + clips)
     return Rate(clips, time.perf_counter() - start)
 
 
