@@ -4,6 +4,7 @@ import torch
 from vidtl.models.backbones import (
     IMAGENET_MEAN,
     IMAGENET_STD,
+    PretrainedMismatchError,
     UnknownBackboneError,
     create_backbone,
     load_bundled_efficientnet_lite,
@@ -96,10 +97,31 @@ def test_local_checkpoint(tmp_path, wrap):
 def test_local_checkpoint_of_other_architecture_fails(tmp_path):
     path = tmp_path / "vgg.pth"
     torch.save(create_backbone("torchvision:vgg11", pretrained=False).model.state_dict(), path)
-    with pytest.raises(ValueError, match="is it a checkpoint of this architecture"):
+    with pytest.raises(PretrainedMismatchError, match=r"vgg.pth does not fit .* \(0 of \d+"):
         create_backbone("resnet18", pretrained=path)
+    with pytest.raises(PretrainedMismatchError):  # nothing matches: not even a partial load
+        create_backbone("resnet18", pretrained=path, pretrained_partial=True)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         create_backbone("resnet18", pretrained=str(tmp_path / "absent.pth"))
+
+
+def test_a_half_matching_checkpoint_is_an_error_unless_a_partial_load_is_asked(tmp_path):
+    source = create_backbone("torchvision:resnet18", pretrained=False).model.state_dict()
+    state = {k: v for k, v in source.items() if not k.startswith("layer4")}  # missing tensors
+    state["layer1.0.conv1.weight"] = torch.zeros(64, 64, 1, 1)  # mis-shaped
+    state["adapter.extra.weight"] = torch.zeros(3)  # unexpected
+    path = tmp_path / "half.pth"
+    torch.save(state, path)
+    with pytest.raises(PretrainedMismatchError) as error:
+        create_backbone("torchvision:resnet18", pretrained=path)
+    message = str(error.value)
+    for part in ("25 missing (layer4.", "1 unexpected (adapter.extra.weight)",
+                 "1 mis-shaped (layer1.0.conv1.weight (64, 64, 1, 1) vs (64, 64, 3, 3))",
+                 "pretrained_partial=true"):
+        assert part in message, message
+    loaded = create_backbone("torchvision:resnet18", pretrained=path, pretrained_partial=True)
+    assert torch.equal(loaded.model.state_dict()["layer2.0.conv1.weight"],
+                       source["layer2.0.conv1.weight"])
 
 
 def test_registered_builder_takes_precedence():

@@ -39,6 +39,15 @@ class UnknownBackboneError(UserError):
     """No backbone of that name."""
 
 
+class PretrainedMismatchError(UserError):
+    """``pretrained=PATH`` does not fit the backbone, and no partial load was asked for."""
+
+# Parts of a key that name a classification head (or vidtl's temporal module and head): such
+# tensors of a checkpoint have nothing to load into in a headless backbone, which is expected.
+HEAD_PARTS = frozenset({"fc", "classifier", "head", "heads", "last_linear", "fc_cls",
+                        "cls_head", "temporal"})
+
+
 @dataclass(frozen=True)
 class ImageDataConfig:
     """Preprocessing that a backbone's weights expect."""
@@ -90,39 +99,59 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return {k: v for k, v in checkpoint.items() if isinstance(v, torch.Tensor)}
 
 
-def load_local_weights(model: nn.Module, path: str | Path) -> None:
+def load_local_weights(model: nn.Module, path: str | Path, partial: bool = False) -> None:
     """Load a local checkpoint into ``model`` by name, tolerating wrappers and a dropped head.
 
     Prefixes such as ``module.``, ``model.`` or ``backbone.`` are stripped, so are those of a
     vidtl checkpoint (``classifier.backbone.model.``: a model trained with vidtl, e.g. on
     Kinetics, as the start of another run) and of the TSM repository's checkpoints
     (``module.base_model.``, shifted convolutions wrapped as ``.net``); classifier weights that
-    the headless model lacks are ignored. Fails if fewer than half the model's tensors load.
+    the headless model lacks are ignored. Any other difference (a tensor of the model the file
+    lacks, one of the file the model lacks, a shape that differs) is a
+    :class:`PretrainedMismatchError` listing them, unless ``partial``: then the matching tensors
+    load, the rest stay at initialisation, and a warning lists them.
     """
     source = read_state_dict(path)
     target = model.state_dict()
     loaded: dict[str, torch.Tensor] = {}
+    misshaped: dict[str, str] = {}
+    unexpected: list[str] = []
     prefixes = ("", "module.", "model.", "backbone.", "backbone.model.", "encoder.",
                 "classifier.backbone.model.", "module.base_model.", "base_model.")
     for key, value in source.items():
+        matched = False
         for prefix in prefixes:
             if not key.startswith(prefix):
                 continue
             name = key[len(prefix):]
             if name not in target:
                 name = name.replace(".net.", ".")  # TSM: TemporalShift(conv).net
-            if name in target and target[name].shape == value.shape:
-                loaded[name] = value
+            if name in target:
+                matched = True
+                if target[name].shape == value.shape:
+                    loaded[name] = value
+                else:
+                    misshaped[name] = f"{name} {tuple(value.shape)} vs {tuple(target[name].shape)}"
                 break
-    if len(loaded) < len(target) / 2:
-        raise ValueError(
-            f"{path}: only {len(loaded)} of the model's {len(target)} tensors match by name and "
-            f"shape; is it a checkpoint of this architecture?"
-        )
-    missing = [k for k in target if k not in loaded]
+        if not matched and not HEAD_PARTS & set(key.split(".")):
+            unexpected.append(key)
+    missing = [k for k in target if k not in loaded and k not in misshaped
+               and not k.endswith("num_batches_tracked")]
+    if missing or unexpected or misshaped:
+        report = "; ".join(f"{len(keys)} {kind} ({', '.join(keys[:3])}"
+                           f"{', ...' if len(keys) > 3 else ''})"
+                           for kind, keys in (("missing", missing), ("unexpected", unexpected),
+                                              ("mis-shaped", list(misshaped.values())))
+                           if keys)
+        if not partial or not loaded:
+            raise PretrainedMismatchError(
+                f"{path} does not fit the backbone ({len(loaded)} of {len(target)} tensors "
+                f"match): {report}; set model.backbone.pretrained_partial=true to load the "
+                f"matching tensors anyway")
+        log.warning("partial load of %s: %d of %d tensors; %s", path, len(loaded), len(target),
+                    report)
     model.load_state_dict(loaded, strict=False)
-    log.info("loaded %d tensors from %s (%d left at initialisation: %s)",
-             len(loaded), path, len(missing), missing[:5])
+    log.info("loaded %d tensors from %s", len(loaded), path)
 
 
 def _torchvision_backbone(name: str, pretrained: Pretrained) -> Backbone:
@@ -138,8 +167,6 @@ def _torchvision_backbone(name: str, pretrained: Pretrained) -> Backbone:
     head = model.get_submodule(last[-1])
     parent_name, _, attr = last[-1].rpartition(".")
     setattr(model.get_submodule(parent_name) if parent_name else model, attr, nn.Identity())
-    if isinstance(pretrained, (str, Path)) and pretrained is not True:
-        load_local_weights(model, pretrained)
     config = ImageDataConfig()
     if weights is not None:
         preset = weights.transforms()
@@ -152,8 +179,6 @@ def _timm_backbone(name: str, pretrained: Pretrained, **model_options: Any) -> B
 
     model = timm.create_model(name, pretrained=pretrained is True, num_classes=0,
                               **model_options)
-    if isinstance(pretrained, (str, Path)):
-        load_local_weights(model, pretrained)
     data = timm.data.resolve_model_data_config(model)
     config = ImageDataConfig(tuple(data["mean"]), tuple(data["std"]), int(data["input_size"][-1]))
     # Models with a head after the pooling (MobileNetV3, ...) output head_hidden_size features.
@@ -178,16 +203,23 @@ def _unknown_message(name: str) -> str:
 
 
 @rebuildable
-def create_backbone(name: str, pretrained: Pretrained = True, **model_options: Any) -> Backbone:
+def create_backbone(name: str, pretrained: Pretrained = True, pretrained_partial: bool = False,
+                    **model_options: Any) -> Backbone:
     """The backbone called ``name`` with ``pretrained`` weights (see the module docstring).
 
-    ``model_options`` go to ``timm.create_model`` (timm names only), e.g. ``img_size=112`` or
+    ``pretrained=PATH`` loads a local checkpoint, which must fit the backbone unless
+    ``pretrained_partial`` (see :func:`load_local_weights`). ``model_options`` go to
+    ``timm.create_model`` (timm names only), e.g. ``img_size=112`` or
     ``dynamic_img_size=True`` for a ViT on frames of another size than its pretraining.
     """
     import timm
 
     if isinstance(pretrained, str) and pretrained.lower() in ("true", "false"):
         pretrained = pretrained.lower() == "true"
+    if isinstance(pretrained, (str, Path)):
+        backbone = create_backbone(name, False, **model_options)
+        load_local_weights(backbone.model, pretrained, partial=pretrained_partial)
+        return backbone
     if model_options and (name in BACKBONES or not timm.is_model(name)):
         raise ValueError(f"backbone options {sorted(model_options)} are passed to "
                          f"timm.create_model; {name!r} is not a timm model name")
