@@ -10,7 +10,7 @@ from vidtl.data.annotations.formats import DatasetLayoutError
 
 def read_lines(path: Path) -> list[str]:
     try:
-        return path.read_text(encoding="utf-8").splitlines()
+        return path.read_text(encoding="utf-8-sig").splitlines()  # a BOM is not data
     except FileNotFoundError:
         raise DatasetLayoutError(f"annotation file {path} does not exist") from None
     except (OSError, UnicodeDecodeError) as error:

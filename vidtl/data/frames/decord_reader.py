@@ -28,6 +28,8 @@ class DecordReader:
         try:
             self._reader = decord.VideoReader(str(self.path), num_threads=num_threads)
         except Exception as error:  # decord raises its own DECORDError and RuntimeError
+            if "cannot find video stream" in str(error):
+                raise VideoDecodeError(f"{self.path}: no video stream (audio only?)") from None
             raise VideoDecodeError(f"{self.path}: cannot open: {error}") from None
         self._length = len(self._reader)
         if self._length == 0:
