@@ -101,6 +101,7 @@ def _limit_file_size(limit: int) -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
 
+@pytest.mark.slow
 def test_a_full_disk_while_writing_keeps_the_previous_file(tmp_path):
     """RLIMIT_FSIZE in a child process: the write fails, the error is clear, the old file
     is intact and no partial file is left."""
@@ -111,18 +112,39 @@ def test_a_full_disk_while_writing_keeps_the_previous_file(tmp_path):
         "import sys, torch\n"
         "from pathlib import Path\n"
         "from vidtl.callbacks.atomic_checkpoint_io import AtomicCheckpointIO\n"
+        "from vidtl.core.atomic import DiskFullError\n"
         "try:\n"
         "    AtomicCheckpointIO().save_checkpoint({'w': torch.zeros(1_000_000)}, "
         f"Path({str(target)!r}))\n"
-        "except OSError as error:\n"
-        "    print('OSError', error.errno)\n"
+        "except DiskFullError as error:\n"
+        "    print(error)\n"
         "    sys.exit(3)\n")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                             preexec_fn=lambda: _limit_file_size(200_000), timeout=120)
     assert result.returncode == 3, result.stderr[-2000:]
-    assert "OSError 27" in result.stdout  # EFBIG: file too large
+    assert f"{target}: cannot be written (File too large); its previous version is intact" in (
+        result.stdout)
     assert target.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]
     with atomic_path(target) as partial:  # the same path works again once there is room
         torch.save({"step": 2}, partial)
     assert torch.load(target, weights_only=True) == {"step": 2}
+
+
+@pytest.mark.slow
+def test_a_full_disk_stops_vidtl_prepare_clearly_and_it_resumes(tiny_dataset, tmp_path):
+    """The frame store under a file-size limit that its frame files exceed: one line naming
+    the file, nothing half-written, and the same command finishes once there is room."""
+    out = tmp_path / "store"
+    command = [sys.executable, "-m", "vidtl.cli.prepare", f"data.root={tiny_dataset}",
+               "data.synthetic=null", f"output={out}", "workers=1", "progress=false"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                            preexec_fn=lambda: _limit_file_size(8_000))
+    assert result.returncode == 2, result.stderr[-2000:]
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith("error: vidtl-prepare stopped: ") and ".frames: cannot be" in error
+    assert "Traceback" not in result.stderr
+    assert not [p for p in out.rglob("*") if "partial" in p.name]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert len(list(out.rglob("*.frames"))) == len(list(tiny_dataset.rglob("*.avi")))

@@ -66,6 +66,7 @@ def test_a_crafted_config_is_refused_before_anything_is_built(attack, tiny_check
     assert victim.read_text() == "precious"
 
 
+@pytest.mark.slow
 def test_the_commands_refuse_it_in_one_line(tiny_checkpoint, tiny_dataset, tmp_path):
     victim = tmp_path / "victim.txt"
     victim.write_text("precious")

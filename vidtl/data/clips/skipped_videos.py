@@ -6,7 +6,7 @@ import logging
 import os
 from pathlib import Path
 
-from vidtl.core.atomic import write_text_atomic
+from vidtl.core.atomic import FULL_DISK, DiskFullError, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,11 @@ class SkippedVideoLog:
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             os.write(fd, line)
+        except OSError as error:
+            if error.errno in FULL_DISK:
+                raise DiskFullError(f"{self.path}: cannot be written "
+                                    f"({os.strerror(error.errno)})") from None
+            raise
         finally:
             os.close(fd)
 

@@ -16,6 +16,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from vidtl.core.atomic import DiskFullError
+
 
 class VideoDecodeError(RuntimeError):
     """A video cannot be opened or decoded."""
@@ -56,7 +58,7 @@ def decode_errors_named(video: Path, action: str) -> Iterator[None]:
     :class:`VideoDecodeError` that names ``video`` and what was being done."""
     try:
         yield
-    except VideoDecodeError:
+    except (VideoDecodeError, DiskFullError):  # a full disk is not the video's fault
         raise
     except Exception as error:
         raise VideoDecodeError(f"{video}: cannot {action}: {error}") from None

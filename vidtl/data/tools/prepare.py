@@ -22,7 +22,7 @@ import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from vidtl.core.atomic import write_text_atomic
+from vidtl.core.atomic import DiskFullError, write_text_atomic
 from vidtl.data.clips.dataset import SkippedVideoLog
 from vidtl.data.frames.frame_store import frame_file_path, relative_video_path, write_frame_file
 from vidtl.data.frames.prepared_folder import (
@@ -135,6 +135,10 @@ def prepare_dataset(
     jobs = map_videos(functools.partial(prepare_one, settings), todo, workers,
                       f"vidtl-prepare {settings.mode}", progress)
     for (video, _), result in jobs:
+        if isinstance(result, DiskFullError):  # every video after it would fail the same way
+            raise DiskFullError(
+                f"vidtl-prepare stopped: {result} (the {summary.prepared + summary.already_done}"
+                f" videos done so far are kept and skipped when it runs again)")
         if isinstance(result, Exception):
             reason = f"{type(result).__name__}: {result}"
             summary.failed[str(video)] = reason

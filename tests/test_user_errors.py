@@ -1,0 +1,120 @@
+"""Every user error ends in one line naming the file, key or value, without a traceback unless
+HYDRA_FULL_ERROR=1; a loader worker killed mid-epoch names the cause and loses no checkpoint."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from helpers import compose_config, tiny_train_overrides
+
+from vidtl.cli.errors import exit_on_user_error, one_line
+from vidtl.cli.evaluate import evaluate
+from vidtl.cli.export import export
+from vidtl.cli.train import train
+
+
+def run(module: str, *overrides: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", f"vidtl.cli.{module}", *overrides],
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **(env or {})})
+
+
+def single_error_line(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr[-3000:]
+    return errors[0]
+
+
+def error_line(command, cfg, capsys) -> str:
+    """The one line a command prints for ``cfg`` (in this process, as its ``main`` runs it)."""
+    with pytest.raises(SystemExit) as stopped:
+        exit_on_user_error(command)(cfg)
+    assert stopped.value.code == 2
+    errors = [x for x in capsys.readouterr().err.splitlines() if x.startswith("error: ")]
+    assert len(errors) == 1
+    return errors[0]
+
+
+@pytest.mark.parametrize(("override", "expected"), [
+    ("data.num_frames=0", "num_frames must be >= 1, got 0"),
+    ("data.on_decode_error=retry", "data.on_decode_error must be one of"),
+    ("data.num_test_crops=2", "data.num_test_crops 1 or 3, got"),
+    ("resume=sometimes", "resume must be null or auto, got 'sometimes'"),
+    ("model.backbone.name=resnet_18", "unknown backbone 'resnet_18'"),
+])
+def test_a_config_value_out_of_range(override, expected, tiny_dataset, tmp_path, capsys):
+    cfg = compose_config("train", tiny_train_overrides(tmp_path, tiny_dataset, override,
+                                                       "logger=none"))
+    assert expected in error_line(train, cfg, capsys)
+
+
+@pytest.mark.slow
+def test_the_command_line_prints_one_line_and_a_traceback_only_when_asked(tiny_dataset,
+                                                                          tmp_path):
+    overrides = tiny_train_overrides(tmp_path, tiny_dataset, "data.num_frames=0", "logger=none")
+    line = single_error_line(run("train", *overrides))
+    assert "num_frames must be >= 1, got 0" in line
+    full = run("train", *overrides, env={"HYDRA_FULL_ERROR": "1"})
+    assert full.returncode != 0 and "Traceback" in full.stderr  # asked for
+
+
+@pytest.mark.parametrize(("content", "command"), [(b"", evaluate), (b"just text\n", export)])
+def test_an_unreadable_or_foreign_checkpoint(content, command, tmp_path, capsys):
+    path = tmp_path / "model.ckpt"
+    path.write_bytes(content)
+    name = "export" if command is export else "eval"
+    extra = f"output={tmp_path / 'model.pt'}" if command is export else "subsets=[val]"
+    cfg = compose_config(name, [f"ckpt_path={path}", f"paths.output_dir={tmp_path}", extra])
+    line = error_line(command, cfg, capsys)
+    assert str(path) in line and "cannot be read as a checkpoint" in line
+    torch.save({"weights": torch.zeros(2)}, path)
+    assert "is not a vidtl checkpoint" in error_line(command, cfg, capsys)
+
+
+def test_a_missing_optional_package_says_how_to_install_it():
+    assert one_line(ModuleNotFoundError("No module named 'onnx'", name="onnx")) == (
+        "the optional package 'onnx' is not installed; pip install 'vidtl[export]'")
+    assert one_line(ModuleNotFoundError("x", name="numpy")) is None  # not optional: a bug
+    assert one_line(KeyError("a bug")) is None
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(c) for c in path.read_text().split()] if path.exists() else []
+
+
+@pytest.mark.slow
+def test_a_killed_loader_worker_names_the_cause_and_keeps_the_checkpoint(tiny_dataset,
+                                                                         tmp_path):
+    """SIGKILL to a DataLoader worker, as the out-of-memory killer sends it, mid-epoch."""
+    overrides = tiny_train_overrides(tmp_path / "run", tiny_dataset, "trainer.max_epochs=3",
+                                     "trainer.limit_train_batches=null", "logger=none",
+                                     "data.num_workers=1", "checkpoint_every_n_steps=1")
+    process = subprocess.Popen([sys.executable, "-m", "vidtl.cli.train", *overrides],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    deadline, killed = time.monotonic() + 300, False
+    while time.monotonic() < deadline and process.poll() is None and not killed:
+        if last.is_file():
+            for child in _children(process.pid):
+                if "pt_data_worker" in Path(f"/proc/{child}/comm").read_text() or (
+                        b"multiprocessing" in Path(f"/proc/{child}/cmdline").read_bytes()):
+                    os.kill(child, signal.SIGKILL)
+                    killed = True
+        time.sleep(0.05)
+    _, stderr = process.communicate(timeout=120)
+    assert killed, "no loader worker was found to kill"
+    assert process.returncode == 2, stderr[-3000:]
+    assert "Traceback" not in stderr
+    line = next(x for x in stderr.splitlines() if x.startswith("error: "))
+    assert "worker" in line and "out-of-memory killer" in line and "resume=auto" in line
+    assert torch.load(last, weights_only=True)["global_step"] >= 1  # intact
