@@ -103,15 +103,17 @@ def row_overrides(workers: int, frames: Path, reencoded: Path, gpu: bool,
         "video": processes,
         "reencoded": [*processes, f"data.root={reencoded}"],
         "frames": [*processes, *store],
-        "frames_device_augment": [*processes, *store, "data.augment_on=device"],
         "frames_threads": [*threads, *store],
-        "frames_threads_device_augment": [*threads, *store, "data.augment_on=device"],
     }
-    if smoke:
-        sources = {k: sources[k] for k in ("video", "frames_threads_device_augment")}
-    if gpu:  # JPEG decoding with nvJPEG (on a CPU it would only move it to one thread)
+    if gpu:  # only with a device to move the crop and flip to: without one, such a row would
+        # leave them out of its figure and compare unlike work with the rows above
+        sources["frames_device_augment"] = [*processes, *store, "data.augment_on=device"]
+        sources["frames_threads_device_augment"] = [*threads, *store, "data.augment_on=device"]
+        # JPEG decoding with nvJPEG (on a CPU it would only move it to one thread)
         sources["frames_threads_decode_on_device"] = [*threads, *store, "data.augment_on=device",
                                                       "data.decode_on=device"]
+    if smoke:
+        sources = {k: sources[k] for k in ("video", "frames_threads")}
     return sources
 
 
@@ -185,6 +187,10 @@ def median_row(runs: list[dict]) -> dict:
             row[key] = statistics.median(run[key] for run in runs)
     loader = [run["loader_clips_per_s"] for run in runs]
     row["loader_range"] = [min(loader), max(loader)]
+    # A ratio in the table is the ratio of the medians beside it, not a median of ratios.
+    row["loader_over_decoder"] = row["loader_clips_per_s"] / row["decoder_clips_per_s"]
+    if "train_clips_per_s" in row and row.get("model_clips_per_s"):
+        row["train_over_model"] = row["train_clips_per_s"] / row["model_clips_per_s"]
     row["repeats"] = len(runs)
     return row
 

@@ -111,3 +111,15 @@ def test_dataset_format_errors_name_the_file_and_line(tmp_path):
     (tmp_path / "annotations.jsonl").write_text('{"video": "a.mp4", "label": "x"}\n')
     with pytest.raises(DatasetLayoutError, match=r"annotations.jsonl:1: expected JSON lines"):
         read_jsonl(tmp_path)
+
+
+def test_every_published_target_names_its_source_table():
+    """A number to expect is only as good as its source: each one in the recipes table names
+    the table it was read from (a model zoo's or a repository README's)."""
+    rows = [line for line in (ROOT / "experiments" / "README.md").read_text().splitlines()
+            if line.startswith("| [`")]
+    assert len(rows) >= 5
+    for row in rows:
+        target = row.split("|")[3]
+        if any(ch.isdigit() for ch in target):
+            assert "table" in target, row
