@@ -29,8 +29,18 @@ def run_smoke(script: str, *args: str) -> str:
 
 def test_every_script_has_a_smoke_test():
     tested = {"data_throughput.py", "kept_readers_memory.py", "loader_cost.py", "precision.py",
-              "temporal.py", "tsm_defaults.py", "real_transfer.py", "feature_cache.py"}
+              "temporal.py", "tsm_defaults.py", "real_transfer.py", "feature_cache.py",
+              "default_run.py"}
     assert set(SCRIPTS) == tested, "add a smoke test for each new benchmark script"
+
+
+@pytest.mark.slow
+def test_default_run_smoke(tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    run_smoke("default_run.py", "--out", str(tmp_path))
+    results = json.loads((tmp_path / "smoke.json").read_text())
+    assert 0 <= results["metrics"]["test/top1"] <= 1 and results["wall_seconds"] > 0
+    assert (ROOT / "README.md").read_text() == readme
 
 
 def test_temporal_smoke(tmp_path):

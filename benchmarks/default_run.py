@@ -1,0 +1,88 @@
+"""The README's default run: ``vidtl-train`` with no arguments, from an empty folder, timed.
+
+It generates the synthetic dataset (included in the time), fine-tunes the bundled ImageNet
+EfficientNet-Lite0 with the defaults and tests it; the load average before the run is recorded,
+since the wall time means little on a shared machine.
+
+    python benchmarks/default_run.py                 # logs/benchmarks/default_run/, README
+    python benchmarks/default_run.py --smoke --out /tmp/x   # a tiny run: checks the script
+
+Results go to ``<out>/results.json`` and the README's table (between this script's markers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from docs_section import write_section
+from training_rows import machine
+
+REPO = Path(__file__).resolve().parents[1]
+START, END = "<!-- benchmarks/default_run.py: start -->", "<!-- benchmarks/default_run.py: end -->"
+SMOKE = ["data.synthetic.groups=2", "data.synthetic.clips_per_group=1",
+         "data.synthetic.num_frames=8", "data.synthetic.width=64", "data.synthetic.height=48",
+         "data.num_frames=2", "data.crop_size=32", "data.short_side=32", "data.num_workers=0",
+         "data.persistent_workers=false", "model/backbone=timm",
+         "model.backbone.name=test_efficientnet", "model.backbone.pretrained=false",
+         "trainer.max_epochs=1"]
+
+
+def run(out: Path, smoke: bool) -> dict:
+    """``vidtl-train`` in an empty ``out/run`` folder; its metrics, wall time and load."""
+    folder = out / "run"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    load = os.getloadavg()[0]
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "vidtl.cli.train", *(SMOKE if smoke else [])],
+                   cwd=folder, check=True, stdout=subprocess.DEVNULL,
+                   env={**os.environ, "WANDB_MODE": "disabled"})
+    seconds = time.perf_counter() - start
+    metrics_file = next(folder.glob("logs/train/runs/*/metrics.json"))
+    import vidtl
+
+    return {"machine": machine(), "date": time.strftime("%Y-%m-%d"),
+            "vidtl": vidtl.__version__, "wall_seconds": seconds, "load_before": load,
+            "metrics": json.loads(metrics_file.read_text())}
+
+
+def write_readme(results: dict) -> None:
+    m = results["metrics"]
+    minutes, seconds = divmod(round(results["wall_seconds"]), 60)
+    lines = [
+        START,
+        f"Machine: {results['machine']}; load average {results['load_before']:.2f} before the "
+        f"run. Written by `python benchmarks/default_run.py` on {results['date']}.",
+        "",
+        "| vidtl | test/top1 | test/top5 | test/mean_class_acc | train_clips_per_s | wall time |",
+        "|---|---|---|---|---|---|",
+        f"| {results['vidtl']} | {m['test/top1']:.3f} | {m['test/top5']:.3f} | "
+        f"{m['test/mean_class_acc']:.3f} | {m['train_clips_per_s']:.2f} | "
+        f"{minutes} min {seconds} s |",
+        END,
+    ]
+    write_section(lines, START, END, REPO / "README.md")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=REPO / "logs" / "benchmarks" / "default_run")
+    parser.add_argument("--smoke", action="store_true", help="a tiny run; the README untouched")
+    args = parser.parse_args()
+    results = run(args.out, args.smoke)
+    (args.out / ("smoke.json" if args.smoke else "results.json")).write_text(
+        json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results["metrics"]), flush=True)
+    if not args.smoke:
+        write_readme(results)
+
+
+if __name__ == "__main__":
+    main()
