@@ -22,16 +22,11 @@ import time
 from pathlib import Path
 
 from docs_section import write_section
-from training_rows import machine
+from training_rows import machine, tiny_synthetic
 
 REPO = Path(__file__).resolve().parents[1]
 START, END = "<!-- benchmarks/default_run.py: start -->", "<!-- benchmarks/default_run.py: end -->"
-SMOKE = ["data.synthetic.groups=2", "data.synthetic.clips_per_group=1",
-         "data.synthetic.num_frames=8", "data.synthetic.width=64", "data.synthetic.height=48",
-         "data.num_frames=2", "data.crop_size=32", "data.short_side=32", "data.num_workers=0",
-         "data.persistent_workers=false", "model/backbone=timm",
-         "model.backbone.name=test_efficientnet", "model.backbone.pretrained=false",
-         "trainer.max_epochs=1"]
+SMOKE = [*tiny_synthetic("test_efficientnet", video_frames=8), "trainer.max_epochs=1"]
 
 
 def run(out: Path, smoke: bool) -> dict:

@@ -19,19 +19,22 @@ import time
 from pathlib import Path
 
 from docs_section import write_section
-from training_rows import REPO, final_test_top1, machine, record, run_metrics, train_row
+from training_rows import (
+    REPO,
+    final_test_top1,
+    machine,
+    record,
+    run_metrics,
+    tiny_synthetic,
+    train_row,
+)
 
 START = "<!-- benchmarks/feature_cache.py: start -->"
 END = "<!-- benchmarks/feature_cache.py: end -->"
 HEAD = ["finetune=linear_probe", "model/temporal=transformer", "logger=none",
         "callbacks.progress_bar=null", "test=false"]
 ROWS = {"decoded video": [], "cached features": ["feature_cache.enabled=true"]}
-SMOKE = ["data.synthetic.groups=2", "data.synthetic.clips_per_group=1",
-         "data.synthetic.num_frames=12", "data.synthetic.width=64", "data.synthetic.height=48",
-         "data.num_frames=2", "data.crop_size=32", "data.short_side=32", "data.num_workers=0",
-         "data.persistent_workers=false", "model/backbone=timm",
-         "model.backbone.name=test_resnet", "model.backbone.pretrained=false",
-         "feature_cache.train_views=1"]
+SMOKE = [*tiny_synthetic("test_resnet", video_frames=12), "feature_cache.train_views=1"]
 
 
 def run_row(name: str, epochs: int, out: Path, smoke: bool) -> dict:

@@ -13,6 +13,17 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
+def tiny_synthetic(backbone: str, video_frames: int) -> list[str]:
+    """Overrides of a smoke run: a tiny synthetic dataset, 2-frame 32 px clips, a random timm
+    test backbone, no loader workers."""
+    return ["data.synthetic.groups=2", "data.synthetic.clips_per_group=1",
+            f"data.synthetic.num_frames={video_frames}", "data.synthetic.width=64",
+            "data.synthetic.height=48", "data.num_frames=2", "data.crop_size=32",
+            "data.short_side=32", "data.num_workers=0", "data.persistent_workers=false",
+            "model/backbone=timm", f"model.backbone.name={backbone}",
+            "model.backbone.pretrained=false"]
+
+
 def train_row(overrides: list[str], run_dir: Path) -> float:
     """Run ``vidtl.train`` with ``overrides`` into ``run_dir``; return the minutes it took."""
     command = [sys.executable, "-m", "vidtl.train", *overrides, f"hydra.run.dir={run_dir}"]
