@@ -15,9 +15,9 @@ RENAMED_TARGETS = {
 
 
 def upgrade_config(config: Any) -> Any:
-    """``config`` (plain containers) with moved ``_target_`` paths renamed and the data
+    """``config`` (plain containers) with moved ``_target_`` paths renamed, the data
     module's own ``_target_`` (0.1 built it by Hydra; 0.2's composition root builds it)
-    dropped."""
+    dropped, and ``model.label_smoothing`` (up to 0.3) moved to ``module.label_smoothing``."""
     if isinstance(config, list):
         return [upgrade_config(value) for value in config]
     if not isinstance(config, dict):
@@ -28,4 +28,9 @@ def upgrade_config(config: Any) -> Any:
         del upgraded["_target_"]
     elif target in RENAMED_TARGETS:
         upgraded["_target_"] = RENAMED_TARGETS[target]
+    model = upgraded.get("model")
+    if isinstance(model, dict) and "label_smoothing" in model:
+        smoothing = model.pop("label_smoothing")
+        if isinstance(upgraded.get("module"), dict):
+            upgraded["module"].setdefault("label_smoothing", smoothing)
     return upgraded

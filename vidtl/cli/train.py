@@ -155,7 +155,6 @@ def build_training_module(cfg: DictConfig, datamodule: VideoDataModule
         class_weights=class_weights(weighting, datamodule, len(class_names)),
         optimizer=instantiate(cfg.optimizer),
         scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
-        label_smoothing=cfg.model.get("label_smoothing", 0.0),
         finetune=instantiate(cfg.finetune) if cfg.get("finetune") else None,
         view_aggregation=cfg.get("view_aggregation", "softmax"),
         view_chunk=cfg.get("view_chunk", 32),

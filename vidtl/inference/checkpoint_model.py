@@ -61,7 +61,8 @@ def load_checkpoint(path: str | Path, trusted_targets: Sequence[str] = ()) -> di
         raise CheckpointMismatchError(
             f"{path} is not a vidtl checkpoint (no 'vidtl' record); it must come from vidtl-train"
         )
-    config = OmegaConf.to_container(OmegaConf.create(checkpoint["vidtl"]["config"]), resolve=True)
+    config = upgrade_config(OmegaConf.to_container(OmegaConf.create(checkpoint["vidtl"]["config"]),
+                                                   resolve=True))
     checkpoint["vidtl"]["config"] = config  # resolved: what is checked is what is built
     check_targets({k: config.get(k) for k in REBUILT_SUBTREES}, str(path), trusted_targets)
     return checkpoint
@@ -106,6 +107,9 @@ def trained_model_from(checkpoint: dict[str, Any], num_frames: int | None = None
     config = OmegaConf.create(upgrade_config(checkpoint["vidtl"]["config"]))
     class_names = [str(name) for name in checkpoint["vidtl"]["class_names"]]
     frames = num_frames or int(config.data.num_frames)
-    module = build_module(config.model, class_names, frames, pretrained=False, **module_options)
+    saved_module = config.get("module") or {}  # the loss is reported as training defined it
+    options = {"label_smoothing": float(saved_module.get("label_smoothing", 0.0)),
+               **module_options}
+    module = build_module(config.model, class_names, frames, pretrained=False, **options)
     module.load_state_dict(checkpoint["state_dict"])
     return TrainedModel(module.eval(), config, class_names)

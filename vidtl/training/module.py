@@ -20,6 +20,7 @@ from vidtl.evaluation.video_results import VideoResults
 from vidtl.evaluation.views import aggregate_views, score_views
 from vidtl.finetune.schedule import FinetuneSchedule
 from vidtl.models.classifier import VideoClassifier
+from vidtl.training.batch_mixing import BatchMixing
 
 # The device stage runs in transfer_batch_to_device on purpose; Lightning's notice is noise.
 warnings.filterwarnings("ignore", message=".*overridden `transfer_batch_to_device`.*")
@@ -51,8 +52,13 @@ class VideoClassificationModule(L.LightningModule):
     config's loading plan) takes them to the device, decodes, crops and flips where the plan
     says, and normalises with the backbone's mean and std, in one hook
     (:meth:`transfer_batch_to_device`). Without one, batches are only normalised.
-    Subclasses override the small steps: :meth:`forward_clips`, :meth:`compute_loss`,
-    :meth:`configure_param_groups`.
+    Subclasses override the small steps: :meth:`forward_clips`, :meth:`mix_batch`,
+    :meth:`compute_loss`, :meth:`configure_param_groups`.
+
+    The loss options live here together: ``label_smoothing``, ``class_weights``, and batch
+    mixing (``mixup_alpha``, ``cutmix_alpha``: off at 0; see
+    :class:`~vidtl.training.batch_mixing.BatchMixing`). Validation and test report the same
+    loss definition as training (with the smoothing and weights, without the mixing).
     """
 
     def __init__(
@@ -67,6 +73,9 @@ class VideoClassificationModule(L.LightningModule):
         view_aggregation: str = "softmax",
         view_chunk: int = 32,
         class_weights: list[float] | None = None,
+        mixup_alpha: float = 0.0,
+        cutmix_alpha: float = 0.0,
+        cutmix_probability: float = 0.5,
     ) -> None:
         super().__init__()
         if len(class_names) != classifier.num_classes:
@@ -79,6 +88,7 @@ class VideoClassificationModule(L.LightningModule):
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.label_smoothing = label_smoothing
+        self.batch_mixing = BatchMixing(mixup_alpha, cutmix_alpha, cutmix_probability)
         self.finetune = finetune
         if finetune is not None:
             finetune.prepare(classifier)
@@ -122,17 +132,28 @@ class VideoClassificationModule(L.LightningModule):
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
         return self.forward_clips(clips)
 
-    def compute_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy (with ``class_weights`` and label smoothing when set); override it
-        for another loss."""
-        return F.cross_entropy(logits, labels, weight=self.class_weights,
+    def compute_loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy (with ``class_weights`` and label smoothing when set) against class
+        indices ``(B,)`` or soft targets ``(B, num_classes)`` (mixed batches); override it for
+        another loss."""
+        return F.cross_entropy(logits, targets, weight=self.class_weights,
                                label_smoothing=self.label_smoothing)
+
+    def mix_batch(self, clips: torch.Tensor, labels: torch.Tensor
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The training batch as the loss sees it: ``(clips, labels)`` unchanged, or, with
+        Mixup or CutMix on, mixed clips and soft targets. Override it for another mixing."""
+        if not self.batch_mixing.enabled:
+            return clips, labels
+        return self.batch_mixing(clips, labels, self.classifier.num_classes,
+                                 self.augment_generator())
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
                       ) -> torch.Tensor:
         clips, labels = batch
+        clips, targets = self.mix_batch(clips, labels)
         logits = self.forward_clips(clips)
-        loss = self.compute_loss(logits, labels)
+        loss = self.compute_loss(logits, targets)
         accuracy = (logits.argmax(-1) == labels).float().mean()
         self.log("train/loss", loss, prog_bar=True, batch_size=len(labels))
         self.log("train/top1", accuracy, prog_bar=True, batch_size=len(labels))

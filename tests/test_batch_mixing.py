@@ -1,0 +1,88 @@
+"""Mixup and CutMix: mixed clips with soft targets in the same proportion, a subclass hook,
+soft targets in the loss, and evaluation reporting training's loss definition."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from helpers import compose_config, tiny_train_overrides
+
+from vidtl.assembly.config_upgrade import upgrade_config
+from vidtl.core.errors import UserError
+from vidtl.inference.checkpoint_model import load_trained_model
+from vidtl.training.batch_mixing import BatchMixing
+
+
+def clips_and_labels():
+    clips = torch.stack([torch.full((4, 3, 16, 20), float(i)) for i in range(6)])
+    return clips, torch.tensor([0, 1, 2, 3, 4, 5])
+
+
+def test_mixup_blends_clips_and_labels_in_the_same_proportion():
+    clips, labels = clips_and_labels()
+    mixed, targets = BatchMixing(mixup_alpha=0.4)(clips, labels, 6, np.random.default_rng(0))
+    draws = np.random.default_rng(0)  # the same draws: the partners, then the weight
+    partners, weight = draws.permutation(6), draws.beta(0.4, 0.4)
+    assert torch.allclose(targets.sum(1), torch.ones(6))
+    for i, partner in enumerate(partners):
+        assert mixed[i, 0, 0, 0, 0].item() == pytest.approx(weight * i + (1 - weight) * partner,
+                                                            abs=1e-5)
+        expected = weight * F.one_hot(torch.tensor(i), 6) + (1 - weight) * F.one_hot(
+            torch.tensor(int(partner)), 6)
+        assert torch.allclose(targets[i], expected.float(), atol=1e-6)
+
+
+def test_cutmix_pastes_one_box_in_every_frame_and_weights_by_area():
+    clips, labels = clips_and_labels()
+    mixed, targets = BatchMixing(cutmix_alpha=1.0)(clips, labels, 6, np.random.default_rng(3))
+    for i in range(6):
+        pasted = mixed[i] != i
+        assert torch.equal(pasted, pasted[:1].expand_as(pasted))  # the same box in every frame
+        kept = 1 - pasted[0, 0].float().mean().item()
+        assert targets[i, i].item() == pytest.approx(kept, abs=1e-6) or torch.equal(
+            mixed[i], clips[i])  # a clip paired with itself keeps everything
+
+
+def test_both_choose_per_batch_and_bad_values_are_user_errors():
+    clips, labels = clips_and_labels()
+    mixing = BatchMixing(mixup_alpha=0.4, cutmix_alpha=1.0, cutmix_probability=1.0)
+    mixed, _ = mixing(clips, labels, 6, np.random.default_rng(1))
+    assert set(mixed.unique().tolist()) <= set(range(6))  # CutMix: values copied, not blended
+    with pytest.raises(UserError, match="mixup_alpha"):
+        BatchMixing(mixup_alpha=-1)
+    with pytest.raises(UserError, match="cached"):
+        BatchMixing(cutmix_alpha=1.0)(torch.zeros(4, 3, 8), labels[:4], 6,
+                                      np.random.default_rng(0))
+
+
+def test_the_loss_takes_soft_targets_with_smoothing_and_weights():
+    from test_finetune import build
+
+    from vidtl.finetune.schedule import FinetuneSchedule
+
+    module = build(FinetuneSchedule("full"))
+    module.label_smoothing = 0.1
+    logits, labels = torch.randn(5, 8), torch.tensor([0, 3, 7, 1, 1])
+    soft = F.one_hot(labels, 8).float()
+    assert torch.allclose(module.compute_loss(logits, soft), module.compute_loss(logits, labels))
+
+
+def test_training_with_mixing_and_evaluation_with_the_same_loss(tiny_dataset, tmp_path):
+    from vidtl.cli.train import train
+
+    cfg = compose_config("train", tiny_train_overrides(
+        tmp_path, tiny_dataset, "module.mixup_alpha=0.8", "module.cutmix_alpha=1.0",
+        "module.label_smoothing=0.2", "test=false", "logger=none"))
+    metrics = train(cfg)
+    assert np.isfinite(metrics["val/loss"])
+    model = load_trained_model(tmp_path / "checkpoints" / "last.ckpt")
+    assert model.module.label_smoothing == 0.2
+    assert model.module.batch_mixing.mixup_alpha == 0.0  # mixing is for training only
+
+
+def test_label_smoothing_of_an_older_checkpoint_moves_to_module():
+    old = {"model": {"label_smoothing": 0.1, "dropout": 0.5}, "module": {"class_weights": None}}
+    assert upgrade_config(old) == {"model": {"dropout": 0.5},
+                                   "module": {"class_weights": None, "label_smoothing": 0.1}}
