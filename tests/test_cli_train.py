@@ -1,5 +1,6 @@
 """The real train and eval entry points, composed through Hydra, on tiny real videos."""
 
+import csv
 import json
 import os
 import shutil
@@ -171,6 +172,13 @@ def test_multirun_two_jobs(tiny_dataset, tmp_path):
         assert REQUIRED <= set(json.loads((job / "metrics.json").read_text()))
         assert (job / "checkpoints" / "last.ckpt").is_file()
     assert json.loads(last_line) == json.loads((jobs[1] / "metrics.json").read_text())
+    with (sweep / "results.csv").open() as table:  # one row per job: swept value, metrics
+        rows = list(csv.DictReader(table))
+    assert [(r["job"], r["optimizer.lr"], r["status"]) for r in rows] == [
+        ("0", "0.01", "done"), ("1", "0.001", "done")]
+    assert float(rows[1]["val/top1"]) == json.loads((jobs[1] / "metrics.json").read_text())[
+        "val/top1"]
+    assert "trainer.limit_train_batches" not in rows[0]  # the same in every job: not swept
 
 
 @pytest.mark.parametrize("group,options", [

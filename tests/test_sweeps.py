@@ -52,6 +52,8 @@ def test_optuna_sweep_of_three_trials_writes_the_best_parameters(tiny_dataset, t
     assert set(best["best_params"]) == {"optimizer.lr", "optimizer.weight_decay",
                                         "model/temporal", "finetune"}
     assert best["best_params"]["model/temporal"] in ("avg", "attention")
+    table = (sweep_dir / "results.csv").read_text().splitlines()  # the trials side by side
+    assert len(table) == 4 and "optimizer.lr" in table[0] and "val/top1" in table[0]
 
 
 def test_sweep_jobs_are_grouped_and_tagged():
@@ -120,3 +122,17 @@ def test_slurm_launcher_preset_composes(tmp_path):
     assert launcher._target_.endswith("SlurmLauncher")
     assert (launcher.nodes, launcher.tasks_per_node, launcher.gpus_per_node) == (2, 4, 4)
     assert launcher.partition == "gpu"
+
+
+def test_the_sweep_table_lists_a_failed_job_and_only_the_swept_keys(tmp_path):
+    from vidtl.cli.sweep_table import write_sweep_table
+
+    for job, (lr, top1) in enumerate([("0.1", 0.5), ("0.01", None)]):
+        folder = tmp_path / str(job)
+        (folder / ".hydra").mkdir(parents=True)
+        (folder / ".hydra" / "overrides.yaml").write_text(
+            f"- optimizer.lr={lr}\n- trainer.max_epochs=2\n")
+        if top1 is not None:
+            (folder / "metrics.json").write_text(f'{{"val/top1": {top1}, "run": "x"}}')
+    lines = write_sweep_table(tmp_path).read_text().splitlines()
+    assert lines == ["job,optimizer.lr,status,val/top1", "0,0.1,done,0.5", "1,0.01,no metrics,"]

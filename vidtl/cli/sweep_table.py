@@ -1,0 +1,82 @@
+"""``results.csv`` in a sweep's folder: one row per job, its swept values and final metrics.
+
+A Hydra callback (``conf/hydra/default.yaml``), so every multirun writes it when it ends: a grid
+sweep, an Optuna search or a SLURM/submitit launch. A job that wrote no ``metrics.json`` (it
+failed) gets a row with its values and an empty ``status`` of ``no metrics``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from vidtl.core.atomic import write_text_atomic
+
+log = logging.getLogger(__name__)
+
+RESULTS = "results.csv"
+
+
+def _overrides(job: Path) -> dict[str, str]:
+    path = job / ".hydra" / "overrides.yaml"
+    if not path.is_file():
+        return {}
+    pairs = (str(o).split("=", 1) for o in yaml.safe_load(path.read_text()) or [])
+    return {key.lstrip("+~"): value for key, value in (p for p in pairs if len(p) == 2)}
+
+
+def sweep_rows(sweep_dir: Path) -> list[dict[str, Any]]:
+    """One row per job folder (``0``, ``1``...): ``job``, the swept keys (those whose value
+    differs between jobs, or every override of a single job), ``status`` and the numeric
+    metrics of its ``metrics.json``."""
+    jobs = sorted((p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()),
+                  key=lambda p: int(p.name))
+    overrides = {job: _overrides(job) for job in jobs}
+    keys = sorted({k for values in overrides.values() for k in values})
+    if len(jobs) > 1:
+        keys = [k for k in keys if len({values.get(k) for values in overrides.values()}) > 1]
+    rows = []
+    for job in jobs:
+        row: dict[str, Any] = {"job": int(job.name),
+                               **{k: overrides[job].get(k, "") for k in keys}}
+        metrics_file = job / "metrics.json"
+        if metrics_file.is_file():
+            metrics = json.loads(metrics_file.read_text())
+            row["status"] = "done"
+            row |= {k: v for k, v in sorted(metrics.items())
+                    if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        else:
+            row["status"] = "no metrics"
+        rows.append(row)
+    return rows
+
+
+def write_sweep_table(sweep_dir: Path) -> Path | None:
+    """Write ``results.csv`` in ``sweep_dir``; ``None`` when it holds no job folder."""
+    rows = sweep_rows(sweep_dir) if sweep_dir.is_dir() else []
+    if not rows:
+        return None
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return write_text_atomic(sweep_dir / RESULTS, text.getvalue())
+
+
+class SweepTable(Callback):
+    """Hydra callback: ``results.csv`` when a multirun ends."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        path = write_sweep_table(Path(config.hydra.sweep.dir))
+        if path is not None:  # on stderr: a run's last stdout line stays its metrics
+            print(f"sweep results: {path}", file=sys.stderr, flush=True)
