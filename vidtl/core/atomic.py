@@ -53,19 +53,19 @@ def atomic_path(destination: str | Path, keep_suffix: bool = False,
     except OSError as error:
         if error.errno not in FULL_DISK:
             raise
-        raise DiskFullError(
-            f"{destination}: cannot be written ({os.strerror(error.errno)}); "
-            f"{'its previous version is intact' if destination.exists() else 'nothing was written'}"
-            f"; free some space and run the command again") from None
+        raise _disk_full(destination, os.strerror(error.errno)) from None
     except RuntimeError as error:  # torch.save reports a failed write as a RuntimeError
         if "file write failed" not in str(error) and "unexpected pos" not in str(error):
             raise
-        raise DiskFullError(
-            f"{destination}: cannot be written ({' '.join(str(error).split())[:120]}); "
-            f"{'its previous version is intact' if destination.exists() else 'nothing was written'}"
-            f"; free some space and run the command again") from None
+        raise _disk_full(destination, " ".join(str(error).split())[:120]) from None
     finally:
         partial.unlink(missing_ok=True)
+
+
+def _disk_full(destination: Path, why: str) -> DiskFullError:
+    kept = "its previous version is intact" if destination.exists() else "nothing was written"
+    return DiskFullError(f"{destination}: cannot be written ({why}); {kept}; free some space "
+                         f"and run the command again")
 
 
 def write_text_atomic(destination: str | Path, text: str) -> Path:
