@@ -135,4 +135,31 @@ def test_the_sweep_table_lists_a_failed_job_and_only_the_swept_keys(tmp_path):
         if top1 is not None:
             (folder / "metrics.json").write_text(f'{{"val/top1": {top1}, "run": "x"}}')
     lines = write_sweep_table(tmp_path).read_text().splitlines()
-    assert lines == ["job,optimizer.lr,status,val/top1", "0,0.1,done,0.5", "1,0.01,no metrics,"]
+    assert lines == ["job,optimizer.lr,status,checkpoint,val/top1", "0,0.1,done,,0.5",
+                     "1,0.01,no metrics,,"]
+
+
+def test_sweep_tags_are_the_swept_values_only_and_runs_are_named_after_their_folder(tmp_path):
+    from omegaconf import OmegaConf
+
+    from vidtl.cli.builders import swept_keys, wandb_options
+
+    sweep_dir = tmp_path / "multirun" / "2026-12-01_02-00-00"
+    job_dir = sweep_dir / "1"
+    job_dir.mkdir(parents=True)
+    OmegaConf.save({"hydra": {"overrides": {"task": [  # as Hydra writes multirun.yaml
+        "optimizer.lr=0.01,0.001", "data=csv", "data.root=/data/x", "+model.dropout=0.2",
+        "model/temporal=glob(a*)"]}, "sweeper": {"params": {"finetune": "choice(full)"}}}},
+        sweep_dir / "multirun.yaml")
+    assert swept_keys(sweep_dir) == {"optimizer.lr", "model/temporal", "finetune"}
+    job = ["optimizer.lr=0.001", "data=csv", "data.root=/data/x", "+model.dropout=0.2",
+           "model/temporal=avg", "finetune=full"]
+    options = sweep_run_options("train", str(sweep_dir), job, ["mine"], swept_keys(sweep_dir))
+    assert options["tags"] == ["mine", "optimizer.lr=0.001", "model/temporal=avg",
+                               "finetune=full"]
+    assert swept_keys(tmp_path) is None  # no multirun.yaml: every override is a tag
+    cfg = OmegaConf.create({"paths": {"output_dir": str(job_dir)}, "task_name": "train"})
+    named = wandb_options(cfg, OmegaConf.create({"name": None}))
+    assert named["name"] == "1" and named["resume"] == "allow"
+    assert named["id"] == (job_dir / "wandb_run_id.txt").read_text().strip()
+    assert "name" not in wandb_options(cfg, OmegaConf.create({"name": "mine"}))

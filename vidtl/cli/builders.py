@@ -32,17 +32,26 @@ def build_loggers(cfg: DictConfig) -> list[L.pytorch.loggers.Logger]:
         options = {}
         if "wandb" in logger_cfg._target_.lower():
             os.environ.setdefault("WANDB_MODE", "offline")
-            # One W&B run per run folder: a resumed run continues it.
-            options = {"id": wandb_run_id(Path(cfg.paths.output_dir)), "resume": "allow"}
-            options |= multirun_wandb_options(cfg, logger_cfg)
+            options = wandb_options(cfg, logger_cfg)
         log.info("logger %s: %s", name, logger_cfg._target_)
         loggers.append(instantiate(logger_cfg, **options))
     return loggers
 
 
+def wandb_options(cfg: DictConfig, logger_cfg: DictConfig) -> dict[str, Any]:
+    """What vidtl sets on a W&B run: one run per run folder (its ``id`` kept there, so a
+    resumed run continues it), named after the folder unless the config names it (in a sweep:
+    the job number, the sweep being the group), tagged with a sweep's swept values."""
+    output_dir = Path(cfg.paths.output_dir)
+    options: dict[str, Any] = {"id": wandb_run_id(output_dir), "resume": "allow"}
+    if not logger_cfg.get("name"):
+        options["name"] = output_dir.name
+    return options | multirun_wandb_options(cfg, logger_cfg)
+
+
 def multirun_wandb_options(cfg: DictConfig, logger_cfg: DictConfig) -> dict[str, Any]:
     """In a multirun job: the sweep as the W&B group (unless the config names one) and the
-    job's overrides as tags."""
+    job's values of the swept keys as tags."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
@@ -50,7 +59,8 @@ def multirun_wandb_options(cfg: DictConfig, logger_cfg: DictConfig) -> dict[str,
         return {}
     hydra_cfg = HydraConfig.get()
     options = sweep_run_options(cfg.task_name, hydra_cfg.sweep.dir,
-                                list(hydra_cfg.overrides.task), list(cfg.get("tags") or []))
+                                list(hydra_cfg.overrides.task), list(cfg.get("tags") or []),
+                                swept_keys(Path(hydra_cfg.sweep.dir)))
     if logger_cfg.get("group"):
         del options["group"]
     log.info("W&B run of a sweep job: group %s, tags %s", options.get("group", logger_cfg.group),
@@ -58,13 +68,37 @@ def multirun_wandb_options(cfg: DictConfig, logger_cfg: DictConfig) -> dict[str,
     return options
 
 
+def _key(override: str) -> str:
+    return override.partition("=")[0].lstrip("+~")
+
+
+def swept_keys(sweep_dir: Path) -> set[str] | None:
+    """The keys a multirun varies, from the ``multirun.yaml`` Hydra writes in its sweep folder:
+    command-line sweeps (``a=1,2``, ``range(...)``, ``choice(...)``...) and the sweeper's
+    ``params`` (an Optuna search); ``None`` when the file is not there."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    path = sweep_dir / "multirun.yaml"
+    if not path.is_file():
+        return None
+    saved = OmegaConf.load(path)
+    parsed = OverridesParser.create().parse_overrides(list(saved.hydra.overrides.task))
+    keys = {o.key_or_group for o in parsed if o.is_sweep_override()}
+    params = OmegaConf.select(saved, "hydra.sweeper.params")
+    return keys | set(params or {})
+
+
 def sweep_run_options(task_name: str, sweep_dir: str, job_overrides: list[str],
-                      tags: list[str]) -> dict[str, Any]:
+                      tags: list[str], swept: set[str] | None = None) -> dict[str, Any]:
     """W&B ``group`` ``<task>-<sweep folder>`` (the sweep's start time) and ``tags``: ``tags``
-    plus the job's overrides, leaving out paths and Hydra settings (W&B caps tags at 64)."""
-    varied = [o for o in job_overrides
-              if not o.lstrip("+~").startswith(("hydra.", "paths."))
-              and "/" not in o.partition("=")[2]]
+    plus the job's values of the ``swept`` keys (unknown: its overrides, leaving out paths and
+    Hydra settings); W&B caps a tag at 64 characters."""
+    if swept is not None:
+        varied = [o for o in job_overrides if _key(o) in swept]
+    else:
+        varied = [o for o in job_overrides
+                  if not o.lstrip("+~").startswith(("hydra.", "paths."))
+                  and "/" not in o.partition("=")[2]]
     return {"group": f"{task_name}-{Path(sweep_dir).name}",
             "tags": [*tags, *(o[:64] for o in varied)]}
 

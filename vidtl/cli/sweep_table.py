@@ -36,8 +36,8 @@ def _overrides(job: Path) -> dict[str, str]:
 
 def sweep_rows(sweep_dir: Path) -> list[dict[str, Any]]:
     """One row per job folder (``0``, ``1``...): ``job``, the swept keys (those whose value
-    differs between jobs, or every override of a single job), ``status`` and the numeric
-    metrics of its ``metrics.json``."""
+    differs between jobs, or every override of a single job), ``status``, the ``checkpoint``
+    it evaluated (its best epoch) and the numeric metrics of its ``metrics.json``."""
     jobs = sorted((p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()),
                   key=lambda p: int(p.name))
     overrides = {job: _overrides(job) for job in jobs}
@@ -52,6 +52,8 @@ def sweep_rows(sweep_dir: Path) -> list[dict[str, Any]]:
         if metrics_file.is_file():
             metrics = json.loads(metrics_file.read_text())
             row["status"] = "done"
+            evaluated = metrics.get("evaluated_checkpoint")  # the checkpoint to load: its best
+            row["checkpoint"] = evaluated if evaluated and Path(evaluated).is_file() else ""
             row |= {k: v for k, v in sorted(metrics.items())
                     if isinstance(v, (int, float)) and not isinstance(v, bool)}
         else:
