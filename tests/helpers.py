@@ -66,3 +66,17 @@ def make_datamodule(root: Path, **options):
     from vidtl.assembly.data import build_datamodule, data_options
 
     return build_datamodule(data_options(root=root, **options))
+
+
+def write_csv_lists(root: Path, folder: Path) -> tuple[Path, Path]:
+    """``train.csv`` and ``val.csv`` (``path,label``, paths relative to ``root``) in ``folder``
+    for the videos of a synthetic dataset at ``root``: group 3 is validation."""
+    folder.mkdir(parents=True, exist_ok=True)
+    videos = sorted(root.rglob("*.avi"))
+    lists = []
+    for name, keep in (("train.csv", lambda v: "_g03_" not in v.name),
+                       ("val.csv", lambda v: "_g03_" in v.name)):
+        rows = [f"{v.relative_to(root)},{v.parent.name}\n" for v in videos if keep(v)]
+        lists.append(folder / name)
+        lists[-1].write_text("path,label\n" + "".join(rows))
+    return lists[0], lists[1]

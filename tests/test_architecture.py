@@ -13,7 +13,7 @@ PACKAGE = ROOT / "vidtl"
 
 # Each package may import its own layer's packages (without circles) and those below.
 LAYERS = [
-    ["vidtl", "vidtl.data", "vidtl.core"],  # package faces and the base
+    ["vidtl.data", "vidtl.core"],  # a package face and the base
     ["vidtl.data.annotations", "vidtl.data.frames", "vidtl.models"],
     ["vidtl.data.clips", "vidtl.finetune", "vidtl.evaluation"],
     ["vidtl.data.loading"],
@@ -22,7 +22,7 @@ LAYERS = [
     ["vidtl.assembly"],
     ["vidtl.inference"],
     ["vidtl.cli"],
-    ["vidtl.train", "vidtl.eval"],
+    ["vidtl.train", "vidtl.eval", "vidtl"],  # entry points; the package face (vidtl.load)
 ]
 LAYER = {name: depth for depth, names in enumerate(LAYERS) for name in names}
 

@@ -26,3 +26,20 @@ def test_notebook_executes(path, tmp_path, monkeypatch):
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
     outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
+
+
+def test_the_rendered_page_shows_the_notebooks_current_code():
+    """docs/<notebook>.md, written with its outputs by notebooks/render.py, holds every code
+    cell of the notebook as it is now (rerun the script after changing the notebook)."""
+    import importlib.util
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("render", root / "notebooks" / "render.py")
+    render = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(render)
+    for path in NOTEBOOKS:
+        page = (root / "docs" / f"{path.stem}.md").read_text()
+        missing = [c.splitlines()[0] for c in render.code_cells(path)
+                   if f"```python\n{c}\n```" not in page]
+        assert not missing, f"docs/{path.stem}.md is stale: python notebooks/render.py"
+        assert "```text\n" in page  # it shows outputs

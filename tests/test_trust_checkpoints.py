@@ -62,7 +62,7 @@ def test_a_crafted_config_is_refused_before_anything_is_built(attack, tiny_check
     path = crafted(tiny_checkpoint, tmp_path, attacks(victim, source)[attack])
     with pytest.raises(UntrustedTargetError) as error:
         load_trained_model(path)
-    assert str(path) in str(error.value) and "trusted_targets" in str(error.value)
+    assert str(path) in str(error.value) and "custom_imports=" in str(error.value)
     assert victim.read_text() == "precious"
 
 
@@ -85,7 +85,7 @@ def test_the_commands_refuse_it_in_one_line(tiny_checkpoint, tiny_dataset, tmp_p
 
 def test_the_users_own_prefix_is_trusted_only_when_the_command_names_it():
     config = {"model": {"temporal": {"_target_": "mypkg.pools.DiffPool", "_partial_": True}}}
-    with pytest.raises(UntrustedTargetError, match=r"trusted_targets=\[mypkg.pools\]"):
+    with pytest.raises(UntrustedTargetError, match=r"custom_imports=\[mypkg.pools\]"):
         check_targets(config, "run.ckpt")
     check_targets(config, "run.ckpt", trusted_prefixes=["mypkg"])
     assert not is_trusted("mypkgevil.X", ["mypkg"])  # a prefix ends at a dot

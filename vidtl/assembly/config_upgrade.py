@@ -31,6 +31,7 @@ def upgrade_config(config: Any) -> Any:
     model = upgraded.get("model")
     if isinstance(model, dict) and "label_smoothing" in model:
         smoothing = model.pop("label_smoothing")
-        if isinstance(upgraded.get("module"), dict):
-            upgraded["module"].setdefault("label_smoothing", smoothing)
+        if not isinstance(upgraded.get("module"), dict):
+            upgraded["module"] = {}
+        upgraded["module"].setdefault("label_smoothing", smoothing)
     return upgraded

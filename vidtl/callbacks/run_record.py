@@ -6,12 +6,13 @@ from typing import Any
 
 import lightning as L
 
-import vidtl
+from vidtl.core.version import __version__
 
 
 class RunRecord(L.Callback):
-    """Adds ``checkpoint["vidtl"]``: the resolved run config (plain containers), the class
-    names and the vidtl version, so a checkpoint alone can be evaluated."""
+    """Adds ``checkpoint["vidtl"]``: the resolved run config (plain containers, with its
+    ``custom_imports``), the class names, the LightningModule's class and the vidtl version, so
+    a checkpoint alone can be evaluated."""
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.config = config
@@ -21,5 +22,6 @@ class RunRecord(L.Callback):
         checkpoint["vidtl"] = {
             "config": self.config,
             "class_names": list(pl_module.class_names),
-            "version": vidtl.__version__,
+            "module_class": f"{type(pl_module).__module__}.{type(pl_module).__qualname__}",
+            "version": __version__,
         }

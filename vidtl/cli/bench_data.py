@@ -17,6 +17,7 @@ from vidtl.assembly.model import build_module
 from vidtl.cli import config_dir
 from vidtl.cli.errors import exit_on_user_error
 from vidtl.cli.predict import select_device
+from vidtl.core.custom_imports import import_custom
 from vidtl.data.loading.datamodule import VideoDataModule
 from vidtl.data.tools.loader_rate import cycle, decoder_loop_rate, loader_rate
 from vidtl.models.backbones import IMAGENET_MEAN, IMAGENET_STD
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 def bench_data(cfg: DictConfig) -> dict[str, Any]:
     """Measure and print the loader, its bare decoder loop and (on a GPU) the model; the last
     line printed is the results as JSON."""
+    import_custom(cfg.get("custom_imports"))
     datamodule = build_datamodule(cfg.data)
     datamodule.prepare_data()
     plan = datamodule.plan

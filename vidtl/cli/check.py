@@ -14,6 +14,7 @@ from vidtl.cli import config_dir
 from vidtl.cli.errors import exit_on_user_error
 from vidtl.cli.prepare import dataset_videos
 from vidtl.core.atomic import write_text_atomic
+from vidtl.core.custom_imports import import_custom
 from vidtl.data.annotations.exclusions import write_exclusion_list
 from vidtl.data.annotations.index import read_index
 from vidtl.data.tools.check import check_videos
@@ -21,6 +22,7 @@ from vidtl.data.tools.check import check_videos
 
 def check(cfg: DictConfig) -> dict[str, str]:
     """``{path: reason}`` of the broken videos; writes the report and exclusion list asked for."""
+    import_custom(cfg.get("custom_imports"))
     spec = dataset_spec(cfg.data)
     index = read_index(spec)
     videos = dataset_videos(index)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable
 from typing import TypeVar
@@ -51,12 +52,31 @@ def one_line(error: BaseException) -> str | None:
                 f"checkpoints saved so far are intact and resume=auto continues from them")
     cause = error.__cause__ or error.__context__
     if type(error).__name__ == "InstantiationException":  # Hydra: a class rejected its config
+        missing = missing_target(str(error))
+        if missing is not None:
+            return missing
         inner = one_line(cause) if cause is not None else None
         text = inner or str(error)
         return f"{text} (HYDRA_FULL_ERROR=1 shows the traceback)"
     if isinstance(error, (ValueError, TypeError)) and "vidtl" in _raised_in(error):
         return f"{error} (HYDRA_FULL_ERROR=1 shows the traceback)"
     return None
+
+
+def missing_target(message: str) -> str | None:
+    """Hydra's "Error locating target 'a.b.C'" (with its ``full_key``) as what to do about it."""
+    found = re.search(r"Error locating target '([^']+)'", message)
+    if found is None:
+        return None
+    target = found.group(1)
+    key = re.search(r"full_key: (\S+)", message)
+    where = f"{key.group(1)}._target_" if key else "_target_"
+    module = target.rsplit(".", 1)[0]
+    if module.split(".")[0] == "vidtl":
+        return f"{where}={target!r} does not exist in vidtl (a typo, or a name of another version)"
+    return (f"{where}={target!r} cannot be imported; if it is your own code, add "
+            f"custom_imports=[{module}] to the command and start it from the folder that holds "
+            f"{module.split('.')[0]!r} (or pip install -e your project)")
 
 
 def _raised_in(error: BaseException) -> str:

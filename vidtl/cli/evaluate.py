@@ -52,7 +52,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Evaluate ``cfg.ckpt_path``; write and return ``metrics.json``."""
     output_dir = Path(cfg.paths.output_dir).resolve()
     output_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint = load_checkpoint(cfg.ckpt_path, cfg.get("trusted_targets") or ())
+    checkpoint = load_checkpoint(cfg.ckpt_path, cfg.get("trusted_targets") or (),
+                                 cfg.get("custom_imports") or ())
     saved = OmegaConf.create(upgrade_config(checkpoint["vidtl"]["config"]))
     class_names = list(checkpoint["vidtl"]["class_names"])
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from vidtl import __version__
 from vidtl.cli import config_dir
 from vidtl.cli.errors import exit_on_user_error
 from vidtl.core.errors import UserError
+from vidtl.core.version import __version__
 from vidtl.inference.checkpoint_model import load_trained_model
 from vidtl.inference.export import FORMATS, export_classifier, sidecar_path
 
@@ -27,7 +27,8 @@ def export(cfg: DictConfig) -> Path:
     """Export ``cfg.ckpt_path``; return the written model file."""
     if cfg.format not in FORMATS:
         raise UserError(f"format must be one of {FORMATS}, got {cfg.format!r}")
-    model = load_trained_model(cfg.ckpt_path, trusted_targets=cfg.get("trusted_targets") or ())
+    model = load_trained_model(cfg.ckpt_path, trusted_targets=cfg.get("trusted_targets") or (),
+                               custom_imports=cfg.get("custom_imports") or ())
     data = model.config.data
     evaluation = model.test_pipeline().eval_transform  # the run's own clip geometry
     crop_size = evaluation.crop_size
@@ -45,7 +46,8 @@ def export(cfg: DictConfig) -> Path:
         model.module.classifier, model.class_names, model.num_frames, crop_size, cfg.output,
         cfg.format, extra={"clip_sampling": clip_sampling,
                            "checkpoint": str(Path(cfg.ckpt_path).expanduser().resolve()),
-                           "vidtl_version": __version__})
+                           "vidtl_version": __version__},
+        scorer=model.module)  # the checkpoint's own class: a subclass's forward is kept
     log.info("exported %s to %s (classes and input in %s)", cfg.format, path, sidecar_path(path))
     print(path, flush=True)
     return path

@@ -20,9 +20,9 @@ from omegaconf import DictConfig
 from vidtl.cli import config_dir
 from vidtl.cli.errors import exit_on_user_error
 from vidtl.core.errors import UserError
-from vidtl.evaluation.views import aggregate_views, score_views
 from vidtl.inference.checkpoint_model import load_trained_model
 from vidtl.inference.inputs import expand_input
+from vidtl.inference.video_model import view_probabilities
 from vidtl.inference.video_views import VideoViews, view_batches
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,7 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
         raise UserError(f"output must be one of {OUTPUTS}, got {cfg.output!r}")
     videos = expand_input(cfg.input)
     model = load_trained_model(cfg.ckpt_path, trusted_targets=cfg.get("trusted_targets") or (),
+                               custom_imports=cfg.get("custom_imports") or (),
                                view_aggregation=cfg.view_aggregation)
     device = select_device(cfg.device)
     module = model.module.to(device)
@@ -60,10 +61,8 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
                 print(f"error: {videos[index]}: {reason}", file=sys.stderr, flush=True)
                 rows[index] = {"video": str(videos[index]), "error": reason}
             if batch.views is not None:
-                logits = score_views(batch.views.to(device), module.score_clips, cfg.view_chunk)
-                scores = aggregate_views(logits, cfg.view_aggregation)
-                if cfg.view_aggregation == "logits":
-                    scores = scores.softmax(-1)
+                scores = view_probabilities(module, batch.views, cfg.view_chunk,
+                                            cfg.view_aggregation)
                 probabilities, classes = scores.topk(top_k, dim=-1)
                 for row, index in enumerate(batch.videos):
                     rows[index] = {"video": str(videos[index]), "topk": [

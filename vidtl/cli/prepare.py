@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 from vidtl.assembly.data import dataset_spec
 from vidtl.cli import config_dir
 from vidtl.cli.errors import exit_on_user_error
+from vidtl.core.custom_imports import import_custom
 from vidtl.core.errors import UserError
 from vidtl.data.annotations.index import read_index
 from vidtl.data.annotations.records import VideoIndex
@@ -25,6 +26,8 @@ def dataset_videos(index: VideoIndex) -> list[Path]:
 
 
 def prepare(cfg: DictConfig) -> PrepareSummary:
+    """Prepare every video of ``cfg.data`` (resumable) and print the summary."""
+    import_custom(cfg.get("custom_imports"))
     try:
         settings = PrepareSettings(mode=cfg.mode, short_side=cfg.short_side,
                                    quality=cfg.quality, fps=cfg.fps,

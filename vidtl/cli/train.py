@@ -32,6 +32,7 @@ from vidtl.cli.builders import (
     write_metrics,
 )
 from vidtl.cli.errors import exit_on_user_error
+from vidtl.core.custom_imports import import_custom
 from vidtl.core.errors import UserError
 from vidtl.data.loading.datamodule import VideoDataModule
 from vidtl.evaluation.reports import write_test_reports
@@ -218,6 +219,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     Writes ``metrics.json`` and ``checkpoints/`` under ``cfg.paths.output_dir`` and returns the
     metrics.
     """
+    import_custom(cfg.get("custom_imports"))
     output_dir = Path(cfg.paths.output_dir).resolve()
     output_dir.mkdir(parents=True, exist_ok=True)
     if cfg.get("seed") is not None:

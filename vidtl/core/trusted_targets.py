@@ -10,8 +10,8 @@ boundary. So before a saved config is instantiated, every ``_target_`` in it mus
 - a model builder of torchvision's or timm's model registry (``torchvision.models.resnet50``);
 - an object of ``vidtl`` marked :func:`rebuildable` (its backbone factory, settings classes and
   every entry of its registries: they read files at most);
-- a name under a prefix the user lists in the command's own ``trusted_targets`` (never the
-  checkpoint's): their own package, trusted by saying so.
+- a name under a prefix the user lists in the command's own ``custom_imports`` or
+  ``trusted_targets`` (never the checkpoint's): their own package, trusted by saying so.
 
 A name outside the first two roots is refused before anything of it is imported.
 """
@@ -121,4 +121,4 @@ def check_targets(config: Any, origin: str, trusted_prefixes: Sequence[str] = ()
                 f"{origin}: {where}={target!r} is not a class or function vidtl rebuilds from a "
                 f"checkpoint (allowed: torch.nn.Module classes of vidtl, timm, torchvision and "
                 f"torch.nn, and vidtl's factories); if you trust this file and that code, add "
-                f"trusted_targets=[{root}] to the command")
+                f"custom_imports=[{root}] to the command (it imports {root} and trusts it)")

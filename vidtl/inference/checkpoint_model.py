@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from vidtl.assembly.config_upgrade import upgrade_config
 from vidtl.assembly.data import clip_pipeline
-from vidtl.assembly.model import build_module
+from vidtl.assembly.model import ModuleFactory, build_module
+from vidtl.core.custom_imports import import_custom
 from vidtl.core.errors import UserError
 from vidtl.core.trusted_targets import check_targets
 from vidtl.data.clips.pipeline import ClipPipeline
@@ -50,9 +52,12 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     return checkpoint
 
 
-def load_checkpoint(path: str | Path, trusted_targets: Sequence[str] = ()) -> dict[str, Any]:
+def load_checkpoint(path: str | Path, trusted_targets: Sequence[str] = (),
+                    custom_imports: Sequence[str] = ()) -> dict[str, Any]:
     """A vidtl checkpoint, loaded safely (tensors and plain containers only), whose saved config
-    names only trusted ``_target_`` objects (``trusted_targets``: the user's own prefixes)."""
+    names only trusted ``_target_`` objects: vidtl's, or under the user's own prefixes
+    (``trusted_targets``, and the modules of ``custom_imports``, which are imported first)."""
+    trusted = [*trusted_targets, *import_custom(custom_imports)]
     path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
@@ -64,7 +69,7 @@ def load_checkpoint(path: str | Path, trusted_targets: Sequence[str] = ()) -> di
     config = upgrade_config(OmegaConf.to_container(OmegaConf.create(checkpoint["vidtl"]["config"]),
                                                    resolve=True))
     checkpoint["vidtl"]["config"] = config  # resolved: what is checked is what is built
-    check_targets({k: config.get(k) for k in REBUILT_SUBTREES}, str(path), trusted_targets)
+    check_targets({k: config.get(k) for k in REBUILT_SUBTREES}, str(path), trusted)
     return checkpoint
 
 
@@ -91,13 +96,15 @@ class TrainedModel:
 
 
 def load_trained_model(path: str | Path, num_frames: int | None = None,
-                       trusted_targets: Sequence[str] = (), **module_options: Any) -> TrainedModel:
-    """Rebuild the classifier of checkpoint ``path`` (for ``num_frames`` frames per clip; by
-    default those it was trained with) with its weights; ``trusted_targets`` are prefixes of
-    the user's own code the saved config may name; ``module_options`` go to
-    :class:`VideoClassificationModule` (view aggregation and chunk)."""
-    return trained_model_from(load_checkpoint(path, trusted_targets), num_frames,
-                              **module_options)
+                       trusted_targets: Sequence[str] = (), custom_imports: Sequence[str] = (),
+                       **module_options: Any) -> TrainedModel:
+    """Rebuild the LightningModule of checkpoint ``path`` (its own class: vidtl's or the
+    subclass it was trained with) for ``num_frames`` frames per clip (by default those it was
+    trained with), with its weights. ``custom_imports`` are the user's modules to import and
+    trust (as in training), ``trusted_targets`` further prefixes of the user's code the saved
+    config may name; ``module_options`` go to the module (view aggregation and chunk)."""
+    return trained_model_from(load_checkpoint(path, trusted_targets, custom_imports),
+                              num_frames, **module_options)
 
 
 def trained_model_from(checkpoint: dict[str, Any], num_frames: int | None = None,
@@ -107,9 +114,27 @@ def trained_model_from(checkpoint: dict[str, Any], num_frames: int | None = None
     config = OmegaConf.create(upgrade_config(checkpoint["vidtl"]["config"]))
     class_names = [str(name) for name in checkpoint["vidtl"]["class_names"]]
     frames = num_frames or int(config.data.num_frames)
-    saved_module = config.get("module") or {}  # the loss is reported as training defined it
-    options = {"label_smoothing": float(saved_module.get("label_smoothing", 0.0)),
-               **module_options}
-    module = build_module(config.model, class_names, frames, pretrained=False, **options)
-    module.load_state_dict(checkpoint["state_dict"])
+    module = build_module(config.model, class_names, frames, pretrained=False,
+                          module_factory=saved_module_class(config),
+                          class_weights=None,  # computed from the training set in training only
+                          **module_options)
+    try:
+        module.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError as error:
+        written_by = checkpoint["vidtl"].get("module_class", "?")
+        raise CheckpointMismatchError(
+            f"the checkpoint's weights do not fit {type(module).__qualname__} (the checkpoint "
+            f"was written by {written_by}): {str(error).splitlines()[0]}") from None
     return TrainedModel(module.eval(), config, class_names)
+
+
+def saved_module_class(config: DictConfig) -> ModuleFactory:
+    """The LightningModule of the saved ``module`` config (its class, vidtl's or a subclass,
+    with its saved options: loss, mixing and the subclass's own), checked as trusted by
+    :func:`load_checkpoint`; vidtl's class (with the saved options) when it names none."""
+    module_cfg = OmegaConf.to_container(config.get("module") or OmegaConf.create({}))
+    module_cfg.setdefault("_target_", VIDTL_MODULE)
+    return instantiate(module_cfg, _partial_=True)
+
+
+VIDTL_MODULE = f"{VideoClassificationModule.__module__}.{VideoClassificationModule.__qualname__}"

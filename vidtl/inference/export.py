@@ -26,9 +26,11 @@ FORMATS = ("onnx", "torchscript")
 
 
 class UInt8VideoClassifier(nn.Module):
-    """uint8 ``(B, T, H, W, C)`` -> float, scaled to [0, 1], standardised -> ``classifier``."""
+    """uint8 ``(B, T, H, W, C)`` -> float, scaled to [0, 1], standardised -> ``classifier``
+    (any module mapping normalised clips ``(B, T, C, H, W)`` to logits: a
+    :class:`VideoClassifier`, or a LightningModule whose ``forward`` adds its own steps)."""
 
-    def __init__(self, classifier: VideoClassifier, mean: tuple[float, ...],
+    def __init__(self, classifier: nn.Module, mean: tuple[float, ...],
                  std: tuple[float, ...]) -> None:
         super().__init__()
         self.classifier = classifier
@@ -38,6 +40,20 @@ class UInt8VideoClassifier(nn.Module):
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
         frames = clips.permute(0, 1, 4, 2, 3).float() / 255.0
         return self.classifier((frames - self.mean) / self.std)
+
+
+class ForwardOf(nn.Module):
+    """``owner.forward`` as a plain module holding ``classifier``: what tracing can walk when
+    the owner cannot be (a LightningModule's ``trainer`` property raises outside a Trainer).
+    The owner's own tensors (a subclass's extra parameters) enter the graph as constants."""
+
+    def __init__(self, owner: nn.Module, classifier: nn.Module) -> None:
+        super().__init__()
+        self.classifier = classifier
+        self.__dict__["owner_forward"] = owner.forward  # not a submodule: not walked
+
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        return self.owner_forward(clips)
 
 
 def sidecar_path(path: Path) -> Path:
@@ -63,11 +79,14 @@ def describe_export(format: str, class_names: list[str], num_frames: int, crop_s
 
 def export_classifier(classifier: VideoClassifier, class_names: list[str], num_frames: int,
                       crop_size: int, path: str | Path, format: str,
-                      extra: dict[str, Any] | None = None) -> Path:
+                      extra: dict[str, Any] | None = None,
+                      scorer: nn.Module | None = None) -> Path:
     """Write ``classifier`` (with its preprocessing) to ``path`` in ``format`` and its
-    description to ``<path>.json``; return ``path``. LoRA layers are merged into
-    ``classifier``'s weights first (in place). Both files appear complete or not at
-    all (written under temporary names, then renamed)."""
+    description to ``<path>.json``; return ``path``. ``scorer``, when given, is what is
+    exported instead: a module holding ``classifier`` whose ``forward`` gives the logits of
+    normalised clips (a LightningModule subclass with its own steps). LoRA layers are merged
+    into ``classifier``'s weights first (in place). Both files appear complete or not at all
+    (written under temporary names, then renamed)."""
     if format not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
     if format == "onnx":
@@ -83,7 +102,10 @@ def export_classifier(classifier: VideoClassifier, class_names: list[str], num_f
     if merged:
         log.info("merged %d LoRA layers into their weights before export", merged)
     config = classifier.backbone.data_config
-    model = UInt8VideoClassifier(classifier, config.mean, config.std).eval()
+    if scorer is not None:
+        scorer.requires_grad_(False)  # its own tensors become constants of the graph
+    scoring = classifier if scorer is None else ForwardOf(scorer, classifier)
+    model = UInt8VideoClassifier(scoring, config.mean, config.std).eval()
     example = torch.randint(0, 256, (2, num_frames, crop_size, crop_size, 3), dtype=torch.uint8)
     description = describe_export(format, class_names, num_frames, crop_size, config.mean,
                                   config.std, extra)

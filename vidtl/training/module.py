@@ -108,6 +108,15 @@ class VideoClassificationModule(L.LightningModule):
         self._test_outputs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
         self.test_results: VideoResults | None = None
 
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path: Any, *args: Any, **kwargs: Any) -> Any:
+        """Not Lightning's: a vidtl checkpoint rebuilds its classifier from its saved config,
+        which ``vidtl.load(path)`` does (in the class the checkpoint was trained with)."""
+        raise TypeError(
+            f"{cls.__name__}.load_from_checkpoint cannot rebuild a vidtl checkpoint (the "
+            f"classifier comes from its saved config); use vidtl.load({str(checkpoint_path)!r}"
+            f", custom_imports=[...]).module, which gives the module in its own class")
+
     def transfer_batch_to_device(self, batch: Any, device: torch.device,
                                  dataloader_idx: int) -> Any:
         """The one device-side hook: the :attr:`device_stage` moves the loader's batch to

@@ -65,6 +65,12 @@ def read_index(spec: DatasetSpec) -> VideoIndex:
     return index
 
 
+def options_of_other_formats() -> set[str]:
+    """The option names that some registered format takes."""
+    return {name for format_name in FORMATS
+            for name in inspect.signature(FORMATS.get(format_name)).parameters}
+
+
 def load_index(format: str | FormatFn, root: str | Path, strict: bool = False,
                **options: Any) -> VideoIndex:
     """Read dataset ``root`` in ``format``; drop (or, if ``strict``, refuse) missing files.
@@ -81,8 +87,13 @@ def load_index(format: str | FormatFn, root: str | Path, strict: bool = False,
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     accepted = {k: v for k, v in options.items() if takes_any or k in params}
     ignored = [k for k, v in options.items() if k not in accepted and v is not None]
-    if ignored:
-        log.warning("format %s ignores the options %s", format, ignored)
+    unknown = [k for k in ignored if k not in options_of_other_formats()]
+    if unknown:  # an option of another format (split, after data.format=csv) is no typo
+        log.warning("format %s ignores the options %s (no dataset format takes them)", format,
+                    unknown)
+    if len(unknown) < len(ignored):
+        log.debug("format %s ignores the options of other formats %s", format,
+                  [k for k in ignored if k not in unknown])
     index = fn(root, **accepted)
     _drop_missing(index, root, strict)
     if not index.subsets.get("train") and not index.subsets.get("val"):

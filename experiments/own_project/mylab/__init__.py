@@ -1,0 +1,1 @@
+"""An example research package built on vidtl (see ../README.md)."""

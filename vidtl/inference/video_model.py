@@ -1,0 +1,160 @@
+"""A trained checkpoint in your own Python code: ``vidtl.load(path)``, then ``predict``.
+
+::
+
+    import vidtl
+
+    model = vidtl.load("logs/train/runs/r1/checkpoints/best.ckpt", custom_imports=["mylab"])
+    model.module                   # the LightningModule, of the class it was trained with
+    model.predict("clip.mp4")      # Prediction(classes=[...], probabilities=[...]), top 5
+    model.predict(frames)          # uint8 frames (T, H, W, C), or a batch (B, T, H, W, C)
+
+Every input goes through the checkpoint's own preprocessing. A video path is read as
+``vidtl-predict`` reads it: the run's sampler, its test views (``num_test_clips`` x
+``num_test_crops``), the views' scores averaged. A tensor holds uint8 RGB frames ``(T, H, W, C)``
+of any size, the layout decoders return (decord's ``asnumpy()``, PyAV's
+``to_ndarray(format="rgb24")``) and the exported model takes; a clip of another length than
+the checkpoint's ``num_frames`` is sampled at segment centres, then its short side resized and
+its centre cropped (the run's evaluation geometry), and normalised with the backbone's mean and
+std.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from vidtl.core.errors import UserError
+from vidtl.data.clips.transforms import EvalClipTransform
+from vidtl.evaluation.views import aggregate_views, score_views
+from vidtl.inference.checkpoint_model import TrainedModel, load_trained_model
+from vidtl.inference.video_views import VideoViews
+from vidtl.training.module import VideoClassificationModule
+
+VideoInput = str | Path | torch.Tensor | np.ndarray
+
+
+class VideoInputError(UserError):
+    """An input that is neither a video path nor uint8 frames ``(T, H, W, C)``."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The ``top_k`` classes of one video, best first, with their probabilities."""
+
+    classes: list[str]
+    probabilities: list[float]
+
+    @property
+    def top(self) -> str:
+        return self.classes[0]
+
+
+def view_probabilities(module: VideoClassificationModule, views: torch.Tensor, chunk: int,
+                       aggregation: str) -> torch.Tensor:
+    """Class probabilities ``(B, K)`` of uint8 views ``(B, V, T, C, H, W)`` (on the module's
+    device): every view scored, then averaged as ``aggregation`` says."""
+    logits = score_views(views.to(module.device), module.score_clips, chunk)
+    scores = aggregate_views(logits, aggregation)
+    return scores.softmax(-1) if aggregation == "logits" else scores
+
+
+def segment_centres(length: int, num_frames: int) -> torch.Tensor:
+    """``num_frames`` frame indices at the centres of equal segments of ``length`` frames."""
+    return ((torch.arange(num_frames) + 0.5) * length / num_frames).long().clamp(max=length - 1)
+
+
+class VideoModel:
+    """A trained model with its preprocessing; see the module docstring."""
+
+    def __init__(self, trained: TrainedModel, device: str | torch.device = "cpu") -> None:
+        self.trained = trained
+        self.device = torch.device(device)
+        self.module = trained.module.to(self.device).eval()
+        self.pipeline = trained.test_pipeline()
+        views = self.pipeline.test_views
+        self.num_crops = views.num_crops
+        self.eval_transform: EvalClipTransform = self.pipeline.eval_transform
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.trained.class_names
+
+    @property
+    def num_frames(self) -> int:
+        return self.trained.num_frames
+
+    def clip_views(self, frames: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """uint8 views ``(V, T, C, H, W)`` of one clip of uint8 frames ``(T, H, W, C)``."""
+        clip = torch.as_tensor(frames)
+        if clip.dtype != torch.uint8 or clip.ndim != 4 or clip.shape[-1] != 3:
+            raise VideoInputError(
+                f"expected uint8 RGB frames (T, H, W, 3) or a batch (B, T, H, W, 3), got "
+                f"{clip.dtype} {tuple(clip.shape)}")
+        if len(clip) != self.num_frames:
+            clip = clip[segment_centres(len(clip), self.num_frames)]
+        return torch.stack(self.eval_transform.crops(clip, self.num_crops))
+
+    @torch.inference_mode()
+    def probabilities(self, inputs: VideoInput | Sequence[VideoInput]) -> torch.Tensor:
+        """Class probabilities ``(N, K)``: one row per video path or clip of ``inputs`` (a
+        path, a clip ``(T, H, W, C)``, a batch ``(B, T, H, W, C)``, or a list of these)."""
+        views = torch.stack([self._views(item) for item in _items(inputs)])
+        return view_probabilities(self.module, views, self.module.view_chunk,
+                                  self.module.view_aggregation).cpu()
+
+    def predict(self, inputs: VideoInput | Sequence[VideoInput], top_k: int = 5
+                ) -> Prediction | list[Prediction]:
+        """The ``top_k`` classes of each input; one :class:`Prediction` for a single path or
+        clip ``(T, H, W, C)``, a list for a batch or a list."""
+        probabilities = self.probabilities(inputs)
+        values, classes = probabilities.topk(min(top_k, len(self.class_names)), dim=-1)
+        predictions = [Prediction([self.class_names[c] for c in row_classes.tolist()],
+                                  [round(float(p), 6) for p in row_values.tolist()])
+                       for row_values, row_classes in zip(values, classes, strict=True)]
+        return predictions[0] if _single(inputs) else predictions
+
+    def _views(self, item: VideoInput) -> torch.Tensor:
+        if isinstance(item, (str, Path)):
+            _, views, error = VideoViews.from_pipeline([Path(item)], self.pipeline)[0]
+            if views is None:
+                raise VideoInputError(f"{item}: {error}")
+            return views
+        return self.clip_views(item)
+
+
+def _single(inputs: Any) -> bool:
+    return isinstance(inputs, (str, Path)) or (
+        isinstance(inputs, (torch.Tensor, np.ndarray)) and inputs.ndim == 4)
+
+
+def _items(inputs: Any) -> list[VideoInput]:
+    if _single(inputs):
+        return [inputs]
+    if isinstance(inputs, (torch.Tensor, np.ndarray)):
+        if inputs.ndim != 5:
+            raise VideoInputError(f"expected uint8 frames (T, H, W, 3) or a batch (B, T, H, W, "
+                                  f"3), got shape {tuple(inputs.shape)}")
+        return list(inputs)
+    items = list(inputs)
+    if not items:
+        raise VideoInputError("no input to predict")
+    return items
+
+
+def load(path: str | Path, custom_imports: Sequence[str] = (), trusted_targets: Sequence[str] = (),
+         device: str | torch.device = "auto", **module_options: Any) -> VideoModel:
+    """The checkpoint ``path`` as a :class:`VideoModel`: its LightningModule rebuilt in the
+    class it was trained with (``custom_imports``: your modules it names, imported and
+    trusted, as in training), weights loaded safely, in eval mode on ``device`` (``auto``: the
+    GPU when there is one). ``module_options`` go to the module (``view_aggregation``...)."""
+    if str(device) == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    trained = load_trained_model(path, trusted_targets=trusted_targets,
+                                 custom_imports=custom_imports, **module_options)
+    return VideoModel(trained, device)
