@@ -130,6 +130,13 @@ def test_eval_predict_and_export_rebuild_the_subclass(subclass_run, tiny_dataset
         "progress=false", "top_k=2"]))
     model = vidtl.load(checkpoint, custom_imports=CUSTOM, device="cpu")
     assert [c for c, _ in result["topk"]] == model.predict(video, top_k=2).classes
+    from vidtl.cli.extract import extract
+
+    extract(compose_config("extract", [
+        f"ckpt_path={checkpoint}", declared, f"input={video}", "num_workers=0",
+        "progress=false", f"output={tmp_path / 'features.npz'}"]))
+    embeddings = np.load(tmp_path / "features.npz")["embeddings"]
+    assert embeddings.shape == (1, model.module.classifier.temporal.out_features)
     exported = export(compose_config("export", [
         f"ckpt_path={checkpoint}", declared, f"output={tmp_path / 'model'}", f"format={fmt}"]))
     clips = torch.randint(0, 256, (2, model.num_frames, 32, 32, 3), dtype=torch.uint8)
