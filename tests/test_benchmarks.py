@@ -30,8 +30,15 @@ def run_smoke(script: str, *args: str) -> str:
 def test_every_script_has_a_smoke_test():
     tested = {"data_throughput.py", "kept_readers_memory.py", "loader_cost.py", "precision.py",
               "temporal.py", "tsm_defaults.py", "real_transfer.py", "feature_cache.py",
-              "default_run.py"}
+              "default_run.py", "decoders.py"}
     assert set(SCRIPTS) == tested, "add a smoke test for each new benchmark script"
+
+
+@pytest.mark.slow
+def test_decoders_smoke():
+    table = run_smoke("decoders.py")
+    for backend in ("decord", "torchcodec", "pyav"):
+        assert f"| {backend} | " in table
 
 
 @pytest.mark.slow
@@ -43,6 +50,7 @@ def test_default_run_smoke(tmp_path):
     assert (ROOT / "README.md").read_text() == readme
 
 
+@pytest.mark.slow
 def test_temporal_smoke(tmp_path):
     run_smoke("temporal.py", "--out", str(tmp_path))
     results = json.loads((tmp_path / "results.json").read_text())
@@ -82,6 +90,7 @@ def test_real_transfer_smoke(tmp_path):
     assert results["st_adapter"]["trainable_share"] < results["full_tsm"]["trainable_share"] == 1
 
 
+@pytest.mark.slow
 def test_data_throughput_smoke(tmp_path):
     run_smoke("data_throughput.py", "--out", str(tmp_path))
     results = json.loads((tmp_path / "smoke.json").read_text())
@@ -92,6 +101,7 @@ def test_data_throughput_smoke(tmp_path):
         row["loader_clips_per_s"] / row["decoder_clips_per_s"]) for row in rows)
 
 
+@pytest.mark.slow
 def test_precision_smoke(tmp_path):
     run_smoke("precision.py", "--out", str(tmp_path))
     rows = json.loads((tmp_path / "smoke.json").read_text())["rows"]

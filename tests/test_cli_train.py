@@ -153,6 +153,7 @@ def test_wandb_logger_offline(tiny_dataset, tmp_path, monkeypatch):
     assert wandb.run is None  # finished, so the next job starts its own run
 
 
+@pytest.mark.slow
 def test_multirun_two_jobs(tiny_dataset, tmp_path):
     sweep = tmp_path / "sweep"
     overrides = [o for o in tiny_train_overrides(tmp_path, tiny_dataset)

@@ -14,7 +14,7 @@ from vidtl.data.frames.decoders import VideoDecodeError, open_video
 from vidtl.data.frames.reader import PartialDecodeError
 from vidtl.data.tools.synthetic import write_video
 
-BACKENDS = ["decord", "pyav"]
+BACKENDS = ["decord", "pyav", "torchcodec"]
 SHARED = {
     "kinetics_demo_340x256.mp4": (280, 256, 340),
     "test_340x256.mp4": (300, 256, 340),
@@ -139,3 +139,27 @@ def test_write_video_round_trip(tmp_path):
     clip = reader.get_frames(np.arange(5)).astype(int)
     assert clip.shape == (5, 32, 48, 3)
     assert abs(clip[:, :, :20].mean() - 200) < 10 and clip[:, :, 28:].mean() < 10
+
+
+def test_a_missing_torchcodec_says_how_to_install_it(tmp_path, monkeypatch):
+    import sys
+
+    from vidtl.cli.errors import one_line
+
+    monkeypatch.setitem(sys.modules, "torchcodec.decoders", None)  # import fails as if absent
+    path = make_video(tmp_path / "v.mp4", codec="h264")
+    with pytest.raises(Exception) as error:
+        open_video(path, "torchcodec")
+    message = one_line(error.value)
+    assert message is not None and "pip install 'vidtl[torchcodec]'" in message
+    assert "apt-get install ffmpeg" in message
+
+
+def test_a_tiny_run_trains_on_torchcodec(tiny_dataset, tmp_path):
+    from helpers import compose_config, tiny_train_overrides
+
+    from vidtl.cli.train import train
+
+    metrics = train(compose_config("train", tiny_train_overrides(
+        tmp_path, tiny_dataset, "data.backend=torchcodec", "test=false", "logger=none")))
+    assert metrics["skipped_videos"] == 0 and np.isfinite(metrics["val/loss"])

@@ -162,6 +162,7 @@ def test_resume_is_exact(tiny_dataset, tmp_path, killed_in_epoch):
     assert reference[1]["trainable"] != reference[0]["trainable"]  # the schedule did act
 
 
+@pytest.mark.slow
 def test_ddp_on_cpu_with_gradual_unfreeze(tiny_dataset, tmp_path):
     overrides = tiny_train_overrides(tmp_path / "run", tiny_dataset,
                                      "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",

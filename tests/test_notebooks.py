@@ -16,6 +16,7 @@ def test_notebook_is_stripped(path):
             assert not cell.outputs and cell.execution_count is None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_executes(path, tmp_path, monkeypatch):
     from nbclient import NotebookClient

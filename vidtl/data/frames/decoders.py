@@ -1,11 +1,15 @@
-"""Opening a video with a decoder backend: the built-in ones (decord, PyAV) or any registered or
-given by ``_target_``."""
+"""Opening a video with a decoder backend: the built-in ones (decord, PyAV, torchcodec) or any
+registered or given by ``_target_``."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from vidtl.data.frames import decord_reader, pyav_reader  # noqa: F401 (they register)
+from vidtl.data.frames import (  # noqa: F401 (they register)
+    decord_reader,
+    pyav_reader,
+    torchcodec_reader,
+)
 from vidtl.data.frames.decoder_registry import DECODERS, ReaderFactory
 from vidtl.data.frames.reader import VideoDecodeError, VideoReader
 

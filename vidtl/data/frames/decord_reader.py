@@ -10,7 +10,7 @@ import numpy as np
 
 from vidtl.data.frames.decoder_registry import DECODERS
 from vidtl.data.frames.pyav_reader import PyAVReader
-from vidtl.data.frames.reader import PartialDecodeError, VideoDecodeError
+from vidtl.data.frames.reader import VideoDecodeError, frames_one_by_one
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class DecordReader:
         try:
             frames = self._reader.get_batch(indices.tolist()).asnumpy()
         except Exception:
-            frames = self._get_frames_one_by_one(indices)
+            frames = frames_one_by_one(self.path, lambda i: self._reader[i].asnumpy(), indices)
         if frames.shape[-1] != 3:
             # decord2 3.4 returns scrambled 4-channel frames for some sizes (e.g. 48x32, 96x64).
             log.warning("%s: decord returned frames of shape %s; decoding this file with PyAV",
@@ -55,35 +55,3 @@ class DecordReader:
             self._fallback = PyAVReader(self.path)
             return self._fallback.get_frames(indices)
         return frames
-
-    def _get_frames_one_by_one(self, indices: np.ndarray) -> np.ndarray:
-        """Slow path for files whose header promises frames that cannot be decoded: a frame that
-        fails is replaced by the last decodable one, and :class:`PartialDecodeError` says so."""
-        frames: dict[int, np.ndarray] = {}
-        failed: set[int] = set()
-        last_good: np.ndarray | None = None
-        for index in sorted(set(indices.tolist())):
-            try:
-                frame = self._reader[index].asnumpy()
-                last_good = frame
-            except Exception:
-                failed.add(index)
-                if last_good is None:
-                    last_good = self._last_decodable_before(index)
-                frame = last_good
-            frames[index] = frame
-        clip = np.stack([frames[i] for i in indices.tolist()])
-        if failed:
-            missing = sum(1 for i in indices.tolist() if i in failed)
-            raise PartialDecodeError(self.path, len(indices) - missing, len(indices), clip)
-        return clip
-
-    def _last_decodable_before(self, index: int) -> np.ndarray:
-        for candidate in range(min(index, self._length) - 1, -1, -1):
-            try:
-                frame = self._reader[candidate].asnumpy()
-            except Exception:
-                continue
-            self._length = candidate + 1
-            return frame
-        raise VideoDecodeError(f"{self.path}: no decodable frame")

@@ -28,7 +28,7 @@ class PyAVReader:
         try:
             with av.open(str(self.path)) as container:
                 if not container.streams.video:
-                    raise VideoDecodeError(f"{self.path}: no video stream")
+                    raise VideoDecodeError(f"{self.path}: no video stream (audio only?)")
                 stream = container.streams.video[0]
                 rate = stream.average_rate or stream.guessed_rate
                 self.fps = float(rate) if rate else 25.0

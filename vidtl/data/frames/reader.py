@@ -9,7 +9,7 @@ earlier decodable one; the dataset's ``on_decode_error`` policy decides what hap
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -62,3 +62,36 @@ def decode_errors_named(video: Path, action: str) -> Iterator[None]:
         raise
     except Exception as error:
         raise VideoDecodeError(f"{video}: cannot {action}: {error}") from None
+
+
+def frames_one_by_one(video: Path, read: Callable[[int], np.ndarray],
+                      indices: np.ndarray) -> np.ndarray:
+    """The frames ``indices`` of ``video``, each decoded by ``read(index)``: the slow path for
+    files whose header promises frames that cannot be decoded. A frame that fails is replaced
+    by the last decodable one before it, and :class:`PartialDecodeError` says so."""
+    frames: dict[int, np.ndarray] = {}
+    failed: set[int] = set()
+    last_good: np.ndarray | None = None
+    for index in sorted(set(indices.tolist())):
+        try:
+            last_good = read(index)
+        except Exception:
+            failed.add(index)
+            if last_good is None:
+                last_good = _last_decodable_before(video, read, index)
+        frames[index] = last_good
+    clip = np.stack([frames[i] for i in indices.tolist()])
+    if failed:
+        missing = sum(1 for i in indices.tolist() if i in failed)
+        raise PartialDecodeError(video, len(indices) - missing, len(indices), clip)
+    return clip
+
+
+def _last_decodable_before(video: Path, read: Callable[[int], np.ndarray],
+                           index: int) -> np.ndarray:
+    for candidate in range(index - 1, -1, -1):
+        try:
+            return read(candidate)
+        except Exception:
+            continue
+    raise VideoDecodeError(f"{video}: no decodable frame")
