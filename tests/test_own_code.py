@@ -18,7 +18,7 @@ import vidtl
 from vidtl.cli.train import train
 from vidtl.core.custom_imports import CustomImportError, import_custom
 from vidtl.core.trusted_targets import UntrustedTargetError
-from vidtl.inference.video_model import VideoInputError, segment_centres
+from vidtl.inference.video_model import VideoInputError
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = ROOT / "experiments" / "own_project"
@@ -101,9 +101,10 @@ def test_predict_takes_a_path_or_uint8_frames_of_any_size(subclass_run, tiny_dat
     assert single.shape == (1, len(model.class_names)) and batch.shape[0] == 2
     assert torch.allclose(batch[0], single[0], atol=1e-5)
     assert torch.allclose(single.sum(-1), torch.ones(1))
-    # what probabilities computes: the clip sampled at segment centres, resized, centre-cropped,
+    # what probabilities computes: the clip sampled as the run evaluates, resized, centre-cropped,
     # normalised and scored by the subclass (its learned scale included)
-    clip = torch.from_numpy(frames)[segment_centres(12, model.num_frames)]
+    centres = ((np.arange(model.num_frames) + 0.5) * 12 / model.num_frames).astype(int)
+    clip = torch.from_numpy(frames)[centres]  # the run samples segments: their centres
     view = model.eval_transform(clip.numpy())[None]
     expected = model.module.forward_clips(model.module.device_stage.normalize(view)).softmax(-1)
     assert torch.allclose(single, expected.detach(), atol=1e-5)

@@ -15,7 +15,6 @@ import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from vidtl.assembly.config_upgrade import upgrade_config
 from vidtl.assembly.data import build_datamodule
 from vidtl.cli import config_dir
 from vidtl.cli.builders import (
@@ -54,7 +53,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     output_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = load_checkpoint(cfg.ckpt_path, cfg.get("trusted_targets") or (),
                                  cfg.get("custom_imports") or ())
-    saved = OmegaConf.create(upgrade_config(checkpoint["vidtl"]["config"]))
+    saved = OmegaConf.create(checkpoint["vidtl"]["config"])  # upgraded by load_checkpoint
     class_names = list(checkpoint["vidtl"]["class_names"])
 
     datamodule = build_datamodule(data_config(cfg, saved), output_dir)

@@ -111,7 +111,7 @@ def trained_model_from(checkpoint: dict[str, Any], num_frames: int | None = None
                        **module_options: Any) -> TrainedModel:
     """:func:`load_trained_model` of a checkpoint loaded (and checked) by
     :func:`load_checkpoint`."""
-    config = OmegaConf.create(upgrade_config(checkpoint["vidtl"]["config"]))
+    config = OmegaConf.create(checkpoint["vidtl"]["config"])  # upgraded by load_checkpoint
     class_names = [str(name) for name in checkpoint["vidtl"]["class_names"]]
     frames = num_frames or int(config.data.num_frames)
     module = build_module(config.model, class_names, frames, pretrained=False,

@@ -14,7 +14,8 @@ Every input goes through the checkpoint's own preprocessing. A video path is rea
 ``num_test_crops``), the views' scores averaged. A tensor holds uint8 RGB frames ``(T, H, W, C)``
 of any size, the layout decoders return (decord's ``asnumpy()``, PyAV's
 ``to_ndarray(format="rgb24")``) and the exported model takes; a clip of another length than
-the checkpoint's ``num_frames`` is sampled at segment centres, then its short side resized and
+the checkpoint's ``num_frames`` is sampled with the run's sampler as in evaluation (segment
+centres for TSN sampling, a centred window for dense sampling), then its short side resized and
 its centre cropped (the run's evaluation geometry), and normalised with the backbone's mean and
 std.
 """
@@ -64,11 +65,6 @@ def view_probabilities(module: VideoClassificationModule, views: torch.Tensor, c
     return scores.softmax(-1) if aggregation == "logits" else scores
 
 
-def segment_centres(length: int, num_frames: int) -> torch.Tensor:
-    """``num_frames`` frame indices at the centres of equal segments of ``length`` frames."""
-    return ((torch.arange(num_frames) + 0.5) * length / num_frames).long().clamp(max=length - 1)
-
-
 class VideoModel:
     """A trained model with its preprocessing; see the module docstring."""
 
@@ -96,8 +92,9 @@ class VideoModel:
             raise VideoInputError(
                 f"expected uint8 RGB frames (T, H, W, 3) or a batch (B, T, H, W, 3), got "
                 f"{clip.dtype} {tuple(clip.shape)}")
-        if len(clip) != self.num_frames:
-            clip = clip[segment_centres(len(clip), self.num_frames)]
+        if len(clip) != self.num_frames:  # the run's sampler, as in evaluation (deterministic)
+            clip = clip[torch.from_numpy(self.pipeline.sampler(len(clip), False,
+                                                               np.random.default_rng(0)))]
         return torch.stack(self.eval_transform.crops(clip, self.num_crops))
 
     @torch.inference_mode()
