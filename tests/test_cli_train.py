@@ -183,7 +183,7 @@ def test_multirun_two_jobs(tiny_dataset, tmp_path):
 
 
 @pytest.mark.parametrize("group,options", [
-    ("data", ["synthetic", "ucf101", "hmdb51", "kinetics400", "folder", "csv"]),
+    ("data", ["synthetic", "ucf101", "hmdb51", "kinetics400", "ssv2", "folder", "csv"]),
     ("model/backbone", ["efficientnet_lite0", "resnet18", "resnet50", "vgg16", "timm"]),
     ("model/temporal", ["avg", "max"]),
     ("optimizer", ["sgd", "adamw"]),

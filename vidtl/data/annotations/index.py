@@ -10,7 +10,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vidtl.data.annotations import csv_list, folder, hmdb51, kinetics, ucf101  # noqa: F401
+from vidtl.data.annotations import (  # noqa: F401
+    csv_list,
+    folder,
+    hmdb51,
+    kinetics,
+    ssv2,
+    ucf101,
+)
 from vidtl.data.annotations.exclusions import drop_excluded, read_exclusion_list
 from vidtl.data.annotations.formats import (
     FORMATS,
@@ -27,11 +34,12 @@ log = logging.getLogger(__name__)
 class DatasetSpec:
     """Where a dataset lies and how to read it.
 
-    ``format`` is a registered name (``ucf101``, ``hmdb51``, ``kinetics400``, ``folder``,
-    ``csv``) or a format function; ``options`` go to the format (keys it does not take are
-    ignored when ``None``). ``strict`` makes a missing annotated video an error instead of a
-    skipped one; ``exclude_list`` names videos to leave out (``vidtl-check`` writes one).
-    ``generate``, when set, makes the dataset at ``root`` first (the synthetic default).
+    ``format`` is a registered name (``ucf101``, ``hmdb51``, ``kinetics400``, ``ssv2``,
+    ``folder``, ``csv``) or a format function; ``options`` go to the format (keys it does not
+    take are ignored when ``None``). ``strict`` makes a missing annotated video an error
+    instead of a skipped one; ``exclude_list`` names videos to leave out (``vidtl-check``
+    writes one). ``generate``, when set, makes the dataset at ``root`` first (the synthetic
+    default).
     """
 
     root: Path

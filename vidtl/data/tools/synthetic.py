@@ -154,15 +154,19 @@ def render_video(spec: SyntheticVideoSpec, label: int, group: int, clip: int) ->
 
 
 def write_video(path: Path, frames: np.ndarray, fps: int, codec: str) -> None:
-    """Encode uint8 ``(T, H, W, 3)`` frames to ``path`` with PyAV."""
+    """Encode uint8 ``(T, H, W, 3)`` frames to ``path`` with PyAV: ``codec`` is ``h264``,
+    ``vp9`` (for ``.webm``, as Something-Something v2) or ``mpeg4``."""
     import av
 
+    encoders = {"h264": "libx264", "vp9": "libvpx-vp9"}
     with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264" if codec == "h264" else "mpeg4", rate=fps)
+        stream = container.add_stream(encoders.get(codec, "mpeg4"), rate=fps)
         stream.width, stream.height = frames.shape[2], frames.shape[1]
         stream.pix_fmt = "yuv420p"
         if codec == "h264":
             stream.options = {"crf": "20", "g": "16"}
+        elif codec == "vp9":
+            stream.options = {"crf": "30", "b": "0", "deadline": "realtime", "cpu-used": "8"}
         else:
             stream.bit_rate = 2_000_000
         for frame in frames:
