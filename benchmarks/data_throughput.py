@@ -93,7 +93,7 @@ def storage(train_videos: Path, store: Path, reencoded: Path) -> dict:
     }
 
 
-def row_overrides(workers: int, frames: Path, reencoded: Path, gpu: bool,
+def row_overrides(workers: int, frames: Path, reencoded: Path, shards: Path, gpu: bool,
                   smoke: bool) -> dict[str, list[str]]:
     """Each row's ``vidtl-bench-data`` overrides: the source and how it is loaded."""
     processes = [f"data.num_workers={workers}"]
@@ -104,6 +104,7 @@ def row_overrides(workers: int, frames: Path, reencoded: Path, gpu: bool,
         "reencoded": [*processes, f"data.root={reencoded}"],
         "frames": [*processes, *store],
         "frames_threads": [*threads, *store],
+        "stream": [*processes, "data.source=stream", f"data.shards={shards}"],
     }
     if gpu:  # only with a device to move the crop and flip to: without one, such a row would
         # leave them out of its figure and compare unlike work with the rows above
@@ -113,7 +114,7 @@ def row_overrides(workers: int, frames: Path, reencoded: Path, gpu: bool,
         sources["frames_threads_decode_on_device"] = [*threads, *store, "data.augment_on=device",
                                                       "data.decode_on=device"]
     if smoke:
-        sources = {k: sources[k] for k in ("video", "frames_threads")}
+        sources = {k: sources[k] for k in ("video", "frames_threads", "stream")}
     return sources
 
 
@@ -139,10 +140,11 @@ def main() -> None:
     frames, reencoded = args.out / "frames", args.out / "reencoded"
     vidtl = [sys.executable, "-m"]
     data = ["data=folder", f"data.root={root}"]
-    for mode, output in (("frames", frames), ("reencode", reencoded)):
+    shards = args.out / "shards"
+    for mode, output in (("frames", frames), ("reencode", reencoded), ("shards", shards)):
         run_json([*vidtl, "vidtl.cli.prepare", *data, f"mode={mode}", f"output={output}",
-                  f"workers={args.workers}", "progress=false"])
-    sources = row_overrides(args.workers, frames, reencoded, args.gpu, args.smoke)
+                  f"workers={args.workers}", "progress=false", f"staging={args.out}"])
+    sources = row_overrides(args.workers, frames, reencoded, shards, args.gpu, args.smoke)
     bench = [*vidtl, "vidtl.cli.bench_data", *data]
     if args.gpu:
         bench += ["model/backbone=resnet50", "model.backbone.pretrained=false",
@@ -153,8 +155,9 @@ def main() -> None:
     results = {"machine": machine(), "date": time.strftime("%Y-%m-%d"), "workers": args.workers,
                "repeats": args.repeats,
                "storage": storage(root / "train", frames, reencoded), "rows": {}}
+    fast = ("frames", "stream")  # about as many seconds per row as the video rows
     commands = {name: [*bench, *overrides,
-                       f"clips={args.clips * (5 if name.startswith('frames') else 1)}"]
+                       f"clips={args.clips * (5 if name.startswith(fast) else 1)}"]
                 for name, overrides in sources.items()}  # frames: about as many seconds
     runs: dict[str, list[dict]] = {name: [] for name in sources}
     for repeat in range(args.repeats):  # round-robin, so a slow spell of the machine hits all rows
@@ -188,7 +191,7 @@ def median_row(runs: list[dict]) -> dict:
     loader = [run["loader_clips_per_s"] for run in runs]
     row["loader_range"] = [min(loader), max(loader)]
     # A ratio in the table is the ratio of the medians beside it, not a median of ratios.
-    row["loader_over_decoder"] = row["loader_clips_per_s"] / row["decoder_clips_per_s"]
+    row["loader_over_bare_loop"] = row["loader_clips_per_s"] / row["bare_loop_clips_per_s"]
     if "train_clips_per_s" in row and row.get("model_clips_per_s"):
         row["train_over_model"] = row["train_clips_per_s"] / row["model_clips_per_s"]
     row["repeats"] = len(runs)
@@ -211,15 +214,18 @@ def write_docs(results: dict, gpu: bool) -> None:
         f" medians of {results['repeats']} runs taken round-robin over the rows (the loader's"
         " range in brackets).",
         "",
-        "| source | loading | loader clips/s | bare decoder loop clips/s | loader / decoder loop |"
+        "| source | loading | loader clips/s | bare loop clips/s (same work) | loader / bare loop |"
+        " decoding alone clips/s |"
         + (" model-only clips/s | end-to-end clips/s | end-to-end / model |" if gpu else ""),
-        "|---|---|---|---|---|" + ("---|---|---|" if gpu else ""),
+        "|---|---|---|---|---|---|" + ("---|---|---|" if gpu else ""),
     ]
     for name, row in results["rows"].items():
         low, high = row["loader_range"]
+        decoding = row.get("decoder_clips_per_s")
         line = (f"| {name} | {row['loading']} | {row['loader_clips_per_s']:.1f} "
-                f"({low:.1f}-{high:.1f}) | "
-                f"{row['decoder_clips_per_s']:.1f} | {row['loader_over_decoder']:.2f} |")
+                f"({low:.1f}-{high:.1f}) | {row['bare_loop_clips_per_s']:.1f} | "
+                f"{row['loader_over_bare_loop']:.2f} | "
+                f"{f'{decoding:.1f}' if decoding else '-'} |")
         if gpu:
             line += (f" {row['model_clips_per_s']:.0f} | {row['train_clips_per_s']:.0f} | "
                      f"{row['train_over_model']:.2f} |")

@@ -9,6 +9,7 @@ start); the median first-frame latency (open + frame 0) over the videos.
 
     python benchmarks/decoders.py [--ucf-videos 60] [--shared ../shared]  # docs/benchmarks.md
     python benchmarks/decoders.py --smoke                                 # checks the script
+    python benchmarks/decoders.py --nvdec    # on a GPU: torchcodec NVDEC against its CPU path
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ BACKENDS = ("decord", "torchcodec", "pyav")
 SAMPLERS = {"segment": SegmentSampler(8), "dense": DenseSampler(8, 1)}
 START = "<!-- decoders: start -->"
 END = "<!-- decoders: end -->"
+NVDEC_START = "<!-- decoders --nvdec: start -->"
+NVDEC_END = "<!-- decoders --nvdec: end -->"
 
 
 def decode_clips(backend: str, sampling: str, videos: list[str], seed: int) -> int:
@@ -77,6 +80,43 @@ def first_frame_ms(backend: str, videos: list[str]) -> float:
     return statistics.median(times)
 
 
+def nvdec_rates(videos: list[str], repeats: int = 3) -> dict[str, dict[str, float]]:
+    """torchcodec segment clips/s in this process on the CPU and with NVDEC (``cuda``), and how
+    many files NVDEC left to the CPU (torchcodec's silent fallback, which vidtl reports)."""
+    from vidtl.data.frames.torchcodec_reader import TorchCodecReader
+
+    rates = {}
+    for device in ("cpu", "cuda"):
+        rng = np.random.default_rng(0)
+        TorchCodecReader(videos[0], device=device).get_frames(np.array([0]))  # warm-up
+        fallbacks, start = 0, time.perf_counter()
+        for _ in range(repeats):
+            for path in videos:
+                reader = TorchCodecReader(path, device=device)
+                reader.get_frames(SAMPLERS["segment"](len(reader), True, rng))
+                fallbacks += reader.cpu_fallback
+        rates[device] = {"clips_per_s": repeats * len(videos) / (time.perf_counter() - start),
+                         "cpu_fallbacks": fallbacks / repeats}
+    return rates
+
+
+def write_nvdec(videos: list[str]) -> None:
+    import torch
+
+    if not torch.cuda.is_available():
+        raise SystemExit("--nvdec needs a CUDA GPU")
+    rates = nvdec_rates(videos)
+    lines = [NVDEC_START, f"torchcodec on {len(videos)} real videos, 8-frame segment clips, one "
+             f"process, a reader per clip ({torch.cuda.get_device_name(0)}, "
+             f"{os.cpu_count()} CPU cores; `python benchmarks/decoders.py --nvdec`):", "",
+             "| device | clips/s | files NVDEC left to the CPU |", "|---|---|---|"]
+    for device, row in rates.items():
+        lines.append(f"| {device} | {row['clips_per_s']:.1f} | {row['cpu_fallbacks']:.0f} |")
+    lines.append(NVDEC_END)
+    print("\n".join(lines))
+    write_section(lines, NVDEC_START, NVDEC_END)
+
+
 def smoke_videos(folder: Path) -> list[str]:
     from vidtl.data.tools.synthetic import write_video
 
@@ -109,7 +149,12 @@ def main() -> None:
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
     parser.add_argument("--ucf-videos", type=int, default=60)
     parser.add_argument("--smoke", action="store_true", help="two tiny videos; no docs written")
+    parser.add_argument("--nvdec", action="store_true",
+                        help="only torchcodec on the CPU against NVDEC (needs a GPU)")
     args = parser.parse_args()
+    if args.nvdec:
+        write_nvdec(real_videos(args.shared, args.ucf_videos))
+        return
     with tempfile.TemporaryDirectory() as folder:
         videos = smoke_videos(Path(folder)) if args.smoke else real_videos(args.shared,
                                                                           args.ucf_videos)

@@ -17,6 +17,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from vidtl.assembly.config_files import config_dir
+from vidtl.core.errors import UserError
 from vidtl.data.annotations.index import DatasetSpec
 from vidtl.data.clips.pipeline import ClipPipeline, ViewsPerVideo
 from vidtl.data.clips.sampling import build_sampler
@@ -24,12 +25,15 @@ from vidtl.data.clips.transforms import EvalClipTransform, TrainClipTransform
 from vidtl.data.frames.sources import SourceOptions, build_source
 from vidtl.data.loading.datamodule import VideoDataModule
 from vidtl.data.loading.loading_plan import LoadingPlan
+from vidtl.data.loading.stream_datamodule import ShardStreamDataModule
+from vidtl.data.shards.storage import open_storage
+from vidtl.data.shards.stream_dataset import StreamSource
 from vidtl.data.tools.synthetic import ensure_synthetic_dataset
 
 # Keys of every data config; all others go to the dataset format as its options.
 CLIP_KEYS = ("sampler", "num_frames", "frame_interval", "crop_size", "short_side",
              "num_test_clips", "num_test_crops", "train_crop", "flip", "backend",
-             "decode_threads", "source", "frames_root", "on_decode_error")
+             "decode_threads", "source", "frames_root", "shards", "on_decode_error")
 PLAN_KEYS = ("batch_size", "num_workers", "load_threads", "pin_memory", "persistent_workers",
              "balanced_sampling", "augment_on", "decode_on", "device_frame_size")
 SPEC_KEYS = ("root", "format", "strict", "exclude_list", "synthetic")
@@ -74,9 +78,11 @@ def clip_pipeline(data: DictConfig, source: str | None = None) -> ClipPipeline:
     prediction, feature extraction and the data benchmark. ``source`` replaces
     ``data.source`` (``video``: decode files that are not in the dataset's frame store)."""
     sampler = build_sampler(_choice(data.sampler), int(data.num_frames), int(data.frame_interval))
-    frames = build_source(_choice(source or data.source), SourceOptions(
-        data_root=_path(data.root), frames_root=_path(data.frames_root),
-        backend=_choice(data.backend), decode_threads=int(data.decode_threads)))
+    chosen = _choice(source or data.source)
+    options = SourceOptions(data_root=_path(data.root), frames_root=_path(data.frames_root),
+                            backend=_choice(data.backend), decode_threads=int(data.decode_threads))
+    frames = (StreamSource(str(data.get("shards"))) if chosen == "stream"
+              else build_source(chosen, options))
     return ClipPipeline(
         sampler=sampler,
         source=frames,
@@ -108,4 +114,10 @@ def build_datamodule(data: DictConfig, output_dir: str | Path | None = None) -> 
     """The data module of ``data``; skipped videos are listed in ``output_dir`` when given."""
     skipped = Path(output_dir) / "skipped_videos.txt" if output_dir is not None else None
     plan = loading_plan(data)  # first: an impossible combination is the first error
+    if data.source == "stream":
+        if not data.get("shards"):
+            raise UserError("data.source=stream needs data.shards=DIR or s3://bucket/prefix (a "
+                            "store written by vidtl-prepare mode=shards)")
+        return ShardStreamDataModule(open_storage(str(data.shards)), clip_pipeline(data), plan,
+                                     skipped)
     return VideoDataModule(dataset_spec(data), clip_pipeline(data), plan, skipped)

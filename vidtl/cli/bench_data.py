@@ -1,5 +1,6 @@
-"""``vidtl-bench-data data=...``: clips/s of the loader, its bare decoder loop and (on a GPU) the
-model's training ceiling and end-to-end training, side by side."""
+"""``vidtl-bench-data data=...``: clips/s of the loader, of its bare loop (the same work per clip
+and batch without the loader), of decoding alone, and (on a GPU) the model's training ceiling
+and end-to-end training, side by side."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from vidtl.cli.errors import exit_on_user_error
 from vidtl.cli.predict import select_device
 from vidtl.core.custom_imports import import_custom
 from vidtl.data.loading.datamodule import VideoDataModule
+from vidtl.data.loading.stream_datamodule import ShardStreamDataModule
 from vidtl.data.tools.loader_rate import cycle, decoder_loop_rate, loader_rate
 from vidtl.models.backbones import IMAGENET_MEAN, IMAGENET_STD
 from vidtl.training.step_rate import resident_batches, training_step_rate
@@ -43,15 +45,20 @@ def bench_data(cfg: DictConfig) -> dict[str, Any]:
         "decode_on": plan.decode_on,
         "augment_on": plan.augment_on,
     }
-    log.info("bare decoder loop: %d processes x %d clips", processes, cfg.clips)
-    # The pipeline's own dataset: it decodes on the CPU whatever the plan leaves to the device.
-    records = datamodule.dataset(cfg.subset).records
-    decoding = datamodule.pipeline.dataset(records, cfg.subset)
-    results["decoder_clips_per_s"] = decoder_loop_rate(decoding, cfg.clips, processes).clips_per_s
+    log.info("bare loops: %d processes x %d clips", processes, cfg.clips)
+    loaded = datamodule.dataset(cfg.subset)  # the loader's own dataset: its source, transform
+    # The same work as the loader (decode, crop and flip, batch), without the loader.
+    results["bare_loop_clips_per_s"] = decoder_loop_rate(
+        loaded, cfg.clips, processes, work="load", batch_size=plan.batch_size).clips_per_s
+    if not isinstance(datamodule, ShardStreamDataModule):
+        # Decoding alone, on the CPU whatever the plan leaves to the device.
+        decoding = datamodule.pipeline.dataset(loaded.records, cfg.subset)
+        results["decoder_clips_per_s"] = decoder_loop_rate(decoding, cfg.clips,
+                                                           processes).clips_per_s
     device = select_device(cfg.device)
     results |= measure_loader(cfg, datamodule, device)
-    results["loader_over_decoder"] = (results["loader_clips_per_s"]
-                                      / results["decoder_clips_per_s"])
+    results["loader_over_bare_loop"] = (results["loader_clips_per_s"]
+                                        / results["bare_loop_clips_per_s"])
     measure = device.type == "cuda" if cfg.measure_model == "auto" else cfg.measure_model
     if measure:
         results |= measure_model(cfg, datamodule, device)

@@ -17,6 +17,7 @@ samplers, time windows and annotations mean the same with either source.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import struct
@@ -175,6 +176,7 @@ class FrameStoreReader:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._file: BinaryIO | None = None
+        self._data: bytes | None = None
         try:
             self._file = open(self.path, "rb")  # noqa: SIM115 (held open)
         except FileNotFoundError:
@@ -186,6 +188,15 @@ class FrameStoreReader:
             self.close()
             raise
         self.fps = self.info.fps
+
+    @classmethod
+    def from_bytes(cls, data: bytes, name: str | Path) -> FrameStoreReader:
+        """A reader of a frame file held in memory (a shard's member); ``name`` is for errors."""
+        reader = cls.__new__(cls)
+        reader.path, reader._file, reader._data = Path(name), None, data
+        reader.info = _read_info(io.BytesIO(data), reader.path)
+        reader.fps = reader.info.fps
+        return reader
 
     def close(self) -> None:
         if self._file is not None:
@@ -219,9 +230,13 @@ class FrameStoreReader:
 
     def encoded_frames(self, stored: np.ndarray) -> list[torch.Tensor]:
         """The JPEG bytes of the stored frames ``stored`` (uint8 tensors)."""
+        offsets = self.info.offsets
+        if self._data is not None:
+            return [torch.frombuffer(bytearray(self._data[offsets[i]:offsets[i + 1]]),
+                                     dtype=torch.uint8) for i in np.asarray(stored).tolist()]
         if self._file is None:
             raise ValueError(f"{self.path}: reader is closed")
-        descriptor, offsets = self._file.fileno(), self.info.offsets
+        descriptor = self._file.fileno()
         return [torch.frombuffer(bytearray(os.pread(descriptor, offsets[i + 1] - offsets[i],
                                                     offsets[i])), dtype=torch.uint8)
                 for i in np.asarray(stored).tolist()]

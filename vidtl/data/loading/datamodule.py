@@ -151,7 +151,7 @@ class VideoDataModule(L.LightningDataModule):
     def state_dict(self) -> dict[str, Any]:
         """Saved in checkpoints: where the training loader is in its epoch."""
         loader = self.trainer.train_dataloader if self.trainer is not None else None
-        if isinstance(loader, ResumableDataLoader):
+        if hasattr(loader, "state_dict"):  # a ResumableDataLoader or a StreamDataLoader
             return {"train_loader": loader.state_dict()}
         return {}
 

@@ -79,7 +79,22 @@ class EpochBalancedSampler(EpochShuffleSampler):
                                  generator=self.generator(epoch)).tolist()
 
 
-class ResumableDataLoader(DataLoader):
+class CountsBatches:
+    """For a loader: counts the batches a pass yields (``_yielded``, which are the batches the
+    training steps consumed, since Lightning fetches none ahead from a loader with a length)
+    and whether the pass ran to its end (``_exhausted``)."""
+
+    _yielded = 0
+    _exhausted = False
+
+    def _counted(self, batches: Iterator[Any]) -> Iterator[Any]:
+        for batch in batches:
+            self._yielded += 1
+            yield batch
+        self._exhausted = True
+
+
+class ResumableDataLoader(CountsBatches, DataLoader):
     """A :class:`DataLoader` with Lightning's ``state_dict`` / ``load_state_dict``: its position
     in the epoch, restored through an :class:`EpochShuffleSampler`."""
 
@@ -91,19 +106,11 @@ class ResumableDataLoader(DataLoader):
     def _batches(self) -> Iterator[Any]:
         return super().__iter__()
 
-    def _counted(self, batches: Iterator[Any]) -> Iterator[Any]:
-        for batch in batches:
-            self._yielded += 1
-            yield batch
-        self._exhausted = True
-
     def state_dict(self) -> dict[str, Any]:
         """The epoch, the batches of it the training steps have consumed, and whether it was
         read to its end."""
-        # Lightning fetches no batch ahead from a loader with a length (vidtl's all have one),
-        # so the batches yielded are the batches the training steps consumed.
-        batches = getattr(self, "_yielded", 0)
-        finished = getattr(self, "_exhausted", False) or batches >= len(self)
+        batches = self._yielded
+        finished = self._exhausted or batches >= len(self)
         return {"epoch": int(getattr(self.sampler, "epoch", 0)), "finished": finished,
                 "batches": batches}
 

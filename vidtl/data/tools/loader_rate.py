@@ -11,8 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from torch.utils.data import default_collate
 
 from vidtl.data.clips.dataset import VideoClipDataset
+from vidtl.data.shards.epoch_plan import worker_runs
+from vidtl.data.shards.stream_dataset import ShardStreamDataset
 
 log = logging.getLogger(__name__)
 
@@ -63,15 +66,53 @@ def decode_clips(dataset: VideoClipDataset, clips: int, seed: int) -> Rate:
     return Rate(clips, time.perf_counter() - start)
 
 
-def decoder_loop_rate(dataset: VideoClipDataset, clips: int, processes: int) -> Rate:
-    """The bare decoder loop in ``processes`` parallel processes (``clips`` each, measured from a
-    common start): all clips over the time of the slowest process."""
+def load_clips(dataset: VideoClipDataset | ShardStreamDataset, clips: int, seed: int,
+               processes: int = 1, batch_size: int = 8) -> Rate:
+    """The loader's whole work per clip without the loader, in this process: each clip made by
+    the loader's own dataset (opened, sampled, decoded, cropped and flipped), collated in
+    batches of ``batch_size``; no worker processes, no hand-over between processes. A stream
+    reads the run of shards a loader worker (``seed`` of ``processes``) would."""
+    rng = np.random.default_rng(seed)
+    if isinstance(dataset, ShardStreamDataset):
+        run = worker_runs(dataset.plan.batches(0), processes)[seed % processes]
+        numbers = [n for batch in run for n in batch]
+        load = dataset.item
+    else:
+        numbers = rng.permutation(len(dataset.records)).tolist()
+
+        def load(index: int) -> tuple:
+            return dataset._load(index, rng)
+    warmup = batch_size  # the first clips pay for lazy imports and cold caches
+    start, batch = time.perf_counter(), []
+    for i in range(warmup + clips):
+        if i == warmup:
+            if _start_together is not None:
+                _start_together.wait()
+            start = time.perf_counter()
+        batch.append(load(numbers[i % len(numbers)]))
+        if len(batch) == batch_size or i == warmup + clips - 1:
+            default_collate(batch)
+            batch = []
+    return Rate(clips, time.perf_counter() - start)
+
+
+def decoder_loop_rate(dataset: VideoClipDataset | ShardStreamDataset, clips: int,
+                      processes: int, work: str = "decode", batch_size: int = 8) -> Rate:
+    """The bare loop in ``processes`` parallel processes (``clips`` each, measured from a common
+    start): all clips over the time of the slowest process. ``work``: ``decode`` (open, sample,
+    decode: :func:`decode_clips`) or ``load`` (the loader's whole per-clip work and the batch:
+    :func:`load_clips`)."""
+    if work == "load":
+        function = functools.partial(load_clips, dataset, clips, processes=processes,
+                                     batch_size=batch_size)
+    else:
+        function = functools.partial(decode_clips, dataset, clips)
     if processes <= 1:
-        return decode_clips(dataset, clips, 0)
+        return function(0)
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(processes)
     with context.Pool(processes, initializer=_share_barrier, initargs=(barrier,)) as pool:
-        rates = pool.map(functools.partial(decode_clips, dataset, clips), range(processes))
+        rates = pool.map(function, range(processes))
     return Rate(clips * processes, max(r.seconds for r in rates))
 
 

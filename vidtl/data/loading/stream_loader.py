@@ -1,0 +1,75 @@
+"""The data loader of a shard stream: one collated batch per item, each pass an epoch of the
+stream's plan, and its position saved in checkpoints for an exact mid-epoch resume."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from torch.utils.data import DataLoader
+
+from vidtl.data.loading.resumable import CountsBatches
+from vidtl.data.shards.epoch_plan import delivered
+from vidtl.data.shards.stream_dataset import ShardStreamDataset
+
+log = logging.getLogger(__name__)
+
+# Lightning warns that an IterableDataset's length may be wrong with several workers; the
+# stream's workers split its batches themselves, so the length is exact.
+warnings.filterwarnings("ignore", message=r".*`IterableDataset` has `__len__` defined.*")
+
+
+class StreamDataLoader(CountsBatches, DataLoader):
+    """Loads a :class:`ShardStreamDataset`. ``epoch_of()`` names the epoch of each pass (the
+    trainer's; by default passes are counted). Workers are started for each pass, since they
+    must learn the pass's epoch."""
+
+    def __init__(self, dataset: ShardStreamDataset, num_workers: int = 0,
+                 pin_memory: bool = False, epoch_of: Callable[[], int] | None = None) -> None:
+        super().__init__(dataset, batch_size=None, num_workers=num_workers,
+                         pin_memory=pin_memory, persistent_workers=False)
+        self.epoch_of = epoch_of
+        self._passes = 0
+        self._resume: dict[str, Any] | None = None
+        self._epoch = 0
+        self._consumed_before: list[int] = []
+        self._pass_positions: list[int] = []
+
+    def __iter__(self) -> Iterator[Any]:
+        stream: ShardStreamDataset = self.dataset  # type: ignore[assignment]
+        epoch = self.epoch_of() if self.epoch_of is not None else self._passes
+        self._passes += 1
+        consumed: list[int] = []
+        if self._resume is not None:
+            state, self._resume = self._resume, None
+            if int(state["epoch"]) == epoch:
+                consumed = [int(p) for p in state["consumed"]]
+                log.info("resuming epoch %d of the stream after %d of its batches", epoch,
+                         len(consumed))
+        batches = stream.plan.batches(epoch)
+        done = set(consumed)
+        self._pass_positions = [p for p in range(len(batches)) if p not in done]
+        stream.start(epoch, [batches[p] for p in self._pass_positions])
+        self._epoch, self._consumed_before, self._exhausted = epoch, consumed, False
+        self._yielded = 0
+        return self._counted(super().__iter__())
+
+    def state_dict(self) -> dict[str, Any]:
+        """The epoch and the positions (in its plan) of the batches consumed so far."""
+        consumed = self._consumed_before + delivered(self._pass_positions, self.num_workers,
+                                                     self._yielded)
+        return {"epoch": self._epoch, "consumed": consumed, "finished": self._exhausted,
+                "world_size": self.dataset.plan.world_size}  # type: ignore[attr-defined]
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue after ``state``'s batches when its epoch is read next."""
+        if not state or state.get("finished"):
+            return
+        if state.get("world_size") != self.dataset.plan.world_size:  # type: ignore[attr-defined]
+            log.warning("the checkpoint was read by %s ranks, this run has %s: the interrupted "
+                        "epoch restarts from its first batch", state.get("world_size"),
+                        self.dataset.plan.world_size)  # type: ignore[attr-defined]
+            return
+        self._resume = state

@@ -1,0 +1,179 @@
+"""``data.source=stream``: whole batches of clips read from a shard store, shard by shard.
+
+Each loader worker fetches the shards of its run of batches (:mod:`.epoch_plan`) one at a time,
+checks each against the index (size and SHA-256), keeps the last two in memory and makes the
+clips with the run's :class:`~vidtl.data.clips.pipeline.ClipPipeline`, exactly as from a frame
+store. A shard that cannot be read or is damaged is listed in the run's skipped-videos log
+with its URL and reason, and its samples are replaced by samples of a readable shard, so a
+long run goes on with the same number of batches on every rank; ``data.on_decode_error=fail``
+stops the run instead, naming the shard.
+"""
+
+from __future__ import annotations
+
+import bisect
+import io
+import logging
+import tarfile
+from collections import OrderedDict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch.utils.data import IterableDataset, default_collate, get_worker_info
+
+from vidtl.core.errors import UserError
+from vidtl.data.annotations.records import VideoRecord
+from vidtl.data.clips.dataset import VideoClipDataset
+from vidtl.data.clips.pipeline import ClipPipeline
+from vidtl.data.clips.skipped_videos import SkippedVideoLog
+from vidtl.data.clips.transforms import ClipTransform
+from vidtl.data.frames.frame_store import FrameStoreReader
+from vidtl.data.frames.reader import VideoReader
+from vidtl.data.shards.epoch_plan import Batch, EpochPlan, worker_runs
+from vidtl.data.shards.shard_index import DamagedShardError, ShardInfo
+from vidtl.data.shards.storage import ShardAccessError, ShardStorage
+
+log = logging.getLogger(__name__)
+
+FRAMES_SUFFIX = ".frames"
+
+
+class ShardReadError(UserError):
+    """``data.on_decode_error=fail``: a shard could not be read, and the run stops."""
+
+
+class StreamSource:
+    """The frame source of ``data.source=stream``: frames come from shards, batch by batch,
+    never from one video at a time."""
+
+    def __init__(self, location: str) -> None:
+        self.location = location
+
+    def open(self, video: Path) -> VideoReader:
+        raise UserError(f"data.source=stream reads whole shards ({self.location}), not single "
+                        f"videos such as {video}: use data.source=video or frames for that")
+
+
+class ShardFrames:
+    """The frame files of one shard, in memory: a frame source for its videos."""
+
+    def __init__(self, data: bytes, shard: ShardInfo, url: str) -> None:
+        self.files: dict[str, bytes] = {}
+        try:
+            with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+                members = {m.name: m for m in archive.getmembers() if m.isfile()}
+                for position, video in enumerate(shard.videos):
+                    member = members[f"{position:06d}{FRAMES_SUFFIX}"]
+                    start = member.offset_data
+                    self.files[video] = data[start:start + member.size]
+        except (tarfile.TarError, KeyError, EOFError) as error:
+            raise DamagedShardError(f"{url}: not a complete shard ({error})") from None
+        self.url = url
+
+    def open(self, video: Path) -> VideoReader:
+        return FrameStoreReader.from_bytes(self.files[str(video)], f"{self.url}:{video}")
+
+
+class ShardStreamDataset(IterableDataset):
+    """The batches of one subset of a shard store for one rank (see the module docstring).
+
+    ``start(epoch, batches)`` (called in the main process before each pass) says which
+    batches this pass delivers; the workers split them with :func:`worker_runs`. Items are
+    collated batches: ``(clips, labels)``, or ``(views, labels, videos)`` for ``test``.
+    """
+
+    def __init__(self, storage: ShardStorage, shards: list[ShardInfo], plan: EpochPlan,
+                 pipeline: ClipPipeline, subset: str, skipped: SkippedVideoLog,
+                 transform: ClipTransform | None = None, cached_shards: int = 2) -> None:
+        self.storage = storage
+        self.shards = shards
+        self.plan = plan
+        self.pipeline = pipeline
+        self.subset = subset
+        self.skipped = skipped
+        self.transform = transform
+        self.cached_shards = cached_shards
+        self.records: list[VideoRecord] = [r for s in shards for r in s.records()]
+        self.offsets = plan.offsets
+        self.epoch = 0
+        self.pass_batches: list[Batch] = plan.batches(0)
+        self._cache: OrderedDict[int, VideoClipDataset] = OrderedDict()
+        self._damaged: set[int] = set()
+
+    def __len__(self) -> int:
+        return self.plan.num_batches
+
+    def replan(self, plan: EpochPlan) -> None:
+        """Read the store with ``plan`` (another rank or world size) from the next pass on."""
+        self.plan = plan
+        self.start(self.epoch)
+
+    def start(self, epoch: int, batches: list[Batch] | None = None) -> None:
+        """The next pass delivers ``batches`` of ``epoch`` (default: all of them)."""
+        self.epoch = epoch
+        self.pass_batches = self.plan.batches(epoch) if batches is None else batches
+
+    def __iter__(self) -> Iterator[Any]:
+        info = get_worker_info()
+        runs = worker_runs(self.pass_batches, info.num_workers if info else 1)
+        for batch in runs[info.id if info else 0]:
+            yield default_collate([self.item(number) for number in batch])
+
+    def item(self, number: int) -> tuple[Any, ...]:
+        """The clip (or test views) of global sample ``number``, with its label."""
+        training = self.subset == "train"
+        seed = [self.plan.seed, self.epoch, number] if training else [number]
+        rng = np.random.default_rng(seed)
+        shard = bisect.bisect_right(self.offsets, number) - 1
+        clips = self.clips_of(shard)
+        if clips is None:  # a damaged shard: a sample of a readable one instead
+            shard, clips = self.substitute(shard)
+            number = self.offsets[shard] + number % len(self.shards[shard])
+        item = clips._load(number - self.offsets[shard], rng)
+        if len(item) == 3:  # test views: the video's number in the subset
+            return item[0], item[1], self.offsets[shard] + item[2]
+        return item
+
+    def clips_of(self, shard: int) -> VideoClipDataset | None:
+        """The clips of shard ``shard`` (fetched once, the last few kept), or ``None`` when it
+        cannot be read."""
+        if shard in self._cache:
+            self._cache.move_to_end(shard)
+            return self._cache[shard]
+        if shard in self._damaged:
+            return None
+        info = self.shards[shard]
+        url = self.storage.url(info.name)
+        try:
+            data = self.storage.read(info.name)
+            info.check(data, url)
+            frames = ShardFrames(data, info, url)
+        except ShardAccessError as error:
+            if self.pipeline.on_decode_error == "fail":
+                raise ShardReadError(f"{error} (data.on_decode_error=fail; replace or skip "
+                                     f"keep the run going and list the shard)") from None
+            self._damaged.add(shard)
+            self.skipped.add(Path(url), f"damaged shard: {error}")
+            return None
+        clips = self.pipeline.dataset(info.records(), self.subset, self.skipped,
+                                      transform=self.transform, source=frames)
+        self._cache[shard] = clips
+        while len(self._cache) > self.cached_shards:
+            self._cache.popitem(last=False)
+        return clips
+
+    def substitute(self, damaged: int) -> tuple[int, VideoClipDataset]:
+        """A readable shard to take samples from instead of ``damaged``: one in memory, else
+        the next readable one."""
+        if self._cache:
+            shard = next(reversed(self._cache))
+            return shard, self._cache[shard]
+        count = len(self.shards)
+        for step in range(1, count):
+            shard = (damaged + step) % count
+            if (clips := self.clips_of(shard)) is not None:
+                return shard, clips
+        raise ShardReadError(f"no readable shard in {self.storage.url('')} for {self.subset} "
+                             f"(see the skipped-videos log)")
