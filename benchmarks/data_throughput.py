@@ -118,6 +118,17 @@ def row_overrides(workers: int, frames: Path, reencoded: Path, shards: Path, gpu
     return sources
 
 
+def prepare_sources(root: Path, out: Path, workers: int) -> tuple[Path, Path, Path]:
+    """The frame store, the re-encoded copy and the shard store of ``root`` (resumable: a
+    rerun only checks them); the shards are packed from the frame store."""
+    frames, reencoded, shards = out / "frames", out / "reencoded", out / "shards"
+    for mode, output in (("frames", frames), ("reencode", reencoded), ("shards", shards)):
+        run_json([sys.executable, "-m", "vidtl.cli.prepare", "data=folder", f"data.root={root}",
+                  f"mode={mode}", f"output={output}", f"workers={workers}", "progress=false",
+                  f"staging={out}"])
+    return frames, reencoded, shards
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--videos", type=Path, default=REPO.parent / "shared" / "videos")
@@ -137,13 +148,9 @@ def main() -> None:
         args.videos = tiny_clips(args.out / "videos")
         args.copies, args.clips, args.repeats, args.workers = 1, 4, 1, 1
     root = build_dataset(args.videos, args.out / "dataset", args.copies)
-    frames, reencoded = args.out / "frames", args.out / "reencoded"
+    frames, reencoded, shards = prepare_sources(root, args.out, args.workers)
     vidtl = [sys.executable, "-m"]
     data = ["data=folder", f"data.root={root}"]
-    shards = args.out / "shards"
-    for mode, output in (("frames", frames), ("reencode", reencoded), ("shards", shards)):
-        run_json([*vidtl, "vidtl.cli.prepare", *data, f"mode={mode}", f"output={output}",
-                  f"workers={args.workers}", "progress=false", f"staging={args.out}"])
     sources = row_overrides(args.workers, frames, reencoded, shards, args.gpu, args.smoke)
     bench = [*vidtl, "vidtl.cli.bench_data", *data]
     if args.gpu:

@@ -4,6 +4,7 @@ code it measures. Smoke runs write only under tmp_path, never docs/benchmarks.md
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -30,7 +31,7 @@ def run_smoke(script: str, *args: str) -> str:
 def test_every_script_has_a_smoke_test():
     tested = {"data_throughput.py", "kept_readers_memory.py", "loader_cost.py", "precision.py",
               "temporal.py", "tsm_defaults.py", "real_transfer.py", "feature_cache.py",
-              "default_run.py", "decoders.py"}
+              "default_run.py", "decoders.py", "clip_profile.py"}
     assert set(SCRIPTS) == tested, "add a smoke test for each new benchmark script"
 
 
@@ -113,3 +114,11 @@ def test_precision_smoke(tmp_path):
                                          ("kept_readers_memory.py", "--data-dir")])
 def test_small_scripts_smoke(script, flag, tmp_path):
     assert "clips" in run_smoke(script, flag, str(tmp_path))
+
+
+def test_clip_profile_smoke(tmp_path):
+    printed = run_smoke("clip_profile.py", "--data", str(tmp_path))
+    steps = {step: float(ms) for ms, step in (line.split(" ms  ")
+                                               for line in printed.strip().splitlines()[-10:])}
+    assert len(steps) == 10 and all(math.isfinite(ms) for ms in steps.values())
+    assert steps["decode: simplejpeg into one array (now)"] > 0

@@ -86,7 +86,11 @@ def measure_loader(cfg: DictConfig, datamodule: VideoDataModule,
              "augmenting on the %s", datamodule.plan.num_workers, datamodule.plan.load_threads,
              cfg.clips, datamodule.plan.decode_on, datamodule.plan.augment_on)
     rate = loader_rate(batches(), cfg.clips, max(1, loader.num_workers))
-    return {"loader_clips_per_s": rate.clips_per_s}
+    results: dict[str, Any] = {"loader_clips_per_s": rate.clips_per_s}
+    pool = getattr(loader, "batch_pool", None)
+    if pool is not None and pool.pooled + pool.unpooled:  # batches handed over in reused memory
+        results["pooled_batches"] = pool.pooled / (pool.pooled + pool.unpooled)
+    return results
 
 
 def measure_model(cfg: DictConfig, datamodule: VideoDataModule,

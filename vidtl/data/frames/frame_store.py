@@ -168,9 +168,9 @@ def _read_info(file: BinaryIO, path: Path) -> FrameFileInfo:
 class FrameStoreReader:
     """Reads frames of one video from its frame file: the :class:`VideoReader` interface.
 
-    Lengths and indices are those of the source video; frames are decoded with
-    ``torchvision.io.decode_jpeg`` (libjpeg-turbo), only those asked for. The file is opened once
-    and closed with the reader.
+    Lengths and indices are those of the source video; only the frames asked for are decoded,
+    with simplejpeg (libjpeg-turbo, straight into one array, without holding the GIL). The file
+    is opened once and closed with the reader.
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -215,28 +215,37 @@ class FrameStoreReader:
         return np.clip(stored.astype(np.int64), 0, self.info.stored_frames - 1)
 
     def get_frames(self, indices: np.ndarray) -> np.ndarray:
-        from torchvision.io import decode_jpeg
+        import simplejpeg  # libjpeg-turbo; decodes into our buffer, without the GIL
 
         indices = np.asarray(indices, dtype=np.int64)
         unique, inverse = np.unique(self.stored_index(indices), return_inverse=True)
-        data = self.encoded_frames(unique)
-        try:
-            decoded = decode_jpeg(data)
-        except RuntimeError as error:
-            raise VideoDecodeError(f"{self.path}: corrupt frame: {error}") from None
-        # decode_jpeg returns (C, H, W) views of (H, W, C) memory: back to HWC costs nothing.
-        frames = [image.permute(1, 2, 0).numpy() for image in decoded]
-        return np.stack([frames[i] for i in inverse.reshape(-1).tolist()])
+        frames = np.empty((len(unique), self.info.height, self.info.width, 3), np.uint8)
+        for frame, jpeg in zip(frames, self.jpeg_bytes(unique)):
+            try:
+                decoded = simplejpeg.decode_jpeg(jpeg, colorspace="RGB", buffer=frame)
+            except ValueError as error:
+                raise VideoDecodeError(f"{self.path}: corrupt frame: {error}") from None
+            if decoded.shape != frame.shape:
+                raise VideoDecodeError(f"{self.path}: a frame of {decoded.shape[:2]}, the store "
+                                       f"says {frame.shape[:2]}")
+        inverse = inverse.reshape(-1)
+        if np.array_equal(inverse, np.arange(len(unique))):  # distinct, in order: no copy
+            return frames
+        return frames[inverse]
 
-    def encoded_frames(self, stored: np.ndarray) -> list[torch.Tensor]:
-        """The JPEG bytes of the stored frames ``stored`` (uint8 tensors)."""
+    def jpeg_bytes(self, stored: np.ndarray) -> list[bytes]:
+        """The JPEG files of the stored frames ``stored``."""
         offsets = self.info.offsets
         if self._data is not None:
-            return [torch.frombuffer(bytearray(self._data[offsets[i]:offsets[i + 1]]),
-                                     dtype=torch.uint8) for i in np.asarray(stored).tolist()]
+            return [self._data[offsets[i]:offsets[i + 1]] for i in np.asarray(stored).tolist()]
         if self._file is None:
             raise ValueError(f"{self.path}: reader is closed")
         descriptor = self._file.fileno()
-        return [torch.frombuffer(bytearray(os.pread(descriptor, offsets[i + 1] - offsets[i],
-                                                    offsets[i])), dtype=torch.uint8)
+        return [os.pread(descriptor, offsets[i + 1] - offsets[i], offsets[i])
                 for i in np.asarray(stored).tolist()]
+
+    def encoded_frames(self, stored: np.ndarray) -> list[torch.Tensor]:
+        """The JPEG bytes of the stored frames ``stored`` (uint8 tensors, for decoding on the
+        device)."""
+        return [torch.frombuffer(bytearray(jpeg), dtype=torch.uint8)
+                for jpeg in self.jpeg_bytes(stored)]

@@ -11,11 +11,14 @@ from torch.utils.data import DataLoader
 
 from vidtl.data.annotations.index import DatasetSpec, read_index
 from vidtl.data.annotations.records import VideoIndex
+from vidtl.data.clips.batch_pool import SharedBatchPool
+from vidtl.data.clips.collate import collate_clips
 from vidtl.data.clips.dataset import VideoClipDataset
 from vidtl.data.clips.pipeline import ClipPipeline
 from vidtl.data.clips.skipped_videos import SkippedVideoLog
 from vidtl.data.loading.encoded_batches import collate_encoded
 from vidtl.data.loading.loading_plan import LoadingPlan
+from vidtl.data.loading.pooled_loader import PooledDataLoader
 from vidtl.data.loading.resumable import (
     EpochBalancedSampler,
     EpochShuffleSampler,
@@ -120,9 +123,12 @@ class VideoDataModule(L.LightningDataModule):
                        else EpochShuffleSampler(len(dataset), torch.initial_seed()))
             order: dict[str, Any] = {"sampler": sampler}
         else:
-            loader_class = ThreadedDataLoader if threads else DataLoader
+            loader_class = ThreadedDataLoader if threads else PooledDataLoader
             order = {"shuffle": False}
         encoded = plan.decodes_on_device and subset != "test"
+        collate: Any = collate_encoded if encoded else collate_clips
+        if plan.num_workers > 0 and not encoded:  # batches handed over in reused memory
+            collate = SharedBatchPool(plan.num_workers)
         return loader_class(
             dataset,
             batch_size=plan.batch_size,
@@ -131,7 +137,7 @@ class VideoDataModule(L.LightningDataModule):
             num_workers=plan.num_workers,
             pin_memory=plan.pin_memory and torch.cuda.is_available(),  # pinning needs a GPU
             persistent_workers=plan.persistent_workers and plan.num_workers > 0,
-            collate_fn=collate_encoded if encoded else None,
+            collate_fn=collate,
             **threads,
         )
 

@@ -18,7 +18,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import Sampler
+
+from vidtl.data.loading.pooled_loader import PooledDataLoader
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +96,9 @@ class CountsBatches:
         self._exhausted = True
 
 
-class ResumableDataLoader(CountsBatches, DataLoader):
-    """A :class:`DataLoader` with Lightning's ``state_dict`` / ``load_state_dict``: its position
-    in the epoch, restored through an :class:`EpochShuffleSampler`."""
+class ResumableDataLoader(CountsBatches, PooledDataLoader):
+    """A :class:`PooledDataLoader` with Lightning's ``state_dict`` / ``load_state_dict``: its
+    position in the epoch, restored through an :class:`EpochShuffleSampler`."""
 
     def __iter__(self) -> Iterator[Any]:
         self._yielded = 0

@@ -78,4 +78,5 @@ class ShardStreamDataModule(VideoDataModule):
         return StreamDataLoader(
             stream, num_workers=self.plan.num_workers,
             pin_memory=self.plan.pin_memory and torch.cuda.is_available(),
+            persistent_workers=self.plan.persistent_workers,
             epoch_of=(lambda: trainer.current_epoch) if trainer is not None else None)

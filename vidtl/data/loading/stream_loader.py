@@ -8,8 +8,8 @@ import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from torch.utils.data import DataLoader
-
+from vidtl.data.clips.batch_pool import SharedBatchPool
+from vidtl.data.loading.pooled_loader import PooledDataLoader
 from vidtl.data.loading.resumable import CountsBatches
 from vidtl.data.shards.epoch_plan import delivered
 from vidtl.data.shards.stream_dataset import ShardStreamDataset
@@ -21,21 +21,29 @@ log = logging.getLogger(__name__)
 warnings.filterwarnings("ignore", message=r".*`IterableDataset` has `__len__` defined.*")
 
 
-class StreamDataLoader(CountsBatches, DataLoader):
+class StreamDataLoader(CountsBatches, PooledDataLoader):
     """Loads a :class:`ShardStreamDataset`. ``epoch_of()`` names the epoch of each pass (the
-    trainer's; by default passes are counted). Workers are started for each pass, since they
-    must learn the pass's epoch."""
+    trainer's; by default passes are counted). Persistent workers keep their shards in memory
+    from one epoch to the next and learn each pass's epoch from the dataset's shared memory."""
 
     def __init__(self, dataset: ShardStreamDataset, num_workers: int = 0,
-                 pin_memory: bool = False, epoch_of: Callable[[], int] | None = None) -> None:
+                 pin_memory: bool = False, persistent_workers: bool = True,
+                 epoch_of: Callable[[], int] | None = None) -> None:
         super().__init__(dataset, batch_size=None, num_workers=num_workers,
-                         pin_memory=pin_memory, persistent_workers=False)
+                         pin_memory=pin_memory,
+                         persistent_workers=persistent_workers and num_workers > 0)
+        if num_workers > 0:  # the dataset collates; its batches come in reused memory
+            dataset.pool = SharedBatchPool(num_workers)
         self.epoch_of = epoch_of
         self._passes = 0
         self._resume: dict[str, Any] | None = None
         self._epoch = 0
         self._consumed_before: list[int] = []
         self._pass_positions: list[int] = []
+
+    @property
+    def batch_pool(self) -> SharedBatchPool | None:
+        return self.dataset.pool  # type: ignore[attr-defined]
 
     def __iter__(self) -> Iterator[Any]:
         stream: ShardStreamDataset = self.dataset  # type: ignore[assignment]
@@ -48,10 +56,9 @@ class StreamDataLoader(CountsBatches, DataLoader):
                 consumed = [int(p) for p in state["consumed"]]
                 log.info("resuming epoch %d of the stream after %d of its batches", epoch,
                          len(consumed))
-        batches = stream.plan.batches(epoch)
         done = set(consumed)
-        self._pass_positions = [p for p in range(len(batches)) if p not in done]
-        stream.start(epoch, [batches[p] for p in self._pass_positions])
+        self._pass_positions = [p for p in range(len(stream)) if p not in done]
+        stream.start(epoch, consumed)
         self._epoch, self._consumed_before, self._exhausted = epoch, consumed, False
         self._yielded = 0
         return self._counted(super().__iter__())

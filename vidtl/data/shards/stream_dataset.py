@@ -21,10 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from torch.utils.data import IterableDataset, default_collate, get_worker_info
+import torch
+from torch.utils.data import IterableDataset, get_worker_info
 
 from vidtl.core.errors import UserError
 from vidtl.data.annotations.records import VideoRecord
+from vidtl.data.clips.batch_pool import SharedBatchPool
+from vidtl.data.clips.collate import collate_clips
 from vidtl.data.clips.dataset import VideoClipDataset
 from vidtl.data.clips.pipeline import ClipPipeline
 from vidtl.data.clips.skipped_videos import SkippedVideoLog
@@ -79,8 +82,9 @@ class ShardFrames:
 class ShardStreamDataset(IterableDataset):
     """The batches of one subset of a shard store for one rank (see the module docstring).
 
-    ``start(epoch, batches)`` (called in the main process before each pass) says which
-    batches this pass delivers; the workers split them with :func:`worker_runs`. Items are
+    ``start(epoch, consumed)`` (called in the main process before each pass) says which
+    batches this pass delivers, through memory the workers share, so that they can persist
+    from epoch to epoch with their shards; they split the pass with :func:`worker_runs`. Items are
     collated batches: ``(clips, labels)``, or ``(views, labels, videos)`` for ``test``.
     """
 
@@ -98,28 +102,47 @@ class ShardStreamDataset(IterableDataset):
         self.records: list[VideoRecord] = [r for s in shards for r in s.records()]
         self.offsets = plan.offsets
         self.epoch = 0
-        self.pass_batches: list[Batch] = plan.batches(0)
+        self._pass = self._pass_memory(plan)
         self._cache: OrderedDict[int, VideoClipDataset] = OrderedDict()
+        self.pool: SharedBatchPool | None = None  # set by a loader with workers
         self._damaged: set[int] = set()
+
+    @staticmethod
+    def _pass_memory(plan: EpochPlan) -> torch.Tensor:
+        """The next pass, in memory shared with the loader's workers (which persist across
+        epochs): its epoch, how many batches it skips, and their positions in the plan."""
+        return torch.zeros(plan.num_batches + 2, dtype=torch.int64).share_memory_()
 
     def __len__(self) -> int:
         return self.plan.num_batches
 
     def replan(self, plan: EpochPlan) -> None:
-        """Read the store with ``plan`` (another rank or world size) from the next pass on."""
+        """Read the store with ``plan`` (another rank or world size); call it before the
+        loader starts its workers."""
         self.plan = plan
-        self.start(self.epoch)
+        self._pass = self._pass_memory(plan)
 
-    def start(self, epoch: int, batches: list[Batch] | None = None) -> None:
-        """The next pass delivers ``batches`` of ``epoch`` (default: all of them)."""
-        self.epoch = epoch
-        self.pass_batches = self.plan.batches(epoch) if batches is None else batches
+    def start(self, epoch: int, consumed: list[int] | None = None) -> None:
+        """The next pass reads epoch ``epoch`` but for the batches at plan positions
+        ``consumed`` (those a checkpoint had consumed)."""
+        consumed = list(consumed or [])
+        self._pass[0], self._pass[1] = epoch, len(consumed)
+        self._pass[2:2 + len(consumed)] = torch.tensor(consumed, dtype=torch.int64)
+
+    @property
+    def pass_batches(self) -> list[Batch]:
+        """The batches the next pass delivers, in plan order."""
+        epoch, skipped = int(self._pass[0]), int(self._pass[1])
+        consumed = set(self._pass[2:2 + skipped].tolist())
+        return [b for p, b in enumerate(self.plan.batches(epoch)) if p not in consumed]
 
     def __iter__(self) -> Iterator[Any]:
         info = get_worker_info()
+        self.epoch = int(self._pass[0])
         runs = worker_runs(self.pass_batches, info.num_workers if info else 1)
         for batch in runs[info.id if info else 0]:
-            yield default_collate([self.item(number) for number in batch])
+            items = [self.item(number) for number in batch]
+            yield self.pool(items) if self.pool is not None else collate_clips(items)
 
     def item(self, number: int) -> tuple[Any, ...]:
         """The clip (or test views) of global sample ``number``, with its label."""

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from torch.utils.data import default_collate
+import torch
 
+from vidtl.data.clips.collate import collate_clips
 from vidtl.data.clips.dataset import VideoClipDataset
 from vidtl.data.shards.epoch_plan import worker_runs
 from vidtl.data.shards.stream_dataset import ShardStreamDataset
@@ -36,8 +37,11 @@ _start_together: Any = None  # a Barrier shared by the processes of one measurem
 
 
 def _share_barrier(barrier: Any) -> None:
+    """A measuring process: the common start, and one thread for torch, as in a loader
+    worker (more would compete for the same cores)."""
     global _start_together
     _start_together = barrier
+    torch.set_num_threads(1)
 
 
 def decode_clips(dataset: VideoClipDataset, clips: int, seed: int) -> Rate:
@@ -91,7 +95,7 @@ def load_clips(dataset: VideoClipDataset | ShardStreamDataset, clips: int, seed:
             start = time.perf_counter()
         batch.append(load(numbers[i % len(numbers)]))
         if len(batch) == batch_size or i == warmup + clips - 1:
-            default_collate(batch)
+            collate_clips(batch)
             batch = []
     return Rate(clips, time.perf_counter() - start)
 
