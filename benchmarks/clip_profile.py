@@ -27,7 +27,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from docs_section import write_section
-from loader_cost import tiny_frame_store
 from torch.utils.data import Dataset, default_collate
 from torchvision.io import decode_jpeg
 from torchvision.transforms.v2 import functional as F
@@ -50,6 +49,21 @@ def decode_and_stack(jpegs: list[torch.Tensor]) -> np.ndarray:
 def collate_contiguous(clips: list[torch.Tensor]):
     """The previous design: each clip made contiguous by the transform, then stacked."""
     return default_collate([(c.contiguous(), 0) for c in clips])
+
+
+def tiny_frame_store(folder: Path) -> Path:
+    """A tiny synthetic dataset under ``folder`` and its frame store in ``folder/frames``."""
+    from vidtl.data.annotations.index import load_index
+    from vidtl.data.frames.prepared_folder import PrepareSettings
+    from vidtl.data.tools.prepare import prepare_dataset
+    from vidtl.data.tools.synthetic import SyntheticVideoSpec, ensure_synthetic_dataset
+
+    spec = SyntheticVideoSpec(groups=2, clips_per_group=1, num_frames=12, width=64, height=48)
+    root = ensure_synthetic_dataset(folder / "dataset", spec)
+    videos = [r.path for r in load_index("ucf101", root).subsets["train"]]
+    prepare_dataset(videos, root, folder / "frames", PrepareSettings(short_side=48), workers=1,
+                    progress=False)
+    return root
 
 
 def profile(dataset, clips: int) -> dict[str, float]:

@@ -1,8 +1,9 @@
 """A DataLoader whose batches are built by threads of the main process instead of workers.
 
-PyTorch's worker processes hand each batch to the main process through fresh shared memory.
-When decoding is cheap (JPEG frames of a frame store) that hand-over costs more than the
-decoding (docs/benchmarks.md). The decoders release the GIL, so threads can do the work:
+Worker processes cost memory and start-up, and hand each batch over between processes (through
+reused shared memory, :mod:`vidtl.data.clips.batch_pool`). The decoders release the GIL, so
+threads can do the work instead (on the 2-core machine of docs/benchmarks.md they reach 78% of
+the frame store's bare loop, workers 97%):
 :class:`ThreadedDataLoader` runs ``threads`` threads that each take the next batch of indices,
 load its items, collate (and pin) it, while the main thread trains; batches come out in the
 sampler's order, at most ``threads * prefetch_factor`` ahead. Samplers, collation, pinning and
