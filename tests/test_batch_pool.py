@@ -79,3 +79,29 @@ def test_in_the_main_process_the_pool_is_plain_collation():
     dl = loader(NumberedClips(size=8), workers=0)
     clips, labels = next(iter(dl))
     assert not clips.is_shared() and labels.shape == (4,)
+
+
+def test_the_pin_thread_resolves_pooled_batches(monkeypatch):
+    """With ``pin_memory`` PyTorch's pin thread meets the worker's SlotBatch first: it must come
+    out as the plain batch, pinned (pinning itself needs a GPU; here it is a copy)."""
+    from torch.utils.data import DataLoader
+    from torch.utils.data._utils.pin_memory import pin_memory
+
+    from vidtl.data.clips.batch_pool import SlotBatch
+
+    pinned = []
+
+    def fake_pin(tensor, *args, **kwargs):
+        pinned.append(tensor.shape)
+        return tensor.clone()
+
+    monkeypatch.setattr(torch.Tensor, "pin_memory", fake_pin)
+    pool = SharedBatchPool(1, slots=4)
+    pool.begin()
+    raw = DataLoader(NumberedClips(size=12), batch_size=4, num_workers=1, collate_fn=pool)
+    for sent in raw:
+        assert isinstance(sent, SlotBatch)
+        clips, labels = pin_memory(sent)
+        assert clips.shape == (4, 4, 3, 16, 16)
+        assert all(bool((clips[b] == labels[b]).all()) for b in range(4))
+    assert pool.pooled == 3 and (4, 4, 3, 16, 16) in pinned

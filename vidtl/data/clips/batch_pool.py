@@ -4,17 +4,17 @@ A PyTorch DataLoader worker writes every batch into fresh shared memory, which t
 process then maps anew (one file descriptor passed per tensor). On the 2-core machine of
 ``docs/benchmarks.md`` filling 9.6 MB of fresh shared memory takes about 10 ms (a page fault
 per new page), refilling memory already mapped about 0.5 ms: with JPEG frames that hand-over
-costs about a third of a worker's time.
+cost about 1.1 ms of a clip's 6.
 
 A :class:`SharedBatchPool`, used as the loader's ``collate_fn``, gives each worker a few slots
 of shared memory that it reuses. A worker stacks the clips straight into a free slot and sends
 the slot's number, shape and the batch's small items (by value); the slot's memory itself
-travels once. The main process keeps each slot mapped, :meth:`SharedBatchPool.resolve` turns
-what arrives into the plain batch (a view of the slot), and a slot becomes free again once
-nothing in the main process refers to its memory (its storage's use count): a batch kept by
-the user keeps its slot. A worker that finds no free slot collates into fresh memory as
-PyTorch does, so no batch ever waits for a slot. In the main process (no workers, or loading
-threads) the pool is plain collation.
+travels only until the main process has mapped it. The main process keeps each slot mapped,
+:meth:`SharedBatchPool.resolve` turns what arrives into the plain batch (a view of the slot),
+and a slot becomes free again once nothing in the main process refers to its memory (its
+storage's use count): a batch kept by the user keeps its slot. A worker that finds no free
+slot collates into fresh memory as PyTorch does, so no batch ever waits for a slot. In the
+main process (no workers, or loading threads) the pool is plain collation.
 
 A loader must call :meth:`SharedBatchPool.begin` before each pass and pass each batch through
 :meth:`~SharedBatchPool.resolve` (``vidtl.data.loading.pooled_loader.PooledDataLoader`` does
@@ -151,8 +151,8 @@ class SharedBatchPool:
                 raise RuntimeError("a pooled batch of an earlier pass arrived: one pass of a "
                                    "loader with a SharedBatchPool at a time")
             slot = (batch.worker, batch.slot)
-            if batch.memory is not None:
-                self._mapped[slot] = batch.memory
+            if batch.memory is not None:  # mapped from now on, and held by the pool alone
+                self._mapped[slot], batch.memory = batch.memory, None
                 self._slot_table[batch.worker, batch.slot, 1] = 1
             clips = torch.empty(0, dtype=batch.dtype).set_(self._mapped[slot], 0, batch.shape)
             self._handed_out.add(slot)
