@@ -130,6 +130,8 @@ def test_the_loader_delivers_the_plan(shards, num_workers):
                                                         num_workers))]
         assert got == expected and len(got) == len(loader) == 8
         assert loader.state_dict()["finished"]
+    if num_workers:  # the workers' batches came through the reused shared-memory slots
+        assert loader.batch_pool.pooled >= 12 and loader.batch_pool.unpooled <= 4
 
 
 @pytest.mark.parametrize("workers_then,workers_now", [(2, 2), (2, 0)])

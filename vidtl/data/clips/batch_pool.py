@@ -1,10 +1,9 @@
 """Handing batches from loader workers to the main process through reused shared memory.
 
 A PyTorch DataLoader worker writes every batch into fresh shared memory, which the main
-process then maps anew (one file descriptor passed per tensor). On the 2-core machine of
-``docs/benchmarks.md`` filling 9.6 MB of fresh shared memory takes about 10 ms (a page fault
-per new page), refilling memory already mapped about 0.5 ms: with JPEG frames that hand-over
-cost about 1.1 ms of a clip's 6.
+process then maps anew (one file descriptor passed per tensor), a page fault for every new
+page. On the 2-core machine of ``docs/benchmarks.md`` that hand-over cost about 1.1 ms of a
+frame-store clip's 6 (``python benchmarks/clip_profile.py``).
 
 A :class:`SharedBatchPool`, used as the loader's ``collate_fn``, gives each worker a few slots
 of shared memory that it reuses. A worker stacks the clips straight into a free slot and sends

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from vidtl.data.clips.batch_pool import SharedBatchPool
+from vidtl.data.clips.collate import collate_clips
 from vidtl.data.loading.pooled_loader import PooledDataLoader
 from vidtl.data.loading.resumable import CountsBatches
 from vidtl.data.shards.epoch_plan import delivered
@@ -29,21 +30,18 @@ class StreamDataLoader(CountsBatches, PooledDataLoader):
     def __init__(self, dataset: ShardStreamDataset, num_workers: int = 0,
                  pin_memory: bool = False, persistent_workers: bool = True,
                  epoch_of: Callable[[], int] | None = None) -> None:
+        # batch_size=None: each element of the dataset is one batch's items, which collate_fn
+        # collates (in the worker, into reused shared memory when there are workers)
         super().__init__(dataset, batch_size=None, num_workers=num_workers,
                          pin_memory=pin_memory,
-                         persistent_workers=persistent_workers and num_workers > 0)
-        if num_workers > 0:  # the dataset collates; its batches come in reused memory
-            dataset.pool = SharedBatchPool(num_workers)
+                         persistent_workers=persistent_workers and num_workers > 0,
+                         collate_fn=SharedBatchPool(num_workers) if num_workers else collate_clips)
         self.epoch_of = epoch_of
         self._passes = 0
         self._resume: dict[str, Any] | None = None
         self._epoch = 0
         self._consumed_before: list[int] = []
         self._pass_positions: list[int] = []
-
-    @property
-    def batch_pool(self) -> SharedBatchPool | None:
-        return self.dataset.pool  # type: ignore[attr-defined]
 
     def __iter__(self) -> Iterator[Any]:
         stream: ShardStreamDataset = self.dataset  # type: ignore[assignment]

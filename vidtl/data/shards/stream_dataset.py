@@ -26,8 +26,6 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from vidtl.core.errors import UserError
 from vidtl.data.annotations.records import VideoRecord
-from vidtl.data.clips.batch_pool import SharedBatchPool
-from vidtl.data.clips.collate import collate_clips
 from vidtl.data.clips.dataset import VideoClipDataset
 from vidtl.data.clips.pipeline import ClipPipeline
 from vidtl.data.clips.skipped_videos import SkippedVideoLog
@@ -84,8 +82,9 @@ class ShardStreamDataset(IterableDataset):
 
     ``start(epoch, consumed)`` (called in the main process before each pass) says which
     batches this pass delivers, through memory the workers share, so that they can persist
-    from epoch to epoch with their shards; they split the pass with :func:`worker_runs`. Items are
-    collated batches: ``(clips, labels)``, or ``(views, labels, videos)`` for ``test``.
+    from epoch to epoch with their shards; they split the pass with :func:`worker_runs`. Each
+    element is the list of one batch's items, ``(clip, label)`` or ``(views, label, video)``
+    for ``test``, which the loader's ``collate_fn`` collates in the worker.
     """
 
     def __init__(self, storage: ShardStorage, shards: list[ShardInfo], plan: EpochPlan,
@@ -104,7 +103,6 @@ class ShardStreamDataset(IterableDataset):
         self.epoch = 0
         self._pass = self._pass_memory(plan)
         self._cache: OrderedDict[int, VideoClipDataset] = OrderedDict()
-        self.pool: SharedBatchPool | None = None  # set by a loader with workers
         self._damaged: set[int] = set()
 
     @staticmethod
@@ -141,8 +139,7 @@ class ShardStreamDataset(IterableDataset):
         self.epoch = int(self._pass[0])
         runs = worker_runs(self.pass_batches, info.num_workers if info else 1)
         for batch in runs[info.id if info else 0]:
-            items = [self.item(number) for number in batch]
-            yield self.pool(items) if self.pool is not None else collate_clips(items)
+            yield [self.item(number) for number in batch]
 
     def item(self, number: int) -> tuple[Any, ...]:
         """The clip (or test views) of global sample ``number``, with its label."""
