@@ -69,13 +69,15 @@ def test_a_signal_mid_epoch_saves_that_step_and_resume_continues_exactly(signum,
 def test_sigterm_to_vidtl_train_then_resume_auto_finishes(tiny_dataset, tmp_path):
     """The command line: SIGTERM mid-epoch (as SLURM sends it), a clean exit with a message,
     then the same command with resume=auto runs to its last epoch."""
-    overrides = tiny_train_overrides(tmp_path / "run", tiny_dataset, "trainer.max_epochs=2",
-                                     "trainer.limit_train_batches=null", "logger=none",
-                                     "test=false", "resume=auto")
-    command = [sys.executable, "-m", "vidtl.cli.train", *overrides]
+    def command(epochs: int) -> list[str]:
+        return [sys.executable, "-m", "vidtl.cli.train", *tiny_train_overrides(
+            tmp_path / "run", tiny_dataset, f"trainer.max_epochs={epochs}",
+            "trainer.limit_train_batches=null", "logger=none", "test=false", "resume=auto")]
+
     log_file = tmp_path / "first.log"
     with log_file.open("w") as output:
-        process = subprocess.Popen([*command, "checkpoint_every_n_steps=1"], stdout=output,
+        # Epochs enough that the run cannot end before the signal, however fast the machine.
+        process = subprocess.Popen([*command(50), "checkpoint_every_n_steps=1"], stdout=output,
                                    stderr=subprocess.STDOUT)
         last = tmp_path / "run" / "checkpoints" / "last.ckpt"
         deadline = time.monotonic() + 300
@@ -89,7 +91,7 @@ def test_sigterm_to_vidtl_train_then_resume_auto_finishes(tiny_dataset, tmp_path
     assert process.returncode == 0, text[-3000:]
     assert "SIGTERM received: checkpoint of step" in text and "resume=auto" in text
     assert not (tmp_path / "run" / "metrics.json").read_text().count("val/top1")
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(command(2), capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "resume=auto: continuing from" in result.stdout + result.stderr
     assert "val/top1" in json.loads((tmp_path / "run" / "metrics.json").read_text())
