@@ -6,16 +6,19 @@ from typing import Any
 
 import lightning as L
 
+from vidtl.core.stored_config import plain_config
 from vidtl.core.version import __version__
 
 
 class RunRecord(L.Callback):
     """Adds ``checkpoint["vidtl"]``: the resolved run config (plain containers, with its
     ``custom_imports``), the class names, the LightningModule's class and the vidtl version, so
-    a checkpoint alone can be evaluated."""
+    a checkpoint alone can be evaluated. The config is checked to be what loading accepts
+    (:func:`~vidtl.core.stored_config.plain_config`: plain data, no ``${``) when the run
+    starts, not when the checkpoint is first loaded."""
 
     def __init__(self, config: dict[str, Any]) -> None:
-        self.config = config
+        self.config = plain_config(config, "the run's config")
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule,
                            checkpoint: dict[str, Any]) -> None:

@@ -52,7 +52,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     output_dir = Path(cfg.paths.output_dir).resolve()
     output_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = load_checkpoint(cfg.ckpt_path, cfg.get("trusted_targets") or (),
-                                 cfg.get("custom_imports") or ())
+                                 cfg.get("custom_imports") or (), cfg.get("max_checkpoint_gb"))
     saved = OmegaConf.create(checkpoint["vidtl"]["config"])  # upgraded by load_checkpoint
     class_names = list(checkpoint["vidtl"]["class_names"])
 

@@ -28,7 +28,8 @@ def export(cfg: DictConfig) -> Path:
     if cfg.format not in FORMATS:
         raise UserError(f"format must be one of {FORMATS}, got {cfg.format!r}")
     model = load_trained_model(cfg.ckpt_path, trusted_targets=cfg.get("trusted_targets") or (),
-                               custom_imports=cfg.get("custom_imports") or ())
+                               custom_imports=cfg.get("custom_imports") or (),
+                               max_checkpoint_gb=cfg.get("max_checkpoint_gb"))
     data = model.config.data
     evaluation = model.test_pipeline().eval_transform  # the run's own clip geometry
     crop_size = evaluation.crop_size

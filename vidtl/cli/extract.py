@@ -57,7 +57,8 @@ def extract(cfg: DictConfig) -> dict[str, np.ndarray]:
     if output.suffix != ".npz":
         raise UserError(f"output must be a .npz file, got {output}")
     model = load_trained_model(cfg.ckpt_path, trusted_targets=cfg.get("trusted_targets") or (),
-                               custom_imports=cfg.get("custom_imports") or ())
+                               custom_imports=cfg.get("custom_imports") or (),
+                               max_checkpoint_gb=cfg.get("max_checkpoint_gb"))
     videos, labels = videos_to_embed(cfg, model)
     device = select_device(cfg.device)
     module = model.module.to(device)

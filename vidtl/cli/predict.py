@@ -43,6 +43,7 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
     videos = expand_input(cfg.input)
     model = load_trained_model(cfg.ckpt_path, trusted_targets=cfg.get("trusted_targets") or (),
                                custom_imports=cfg.get("custom_imports") or (),
+                               max_checkpoint_gb=cfg.get("max_checkpoint_gb"),
                                view_aggregation=cfg.view_aggregation)
     device = select_device(cfg.device)
     module = model.module.to(device)

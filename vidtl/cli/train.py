@@ -97,16 +97,16 @@ def checkpoint_to_resume(cfg: DictConfig, output_dir: Path) -> str | None:
     """``resume=auto``: the newest checkpoint of this run folder that can be read (a run that
     was interrupted; an unreadable one, truncated by a crash, is passed over with a warning),
     else ``ckpt_path`` (null: a fresh start)."""
-    resume = cfg.get("resume")
+    resume, max_gb = cfg.get("resume"), cfg.get("max_checkpoint_gb")
     if resume is None:
-        return _readable(cfg.get("ckpt_path"))
+        return _readable(cfg.get("ckpt_path"), max_gb)
     if resume != "auto":
         raise UserError(f"resume must be null or auto, got {resume!r} (ckpt_path=PATH starts "
                         f"from a given checkpoint)")
     candidates = resumable_checkpoints(output_dir)
     for candidate in candidates:
         try:
-            read_checkpoint(candidate)
+            read_checkpoint(candidate, max_gb)
         except UserError as error:
             log.warning("resume=auto: passing over %s", error)
             continue
@@ -118,17 +118,17 @@ def checkpoint_to_resume(cfg: DictConfig, output_dir: Path) -> str | None:
                         f"to start afresh, or set ckpt_path=PATH")
     log.info("resume=auto: no checkpoint in %s yet; starting %s", output_dir,
              f"from {cfg.ckpt_path}" if cfg.get("ckpt_path") else "afresh")
-    return _readable(cfg.get("ckpt_path"))
+    return _readable(cfg.get("ckpt_path"), max_gb)
 
 
-def _readable(ckpt_path: str | None) -> str | None:
+def _readable(ckpt_path: str | None, max_gb: float | None = None) -> str | None:
     """``ckpt_path``, once it has been read safely (a clear error for a missing, damaged or
     pickled file before Lightning, which also loads it with ``weights_only=True``)."""
     if ckpt_path is not None:
         path = Path(str(ckpt_path)).expanduser()
-        if not path.is_file():
+        if not path.exists():
             raise FileNotFoundError(f"ckpt_path={ckpt_path}: no such checkpoint")
-        read_checkpoint(path)
+        read_checkpoint(path, max_gb)
     return ckpt_path
 
 

@@ -29,13 +29,13 @@ class Registry(Generic[T]):
 
     def register(self, name: str) -> Callable[[T], T]:
         """Decorator: register the decorated object under ``name`` (replacing any before). A
-        registered object may also be named by a checkpoint's ``_target_``
-        (:mod:`vidtl.core.trusted_targets`)."""
+        registered object may also be named by a checkpoint's ``_target_``, in the part of its
+        config that ``config_key`` belongs to (:mod:`vidtl.core.trusted_targets`)."""
 
         def wrap(entry: T) -> T:
             self._entries[name] = entry
             try:
-                rebuildable(entry)
+                rebuildable(self.config_key.split(".")[0])(entry)
             except (AttributeError, TypeError):  # an object that takes no attributes
                 pass
             return entry

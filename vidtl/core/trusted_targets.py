@@ -1,42 +1,61 @@
-"""Which ``_target_`` a config that came with a checkpoint may name.
+"""Which ``_target_`` a config that came with a checkpoint may name, in which subtree.
 
 A checkpoint is a file that someone else may have written. Its saved config is turned back into
 a model by Hydra's ``instantiate``, which calls whatever ``_target_`` names (``builtins.open``,
 ``shutil.copyfile``, ``numpy.save``...); Hydra's own blocklist is, in its words, not a security
 boundary. So before a saved config is instantiated, every ``_target_`` in it must be one of:
 
-- a class that is a ``torch.nn.Module`` and lives in ``vidtl``, ``timm``, ``torchvision`` or
-  ``torch.nn`` (building a module allocates tensors; it writes nothing);
-- a model builder of torchvision's or timm's model registry (``torchvision.models.resnet50``);
-- an object of ``vidtl`` marked :func:`rebuildable` (its backbone factory, settings classes and
-  every entry of its registries: they read files at most);
+- in the ``model`` and ``module`` subtrees: a class that is a ``torch.nn.Module`` and lives in
+  ``vidtl``, ``timm``, ``torchvision`` or ``torch.nn`` (building a module allocates tensors; it
+  writes nothing), or a model builder of torchvision's or timm's model registry
+  (``torchvision.models.resnet50``);
+- an object of ``vidtl`` marked :func:`rebuildable` for that subtree: the backbone factory and
+  LoRA settings (``model``); the dataset formats, decoders, frame sources, samplers and the
+  synthetic dataset's spec (``data``); they read files at most;
 - a name under a prefix the user lists in the command's own ``custom_imports`` or
   ``trusted_targets`` (never the checkpoint's): their own package, trusted by saying so.
 
-A name outside the first two roots is refused before anything of it is imported.
+A name outside the first two roots is refused before anything of it is imported. What else a
+stored config must be (plain data, no interpolation, nothing that fetches) is
+:mod:`vidtl.core.stored_config`.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
 from vidtl.core.errors import UserError
 
 MARK = "__vidtl_rebuildable__"
 MODULE_ROOTS = ("vidtl", "timm", "torchvision", "torch.nn")
+T = TypeVar("T")
 
 
 class UntrustedTargetError(UserError):
     """A saved config names a ``_target_`` that vidtl will not call."""
 
 
-def rebuildable(obj: Any) -> Any:
-    """Decorator: ``obj`` (a vidtl function or class that writes nothing) may be named by a
-    checkpoint's config."""
-    setattr(obj, MARK, True)
-    return obj
+SUBTREES = ("model", "data")
+ALLOWED = {
+    "model": "torch.nn.Module classes of vidtl, timm, torchvision and torch.nn, their model "
+             "builders, and vidtl's model factories",
+    "data": "vidtl's dataset formats, decoders, frame sources, samplers and synthetic-data spec",
+}
+
+
+def rebuildable(subtree: str) -> Callable[[T], T]:
+    """Decorator: the decorated vidtl function or class (which writes nothing) may be named by
+    the ``subtree`` part (``model``: model and module; ``data``) of a checkpoint's config."""
+    if subtree not in SUBTREES:
+        raise ValueError(f"subtree must be one of {SUBTREES}, got {subtree!r}")
+
+    def mark(obj: T) -> T:
+        setattr(obj, MARK, subtree)
+        return obj
+
+    return mark
 
 
 def _under(name: str, prefix: str) -> bool:
@@ -61,8 +80,10 @@ def _locate(name: str) -> Any:
     return None
 
 
-def is_trusted(target: str, trusted_prefixes: Sequence[str] = ()) -> bool:
-    """Whether a saved config may name ``target`` (see the module docstring)."""
+def is_trusted(target: str, trusted_prefixes: Sequence[str] = (), subtree: str = "model"
+               ) -> bool:
+    """Whether the ``subtree`` part of a saved config may name ``target`` (see the module
+    docstring)."""
     if any(_under(target, prefix) for prefix in trusted_prefixes):
         return True
     if not any(_under(target, root) for root in MODULE_ROOTS) or target in MODULE_ROOTS:
@@ -70,13 +91,15 @@ def is_trusted(target: str, trusted_prefixes: Sequence[str] = ()) -> bool:
     obj = _locate(target)
     if obj is None:
         return False
+    if _under(target, "vidtl") and getattr(obj, "__dict__", {}).get(MARK) == subtree:
+        return True
+    if subtree != "model":
+        return False
     if isinstance(obj, type):
         import torch.nn
 
-        return issubclass(obj, torch.nn.Module) or (MARK in vars(obj) and _under(target, "vidtl"))
-    if _under(target, "vidtl"):
-        return MARK in getattr(obj, "__dict__", {})
-    return _is_model_builder(obj)
+        return issubclass(obj, torch.nn.Module)
+    return not _under(target, "vidtl") and _is_model_builder(obj)
 
 
 def _is_model_builder(obj: Any) -> bool:
@@ -111,14 +134,16 @@ def targets_in(config: Any, path: str = "") -> Iterator[tuple[str, Any]]:
             yield from targets_in(value, f"{path}[{index}]")
 
 
-def check_targets(config: Any, origin: str, trusted_prefixes: Sequence[str] = ()) -> None:
+def check_targets(config: Any, origin: str, trusted_prefixes: Sequence[str] = (),
+                  subtree: str = "model", path: str = "") -> None:
     """Raise :class:`UntrustedTargetError` (naming ``origin``, the key and the target) unless
-    every ``_target_`` of ``config`` is trusted."""
-    for where, target in targets_in(config):
-        if not isinstance(target, str) or not is_trusted(target, trusted_prefixes):
+    every ``_target_`` of ``config`` (the ``subtree`` part of a saved config, at ``path``) is
+    trusted there."""
+    for where, target in targets_in(config, path):
+        if not isinstance(target, str) or not is_trusted(target, trusted_prefixes, subtree):
             root = target.rsplit(".", 1)[0] if isinstance(target, str) else "?"
             raise UntrustedTargetError(
                 f"{origin}: {where}={target!r} is not a class or function vidtl rebuilds from a "
-                f"checkpoint (allowed: torch.nn.Module classes of vidtl, timm, torchvision and "
-                f"torch.nn, and vidtl's factories); if you trust this file and that code, add "
+                f"checkpoint's {subtree} config (allowed: {ALLOWED[subtree]}); if you trust this "
+                f"file and that code, add "
                 f"custom_imports=[{root}] to the command (it imports {root} and trusts it)")

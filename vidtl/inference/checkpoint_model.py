@@ -1,13 +1,18 @@
 """A trained model rebuilt from a vidtl checkpoint, for evaluation, prediction and export.
 
-A checkpoint is loaded with ``weights_only=True`` (tensors and plain containers, no pickled
-code), and its saved ``data``, ``model`` and ``module`` configs, the only parts vidtl rebuilds
-objects from, are checked by :mod:`vidtl.core.trusted_targets` before anything is built.
+A checkpoint is a file someone else may have written. It is read with ``weights_only=True``
+(tensors and plain containers, no pickled code) once its entries are known not to expand past
+a limit (:mod:`vidtl.core.tensor_files`); its saved config must be plain data without an
+interpolation, that fetches nothing and names only trusted ``_target_`` objects
+(:mod:`vidtl.core.stored_config`), and objects are built from exactly that checked container;
+the model is built within limits that follow from its weights, with no network
+(:mod:`vidtl.inference.rebuild_limits`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,31 +26,24 @@ from vidtl.assembly.data import clip_pipeline
 from vidtl.assembly.model import ModuleFactory, build_module
 from vidtl.core.custom_imports import import_custom
 from vidtl.core.errors import UserError
-from vidtl.core.trusted_targets import check_targets
+from vidtl.core.stored_config import checked_config, plain_config
+from vidtl.core.tensor_files import UnreadableTensorFileError, load_tensor_file
 from vidtl.data.clips.pipeline import ClipPipeline
+from vidtl.inference.rebuild_limits import limits_for, rebuild_limits
 from vidtl.training.module import VideoClassificationModule
+
+UnreadableCheckpointError = UnreadableTensorFileError
+MAX_CLASSES = 100_000
 
 
 class CheckpointMismatchError(UserError):
     """The checkpoint cannot be used for what was asked (not vidtl's, other classes...)."""
 
 
-REBUILT_SUBTREES = ("data", "model", "module")
-
-
-class UnreadableCheckpointError(UserError):
-    """The file is not a checkpoint torch can read safely (truncated, foreign, pickled code)."""
-
-
-def read_checkpoint(path: Path) -> dict[str, Any]:
-    """``torch.load(path, weights_only=True)``, with a one-line error naming the file."""
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many kinds for a damaged or foreign file
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UnreadableCheckpointError(
-            f"{path} cannot be read as a checkpoint with weights_only=True ({first[:200]}); it is "
-            f"truncated, not a torch file, or holds pickled objects other than tensors") from None
+def read_checkpoint(path: Path, max_gb: float | None = None) -> dict[str, Any]:
+    """The checkpoint dictionary of ``path``, read safely (:mod:`vidtl.core.tensor_files`)
+    with a one-line error naming the file."""
+    checkpoint = load_tensor_file(path, "checkpoint", max_gb)
     if not isinstance(checkpoint, dict):
         raise CheckpointMismatchError(f"{path} holds a {type(checkpoint).__name__}, not a "
                                       f"checkpoint dictionary")
@@ -53,23 +51,33 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
 
 
 def load_checkpoint(path: str | Path, trusted_targets: Sequence[str] = (),
-                    custom_imports: Sequence[str] = ()) -> dict[str, Any]:
-    """A vidtl checkpoint, loaded safely (tensors and plain containers only), whose saved config
-    names only trusted ``_target_`` objects: vidtl's, or under the user's own prefixes
-    (``trusted_targets``, and the modules of ``custom_imports``, which are imported first)."""
+                    custom_imports: Sequence[str] = (), max_gb: float | None = None
+                    ) -> dict[str, Any]:
+    """A vidtl checkpoint, loaded safely, whose record (``checkpoint["vidtl"]``) holds its
+    config as checked plain data (see the module docstring): trusted ``_target_`` objects are
+    vidtl's, or under the user's own prefixes (``trusted_targets``, and the modules of
+    ``custom_imports``, which are imported first). ``max_gb`` caps what the file may expand to
+    (default: four times its size)."""
     trusted = [*trusted_targets, *import_custom(custom_imports)]
     path = Path(path).expanduser()
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
-    checkpoint = read_checkpoint(path)
-    if "vidtl" not in checkpoint or "state_dict" not in checkpoint:
+    checkpoint = read_checkpoint(path, max_gb)
+    record, state = checkpoint.get("vidtl"), checkpoint.get("state_dict")
+    if not isinstance(record, dict) or not isinstance(state, dict):
         raise CheckpointMismatchError(
             f"{path} is not a vidtl checkpoint (no 'vidtl' record); it must come from vidtl-train"
         )
-    config = upgrade_config(OmegaConf.to_container(OmegaConf.create(checkpoint["vidtl"]["config"]),
-                                                   resolve=True))
-    checkpoint["vidtl"]["config"] = config  # resolved: what is checked is what is built
-    check_targets({k: config.get(k) for k in REBUILT_SUBTREES}, str(path), trusted)
+    if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        raise CheckpointMismatchError(f"{path}: its state_dict must map names to tensors")
+    origin = str(path)
+    names = plain_config(record.get("class_names"), origin)
+    if not isinstance(names, list) or not 0 < len(names) <= MAX_CLASSES \
+            or not all(isinstance(n, (str, int)) for n in names):
+        raise CheckpointMismatchError(f"{path}: its class_names must be a list of names")
+    config = upgrade_config(plain_config(record.get("config"), origin))
+    checkpoint["vidtl"] = {**record, "config": checked_config(config, origin, trusted),
+                           "class_names": [str(n) for n in names], "origin": origin}
     return checkpoint
 
 
@@ -97,35 +105,63 @@ class TrainedModel:
 
 def load_trained_model(path: str | Path, num_frames: int | None = None,
                        trusted_targets: Sequence[str] = (), custom_imports: Sequence[str] = (),
+                       max_checkpoint_gb: float | None = None,
                        **module_options: Any) -> TrainedModel:
     """Rebuild the LightningModule of checkpoint ``path`` (its own class: vidtl's or the
     subclass it was trained with) for ``num_frames`` frames per clip (by default those it was
     trained with), with its weights. ``custom_imports`` are the user's modules to import and
     trust (as in training), ``trusted_targets`` further prefixes of the user's code the saved
     config may name; ``module_options`` go to the module (view aggregation and chunk)."""
-    return trained_model_from(load_checkpoint(path, trusted_targets, custom_imports),
-                              num_frames, **module_options)
+    return trained_model_from(load_checkpoint(path, trusted_targets, custom_imports,
+                                              max_checkpoint_gb), num_frames, **module_options)
 
 
 def trained_model_from(checkpoint: dict[str, Any], num_frames: int | None = None,
                        **module_options: Any) -> TrainedModel:
     """:func:`load_trained_model` of a checkpoint loaded (and checked) by
-    :func:`load_checkpoint`."""
-    config = OmegaConf.create(checkpoint["vidtl"]["config"])  # upgraded by load_checkpoint
-    class_names = [str(name) for name in checkpoint["vidtl"]["class_names"]]
+    :func:`load_checkpoint`: built within :func:`~vidtl.inference.rebuild_limits.rebuild_limits`
+    of its weights, with ``pretrained=False`` (the weights come from the state dict)."""
+    record = checkpoint["vidtl"]
+    config = OmegaConf.create(record["config"])  # checked: plain data, no interpolation
+    class_names = list(record["class_names"])
     frames = num_frames or int(config.data.num_frames)
-    module = build_module(config.model, class_names, frames, pretrained=False,
-                          module_factory=saved_module_class(config),
-                          class_weights=None,  # computed from the training set in training only
-                          **module_options)
+    origin = record.get("origin", "checkpoint")
+    with rebuild_limits(origin, *limits_for(checkpoint["state_dict"])), \
+            built_from_checkpoint(origin):
+        module = build_module(config.model, class_names, frames, pretrained=False,
+                              module_factory=saved_module_class(config),
+                              class_weights=None,  # computed from the training set in training
+                              **module_options)
     try:
         module.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as error:
-        written_by = checkpoint["vidtl"].get("module_class", "?")
+        written_by = record.get("module_class", "?")
         raise CheckpointMismatchError(
             f"the checkpoint's weights do not fit {type(module).__qualname__} (the checkpoint "
             f"was written by {written_by}): {str(error).splitlines()[0]}") from None
     return TrainedModel(module.eval(), config, class_names)
+
+
+@contextmanager
+def built_from_checkpoint(origin: str) -> Iterator[None]:
+    """Inside the block, objects are built from a checkpoint's config, which is input: a
+    :class:`UserError` (a refusal) that Hydra's ``instantiate`` wrapped is raised as itself,
+    and any other failure (a class rejecting a value, an allocation that fails) is one
+    :class:`CheckpointMismatchError` naming the checkpoint."""
+    try:
+        yield
+    except UserError:
+        raise
+    except Exception as error:
+        cause: BaseException | None = error
+        while type(cause).__name__ == "InstantiationException":
+            cause = cause.__cause__ or cause.__context__
+        if isinstance(cause, UserError):
+            raise cause.with_traceback(None) from None
+        first = str(cause or error).strip().splitlines()
+        raise CheckpointMismatchError(
+            f"{origin}: its saved config does not build a model ({type(cause).__name__}: "
+            f"{first[0][:200] if first else ''})") from error
 
 
 def saved_module_class(config: DictConfig) -> ModuleFactory:

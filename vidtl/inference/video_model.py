@@ -145,13 +145,17 @@ def _items(inputs: Any) -> list[VideoInput]:
 
 
 def load(path: str | Path, custom_imports: Sequence[str] = (), trusted_targets: Sequence[str] = (),
-         device: str | torch.device = "auto", **module_options: Any) -> VideoModel:
+         device: str | torch.device = "auto", max_checkpoint_gb: float | None = None,
+         **module_options: Any) -> VideoModel:
     """The checkpoint ``path`` as a :class:`VideoModel`: its LightningModule rebuilt in the
     class it was trained with (``custom_imports``: your modules it names, imported and
     trusted, as in training), weights loaded safely, in eval mode on ``device`` (``auto``: the
-    GPU when there is one). ``module_options`` go to the module (``view_aggregation``...)."""
+    GPU when there is one). A checkpoint is untrusted input: see the README's safety section
+    (``max_checkpoint_gb`` caps what it may expand to when loaded). ``module_options`` go to
+    the module (``view_aggregation``...)."""
     if str(device) == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     trained = load_trained_model(path, trusted_targets=trusted_targets,
-                                 custom_imports=custom_imports, **module_options)
+                                 custom_imports=custom_imports,
+                                 max_checkpoint_gb=max_checkpoint_gb, **module_options)
     return VideoModel(trained, device)

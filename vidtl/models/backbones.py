@@ -25,6 +25,8 @@ from torch import nn
 
 from vidtl.core.errors import UserError
 from vidtl.core.registry import Registry
+from vidtl.core.safe_files import check_regular, read_bytes
+from vidtl.core.tensor_files import expansion_limit, load_tensor_file
 from vidtl.core.trusted_targets import rebuildable
 
 log = logging.getLogger(__name__)
@@ -82,15 +84,17 @@ def register_backbone(name: str) -> Callable[[BackboneBuilder], BackboneBuilder]
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Tensors of a checkpoint file, loaded safely (``weights_only=True``) and unwrapped."""
+    """Tensors of a checkpoint file, loaded safely (``weights_only=True``, bounded:
+    :mod:`vidtl.core.tensor_files`) and unwrapped."""
     path = Path(path).expanduser()
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"pretrained checkpoint {path} does not exist")
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+        from safetensors.torch import load
 
-        return load_file(str(path))
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        size = check_regular(path, "pretrained checkpoint")
+        return load(read_bytes(path, expansion_limit(size), "pretrained checkpoint"))
+    checkpoint = load_tensor_file(path, "pretrained checkpoint")
     for key in ("state_dict", "model", "module"):
         if isinstance(checkpoint, dict) and isinstance(checkpoint.get(key), dict):
             checkpoint = checkpoint[key]
@@ -202,7 +206,7 @@ def _unknown_message(name: str) -> str:
             f"registered name ({', '.join(sorted(BACKBONES))})")
 
 
-@rebuildable
+@rebuildable("model")
 def create_backbone(name: str, pretrained: Pretrained = True, pretrained_partial: bool = False,
                     **model_options: Any) -> Backbone:
     """The backbone called ``name`` with ``pretrained`` weights (see the module docstring).

@@ -23,7 +23,7 @@ from vidtl.models.backbones import Backbone
 log = logging.getLogger(__name__)
 
 
-@rebuildable
+@rebuildable("model")
 @dataclass(frozen=True)
 class LoraSettings:
     """``model/lora=default``: rank, scale (``alpha / rank``), dropout and, optionally, the

@@ -33,6 +33,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from vidtl.core.atomic import atomic_path
 from vidtl.core.errors import UserError
+from vidtl.core.tensor_files import load_tensor_file
 from vidtl.data.loading.datamodule import VideoDataModule
 from vidtl.models.in_backbone import InBackboneTemporal
 from vidtl.training.module import VideoClassificationModule
@@ -111,7 +112,7 @@ def build_feature_cache(module: VideoClassificationModule, datamodule: VideoData
     path = folder / f"{cache_key({**key_config, 'train_views': settings.train_views})}.pt"
     if path.is_file():
         log.info("frame features from the cache %s", path)
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return load_tensor_file(path, "feature cache")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     module.to(device)
     plain = {"batch_size": datamodule.plan.batch_size, "num_workers": datamodule.plan.num_workers,

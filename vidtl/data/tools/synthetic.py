@@ -45,7 +45,7 @@ CLASSES: tuple[tuple[str, str, str, bool], ...] = (
 )
 
 
-@rebuildable
+@rebuildable("data")
 @dataclass(frozen=True)
 class SyntheticVideoSpec:
     """What to generate: ``groups`` x ``clips_per_group`` videos per class."""

@@ -1,0 +1,317 @@
+"""Checkpoints written by an attacker: each attack of the threat model (docs/reliability.md)
+through every entry point that loads a checkpoint, refused with one line, with nothing
+written, no environment read, no connection opened and no memory taken."""
+
+from __future__ import annotations
+
+import copy
+import http.server
+import io
+import os
+import resource
+import signal
+import threading
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+from helpers import compose_config
+
+import vidtl
+from vidtl.callbacks.run_record import RunRecord
+from vidtl.cli.errors import one_line
+from vidtl.core.errors import UserError
+from vidtl.core.safe_files import RefusedFileError
+from vidtl.core.stored_config import StoredConfigError, plain_config
+from vidtl.core.tensor_files import UnreadableTensorFileError
+from vidtl.core.trusted_targets import UntrustedTargetError
+from vidtl.inference.checkpoint_model import load_checkpoint, load_trained_model
+from vidtl.inference.rebuild_limits import RebuildLimitError
+
+SECRET = "vidtl-test-secret-5b1f0c"
+
+
+def crafted(tiny_checkpoint: Path, folder: Path, edit: Callable[[dict], None],
+            name: str = "crafted.ckpt") -> Path:
+    """A copy of the tiny checkpoint whose saved config ``edit`` changed."""
+    checkpoint = torch.load(tiny_checkpoint, weights_only=True)
+    checkpoint["vidtl"]["config"] = copy.deepcopy(checkpoint["vidtl"]["config"])
+    edit(checkpoint["vidtl"]["config"])
+    path = folder / name
+    torch.save(checkpoint, path)
+    return path
+
+
+def entry_points(checkpoint: Path, video: Path, tmp_path: Path) -> dict[str, Callable[[], object]]:
+    """Every way into a checkpoint: the Python API and the commands that load one."""
+    from vidtl.cli.evaluate import evaluate
+    from vidtl.cli.export import export
+    from vidtl.cli.extract import extract
+    from vidtl.cli.predict import predict
+
+    common = [f"ckpt_path={checkpoint}"]
+    return {
+        "vidtl.load": lambda: vidtl.load(checkpoint, device="cpu"),
+        "vidtl-predict": lambda: predict(compose_config("predict", [
+            *common, f"input={video}", "num_workers=0", "progress=false"])),
+        "vidtl-eval": lambda: evaluate(compose_config("eval", [
+            *common, f"paths.output_dir={tmp_path / 'eval'}", "subsets=[val]", "logger=none",
+            "data.num_workers=0"])),
+        "vidtl-export": lambda: export(compose_config("export", [
+            *common, "format=torchscript", f"output={tmp_path / 'model.pt'}"])),
+        "vidtl-extract": lambda: extract(compose_config("extract", [
+            *common, f"input={video}", f"output={tmp_path / 'emb.npz'}", "num_workers=0",
+            "progress=false"])),
+    }
+
+
+@pytest.fixture()
+def listening_server():
+    """An HTTP server on localhost that records every request it gets."""
+    requests: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (the stdlib's name)
+            requests.append(self.path)
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", requests
+    server.shutdown()
+
+
+@pytest.fixture()
+def connections(monkeypatch):
+    """Every socket connection and name lookup tried in the test, each refused."""
+    tried: list[object] = []
+
+    def refuse(*args, **kwargs):
+        tried.append(args[-1] if args else kwargs)
+        raise ConnectionRefusedError("the test blocks sockets")
+
+    import socket
+
+    for owner, name in ((socket.socket, "connect"), (socket.socket, "connect_ex"),
+                        (socket, "getaddrinfo"), (socket, "create_connection")):
+        monkeypatch.setattr(owner, name, refuse)
+    return tried
+
+
+def test_an_escaped_interpolation_is_refused_by_every_entry_point(tiny_checkpoint, tiny_dataset,
+                                                                   tmp_path, connections):
+    """Issue 23, attack 1: ``\\${oc.create:...}`` turned live by one resolve and built later."""
+    source, victim = tmp_path / "source.txt", tmp_path / "copied.txt"
+    source.write_text("attacker")
+    payload = (f"\\${{oc.create:{{_target_: shutil.copyfile, _args_: [{source}, {victim}]}}}}")
+    path = crafted(tiny_checkpoint, tmp_path,
+                   lambda c: c["model"]["backbone"].update(pretrained_partial=payload))
+    video = next(tiny_dataset.rglob("*.avi"))
+    for name, run in entry_points(path, video, tmp_path).items():
+        with pytest.raises(StoredConfigError) as error:
+            run()
+        message = str(error.value)
+        assert "model.backbone.pretrained_partial" in message and str(path) in message, name
+        assert one_line(error.value) == message
+    assert not victim.exists() and not connections
+
+
+@pytest.mark.parametrize("key", ["data.root", "model.temporal.note", "trainer.default_root_dir",
+                                 "paths.log_dir"])
+def test_the_environment_is_never_read(key, tiny_checkpoint, tmp_path, monkeypatch, capfd,
+                                       caplog):
+    """Attack 2: ``${oc.env:NAME}`` anywhere in the stored config, in any subtree."""
+    monkeypatch.setenv("VIDTL_TEST_SECRET", SECRET)
+
+    def plant(config: dict) -> None:
+        *parents, last = key.split(".")
+        node = config
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = "/data/${oc.env:VIDTL_TEST_SECRET}"
+
+    path = crafted(tiny_checkpoint, tmp_path, plant)
+    with pytest.raises(StoredConfigError, match=rf"{key} holds an interpolation") as error:
+        load_trained_model(path)
+    seen = str(error.value) + "".join(capfd.readouterr()) + caplog.text
+    assert SECRET not in seen
+
+
+def test_nothing_is_fetched_from_a_checkpoint(tiny_checkpoint, tmp_path, listening_server,
+                                              monkeypatch):
+    """Attack 3 and its variants: a trusted builder asked to download (with a secret in the
+    URL), a hub name, and a builder that downloads by default. Sockets work in this test: the
+    server on localhost shows that no request left."""
+    url, requests = listening_server
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))  # no cached weights
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    fetching = {"_target_": "timm.models.resnet18", "pretrained": True,
+                "pretrained_cfg_overlay": {"url": f"{url}/weights.pth"}}
+    attacks = {
+        "timm builder told to download": (
+            lambda c: c["model"]["temporal"].update(extra=fetching),
+            StoredConfigError, "model.temporal.extra.pretrained"),
+        "a url alone": (
+            lambda c: c["model"]["temporal"].update(
+                extra={"_target_": "timm.models.resnet18",
+                       "pretrained_cfg_overlay": {"url": f"{url}/w.pth"}}),
+            StoredConfigError, "pretrained_cfg_overlay"),
+        "a hub model name": (
+            lambda c: c["model"]["backbone"].update(name="hf-hub:attacker/model"),
+            StoredConfigError, "names a hub or URL"),
+        "a builder that downloads by default": (
+            lambda c: c["model"]["temporal"].update(extra={
+                "_target_": "torchvision.models.detection.fasterrcnn_mobilenet_v3_large_fpn"}),
+            RebuildLimitError, "tried to reach"),
+    }
+    for name, (edit, kind, expected) in attacks.items():
+        path = crafted(tiny_checkpoint, tmp_path, edit, f"{name.replace(' ', '_')}.ckpt")
+        with pytest.raises(kind, match=expected):
+            load_trained_model(path)
+    assert requests == []
+    assert not list((tmp_path / "torch_home").rglob("*.pth"))
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@pytest.mark.parametrize("bomb, kind, expected", [
+    ({"_target_": "torch.nn.LSTM", "input_size": 4096, "hidden_size": 4096, "num_layers": 200},
+     RebuildLimitError, "MiB of parameters"),
+    ({"_target_": "timm.models.vision_transformer.VisionTransformer", "depth": 100_000,
+      "embed_dim": 8, "num_heads": 1, "img_size": 16, "patch_size": 8},
+     RebuildLimitError, "modules"),
+    ({"_target_": "torch.nn.Linear", "in_features": 200_000, "out_features": 200_000},
+     UserError, "does not build a model"),  # 160 GB at once: the allocator itself refuses
+])
+def test_a_model_larger_than_its_weights_is_refused_before_memory_is_used(
+        bomb, kind, expected, tiny_checkpoint, tmp_path, connections):
+    """Trusted classes with crafted sizes: 100 GB of layers, a hundred thousand blocks, one
+    160 GB matrix."""
+    path = crafted(tiny_checkpoint, tmp_path, lambda c: c["model"]["temporal"].update(bomb=bomb))
+    before = peak_rss_mb()
+    with pytest.raises(kind, match=expected) as error:
+        load_trained_model(path)
+    assert peak_rss_mb() - before < 500
+    assert str(path) in str(error.value) and not connections
+
+
+def deflated(checkpoint: dict, folder: Path) -> Path:
+    """``checkpoint`` saved by torch, its archive entries then deflate-compressed."""
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    buffer.seek(0)
+    path = folder / "bomb.ckpt"
+    with zipfile.ZipFile(buffer) as source, \
+            zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+        for entry in source.infolist():
+            target.writestr(entry.filename, source.read(entry.filename))
+    return path
+
+
+def test_a_checkpoint_that_expands_past_its_limit_is_refused_unread(tiny_checkpoint, tmp_path):
+    """Attack 5: deflate-compressed entries expand a thousandfold on ``torch.load``."""
+    checkpoint = torch.load(tiny_checkpoint, weights_only=True)
+    checkpoint["state_dict"]["padding"] = torch.zeros(40 * 2**20)  # 160 MiB of zeros
+    path = deflated(checkpoint, tmp_path)
+    assert path.stat().st_size < 2 * 2**20  # 160 MiB in under 2 MiB
+    before = peak_rss_mb()
+    with pytest.raises(UnreadableTensorFileError, match="expands to 16[0-9] MiB") as error:
+        load_checkpoint(path)
+    assert peak_rss_mb() - before < 100
+    assert "max_checkpoint_gb" in str(error.value)
+    load_checkpoint(path, max_gb=1)  # the user may raise the cap for a file they trust
+
+
+def test_only_plain_data_passes():
+    shared = [1, 2]
+    nested: list = []
+    nested.append(nested)
+    for bad, why in (({"a": shared, "b": shared}, "repeats a container"),
+                     ({"a": nested}, "repeats a container"),
+                     ({"a": torch.zeros(2)}, "holds a Tensor"),
+                     ({1: "x"}, "key of type int"),
+                     ({"a": 10**30}, "integer out of range"),
+                     ({"a": "x" * 70_000}, "longer than"),
+                     ({"k${x}": 1}, "interpolation")):
+        with pytest.raises(StoredConfigError, match=why):
+            plain_config(bad, "run.ckpt")
+    deep: dict = {}
+    node = deep
+    for _ in range(50):
+        node["a"] = {}
+        node = node["a"]
+    with pytest.raises(StoredConfigError, match="deeper than"):
+        plain_config(deep, "run.ckpt")
+    with pytest.raises(StoredConfigError, match="past the 100000th value"):
+        plain_config({"a": list(range(200_000))}, "run.ckpt")
+
+
+def test_a_self_nested_config_from_a_real_pickle_is_refused(tiny_checkpoint, tmp_path):
+    """A pickle can nest a list in itself (memo references): the walk must not recurse forever."""
+    def edit(config: dict) -> None:
+        loop: list = []
+        loop.append(loop)
+        config["trainer"]["loop"] = loop
+
+    path = crafted(tiny_checkpoint, tmp_path, edit)
+    with pytest.raises(StoredConfigError, match="trainer.loop"):
+        load_checkpoint(path)
+
+
+def test_targets_are_trusted_only_in_their_own_subtree(tiny_checkpoint, tmp_path):
+    cases = {
+        "a dataset format in the model": lambda c: c["model"].update(temporal={
+            "_target_": "vidtl.data.annotations.csv_list.csv_list", "_partial_": True}),
+        "a module class in the data": lambda c: c["data"].update(sampler={
+            "_target_": "torch.nn.Linear", "in_features": 1, "out_features": 1}),
+        "a model builder in the data": lambda c: c["data"].update(backend={
+            "_target_": "torchvision.models.resnet18"}),
+    }
+    for name, edit in cases.items():
+        path = crafted(tiny_checkpoint, tmp_path, edit, f"{name.replace(' ', '_')}.ckpt")
+        with pytest.raises(UntrustedTargetError, match="is not a class or function"):
+            load_checkpoint(path)
+
+
+@pytest.fixture()
+def deadline():
+    """Fail the test (instead of hanging the suite) if it blocks for 20 s."""
+    def hung(signum, frame):
+        raise TimeoutError("blocked: a read that should have been refused hung")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(20)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+def test_a_fifo_named_as_a_checkpoint_is_refused_without_blocking(tmp_path, deadline):
+    fifo = tmp_path / "last.ckpt"
+    os.mkfifo(fifo)
+    with pytest.raises(RefusedFileError, match="FIFO"):
+        load_checkpoint(fifo)
+    with pytest.raises(RefusedFileError, match="FIFO"):
+        vidtl.load(fifo)
+
+
+def test_a_run_whose_config_could_not_be_loaded_back_stops_at_its_start():
+    """vidtl-train stores the config resolved; one that would still hold ``${`` (an escaped
+    interpolation in the user's own config) is refused when the run starts."""
+    with pytest.raises(StoredConfigError, match="model.note holds an interpolation"):
+        RunRecord({"model": {"note": "${oc.env:HOME}"}})
+
+
+def test_every_refusal_is_one_line_for_the_commands():
+    for error in (StoredConfigError("a"), RebuildLimitError("b"), UntrustedTargetError("c"),
+                  UnreadableTensorFileError("d"), RefusedFileError("e")):
+        assert isinstance(error, UserError) and one_line(error) is not None
