@@ -78,7 +78,7 @@ def test_ucf101_unreadable_split_file(ucf):
     with pytest.raises(DatasetLayoutError, match="testlist01.txt does not exist"):
         load_index("ucf101", ucf)
     (ucf / "ucfTrainTestlist/trainlist01.txt").write_bytes(b"\xff\xfe\x00bad")
-    with pytest.raises(DatasetLayoutError, match="cannot read annotation file"):
+    with pytest.raises(DatasetLayoutError, match="trainlist01.txt:1: not UTF-8 text"):
         load_index("ucf101", ucf)
 
 

@@ -90,11 +90,12 @@ def test_focal_loss_is_cross_entropy_at_gamma_zero_and_down_weights_easy_clips()
 
 def test_dataset_format_from_outside_the_package(tiny_dataset, tmp_path):
     videos = sorted(tiny_dataset.rglob("*.avi"))
-    lines = [json.dumps({"video": str(v), "label": v.parent.name,
+    lines = [json.dumps({"video": f"clips/{v.relative_to(tiny_dataset)}", "label": v.parent.name,
                          "subset": "train" if "_g01_" in v.name or "_g02_" in v.name else "val"})
              for v in videos]
     root = tmp_path / "jsonl_data"
     root.mkdir()
+    (root / "clips").symlink_to(tiny_dataset)  # videos linked in from elsewhere: inside the root
     (root / "annotations.jsonl").write_text("\n".join(lines) + "\n")
     run = tmp_path / "run"
     train_from_experiment("jsonl_format", root, run, "data=jsonl")  # data.root=root

@@ -68,7 +68,7 @@ def test_ssv2_errors_name_the_file_and_the_entry(tmp_path):
     root = write_ssv2(tmp_path / "ssv2", videos=False)
     train = root / "annotations" / "train.json"
     train.write_text(json.dumps([entry(1, 0), {**entry(2, 1), "template": "Juggling [x]"}]))
-    with pytest.raises(DatasetLayoutError, match=r"train.json: entry 1 \(id 2\): template "
+    with pytest.raises(DatasetLayoutError, match=r"train.json: entry 1 \(id '2'\): template "
                                                  r"'Juggling \[x\]' names no class"):
         load_index("ssv2", root)
     train.write_text('[{"id": "1",\n "template": }]')

@@ -36,7 +36,7 @@ CLIP_KEYS = ("sampler", "num_frames", "frame_interval", "crop_size", "short_side
              "decode_threads", "source", "frames_root", "shards", "on_decode_error")
 PLAN_KEYS = ("batch_size", "num_workers", "load_threads", "pin_memory", "persistent_workers",
              "balanced_sampling", "augment_on", "decode_on", "device_frame_size")
-SPEC_KEYS = ("root", "format", "strict", "exclude_list", "synthetic")
+SPEC_KEYS = ("root", "format", "strict", "exclude_list", "synthetic", "allow_outside_root")
 
 
 def data_options(**overrides: Any) -> DictConfig:
@@ -61,8 +61,9 @@ def _path(value: Any) -> Path | None:
     return Path(str(value)).expanduser() if value not in (None, "") else None
 
 
-def dataset_spec(data: DictConfig) -> DatasetSpec:
-    """Where the dataset is and which format reads it."""
+def dataset_spec(data: DictConfig, quote_content: bool = True) -> DatasetSpec:
+    """Where the dataset is and which format reads it; ``quote_content`` false for a data
+    config that a checkpoint named (messages then quote none of its files)."""
     options = {k: v for k, v in OmegaConf.to_container(data, resolve=True).items()
                if k not in (*SPEC_KEYS, *CLIP_KEYS, *PLAN_KEYS)}
     synthetic = _choice(data.synthetic)
@@ -70,7 +71,9 @@ def dataset_spec(data: DictConfig) -> DatasetSpec:
                 if synthetic is not None else None)
     return DatasetSpec(root=_path(data.root), format=_choice(data.format), options=options,
                        strict=bool(data.strict), exclude_list=_path(data.exclude_list),
-                       generate=generate)
+                       generate=generate,
+                       allow_outside_root=bool(data.get("allow_outside_root", False)),
+                       quote_content=quote_content)
 
 
 def clip_pipeline(data: DictConfig, source: str | None = None) -> ClipPipeline:
@@ -110,8 +113,10 @@ def loading_plan(data: DictConfig) -> LoadingPlan:
     )
 
 
-def build_datamodule(data: DictConfig, output_dir: str | Path | None = None) -> VideoDataModule:
-    """The data module of ``data``; skipped videos are listed in ``output_dir`` when given."""
+def build_datamodule(data: DictConfig, output_dir: str | Path | None = None,
+                     quote_content: bool = True) -> VideoDataModule:
+    """The data module of ``data``; skipped videos are listed in ``output_dir`` when given
+    (``quote_content``: see :func:`dataset_spec`)."""
     skipped = Path(output_dir) / "skipped_videos.txt" if output_dir is not None else None
     plan = loading_plan(data)  # first: an impossible combination is the first error
     if data.source == "stream":
@@ -120,4 +125,4 @@ def build_datamodule(data: DictConfig, output_dir: str | Path | None = None) -> 
                             "store written by vidtl-prepare mode=shards)")
         return ShardStreamDataModule(open_storage(str(data.shards)), clip_pipeline(data), plan,
                                      skipped)
-    return VideoDataModule(dataset_spec(data), clip_pipeline(data), plan, skipped)
+    return VideoDataModule(dataset_spec(data, quote_content), clip_pipeline(data), plan, skipped)

@@ -5,16 +5,23 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from vidtl.core import safe_files
 from vidtl.data.annotations.formats import DatasetLayoutError
 
 
 def read_lines(path: Path) -> list[str]:
+    """The lines of annotation file ``path`` (a byte-order mark dropped), read as a file vidtl
+    did not write (:mod:`vidtl.core.safe_files`: a regular file, each line and the whole file
+    bounded); every failure is a :class:`DatasetLayoutError` naming the file."""
     try:
-        return path.read_text(encoding="utf-8-sig").splitlines()  # a BOM is not data
+        return safe_files.read_lines(path, "annotation file")
     except FileNotFoundError:
         raise DatasetLayoutError(f"annotation file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise DatasetLayoutError(f"cannot read annotation file {path}: {error}") from None
+    except safe_files.RefusedFileError as error:
+        raise DatasetLayoutError(str(error)) from None
+    except OSError as error:
+        raise DatasetLayoutError(f"cannot read annotation file {path}: {error.strerror}") \
+            from None
 
 
 def find_annotation_dir(

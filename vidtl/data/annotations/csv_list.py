@@ -6,6 +6,7 @@ import csv
 import re
 from pathlib import Path
 
+from vidtl.core.quoting import quote
 from vidtl.data.annotations.annotation_files import read_lines
 from vidtl.data.annotations.formats import DatasetLayoutError, register_format
 from vidtl.data.annotations.records import VideoIndex, VideoRecord
@@ -25,7 +26,7 @@ def read_csv_list(path: Path) -> list[tuple[int, str, str, float | None, float |
             continue
         if len(cells) not in (2, 4) or not cells[0] or not cells[1]:
             raise DatasetLayoutError(
-                f"{path}:{number}: expected {CSV_LAYOUT}, got {','.join(row)!r}"
+                f"{path}:{number}: expected {CSV_LAYOUT}, got {quote(','.join(row))}"
             )
         start = end = None
         if len(cells) == 4:
@@ -34,7 +35,7 @@ def read_csv_list(path: Path) -> list[tuple[int, str, str, float | None, float |
             except ValueError:
                 raise DatasetLayoutError(
                     f"{path}:{number}: start and end must be seconds, "
-                    f"got {cells[2]!r}, {cells[3]!r}"
+                    f"got {quote(cells[2] + ', ' + cells[3])}"
                 ) from None
         rows.append((number, cells[0], cells[1], start, end))
     return rows
@@ -78,7 +79,7 @@ def csv_list(
             key = str(int(label)) if integer and label.isdigit() else label
             if key not in by_name:
                 raise DatasetLayoutError(
-                    f"{path}:{number}: label {label!r} never occurs in the training list "
+                    f"{path}:{number}: label {quote(label)} never occurs in the training list "
                     f"{train_path} ("
                     + (
                         "integer labels 0..." + str(len(class_names) - 1)

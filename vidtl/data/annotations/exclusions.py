@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vidtl.core.atomic import write_text_atomic
+from vidtl.core.safe_files import read_lines
 from vidtl.data.annotations.records import VideoRecord
 
 
@@ -21,10 +22,10 @@ def write_exclusion_list(path: Path, bad: dict[str, str], header: str = "") -> N
 
 def read_exclusion_list(path: Path, data_root: Path) -> set[Path]:
     """The resolved paths an exclusion list names."""
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"exclusion list {path} does not exist")
     excluded = set()
-    for line in path.read_text().splitlines():
+    for line in read_lines(path, "exclusion list"):
         entry = line.split("\t", 1)[0].strip()
         if entry and not entry.startswith("#"):
             video = Path(entry).expanduser()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from vidtl.core.quoting import quote
 from vidtl.data.annotations.annotation_files import find_annotation_dir, read_lines
 from vidtl.data.annotations.formats import DatasetLayoutError, register_format
 from vidtl.data.annotations.records import VideoIndex, VideoRecord
@@ -37,7 +38,7 @@ def hmdb51(root: Path, split: int = 1, annotation_dir: str | Path | None = None)
                 continue
             if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
                 raise DatasetLayoutError(
-                    f"{path}:{number}: expected '<video> <0|1|2>', got {line!r}"
+                    f"{path}:{number}: expected '<video> <0|1|2>', got {quote(line)}"
                 )
             if parts[1] == "0":
                 continue

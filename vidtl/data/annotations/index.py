@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vidtl.core.quoting import WITHHELD, content_withheld, quote, quoting
+from vidtl.core.safe_files import inside
 from vidtl.data.annotations import (  # noqa: F401
     csv_list,
     folder,
@@ -39,7 +42,10 @@ class DatasetSpec:
     take are ignored when ``None``). ``strict`` makes a missing annotated video an error
     instead of a skipped one; ``exclude_list`` names videos to leave out (``vidtl-check``
     writes one). ``generate``, when set, makes the dataset at ``root`` first (the synthetic
-    default).
+    default). An annotated video must lie under ``root`` (or a folder an option names, such as
+    SSv2's ``video_dir``) unless ``allow_outside_root``. ``quote_content`` false (a dataset a
+    checkpoint named) keeps the annotation files' text out of every message
+    (:mod:`vidtl.core.quoting`).
     """
 
     root: Path
@@ -48,6 +54,8 @@ class DatasetSpec:
     strict: bool = False
     exclude_list: Path | None = None
     generate: Callable[[Path], Any] | None = None
+    allow_outside_root: bool = False
+    quote_content: bool = True
 
     @property
     def name(self) -> str:
@@ -60,7 +68,9 @@ def read_index(spec: DatasetSpec) -> VideoIndex:
     the videos of ``spec.exclude_list`` left out."""
     if spec.generate is not None:
         spec.generate(spec.root)
-    index = load_index(spec.format, spec.root, spec.strict, **spec.options)
+    with content_withheld(not spec.quote_content):
+        index = load_index(spec.format, spec.root, spec.strict, spec.allow_outside_root,
+                           **spec.options)
     if spec.exclude_list is not None:
         excluded = read_exclusion_list(spec.exclude_list, spec.root)
         before = sum(len(v) for v in index.subsets.values())
@@ -80,14 +90,15 @@ def options_of_other_formats() -> set[str]:
 
 
 def load_index(format: str | FormatFn, root: str | Path, strict: bool = False,
-               **options: Any) -> VideoIndex:
-    """Read dataset ``root`` in ``format``; drop (or, if ``strict``, refuse) missing files.
+               allow_outside_root: bool = False, **options: Any) -> VideoIndex:
+    """Read dataset ``root`` in ``format``; refuse entries outside it (unless
+    ``allow_outside_root``); drop (or, if ``strict``, refuse) missing files.
 
     ``options`` that the format does not take and that are ``None`` are ignored, so one data
     config can carry the keys of every format.
     """
     fn = FORMATS.get(format) if isinstance(format, str) else format
-    root = Path(root).expanduser()
+    root = Path(os.path.abspath(Path(root).expanduser()))
     if not root.is_dir():
         raise DatasetLayoutError(f"dataset root {root} does not exist or is not a folder; "
                                  f"expected {format_layout(format)}")
@@ -103,10 +114,36 @@ def load_index(format: str | FormatFn, root: str | Path, strict: bool = False,
         log.debug("format %s ignores the options of other formats %s", format,
                   [k for k in ignored if k not in unknown])
     index = fn(root, **accepted)
+    if not allow_outside_root:
+        _refuse_outside(index, [root, *_named_folders(root, accepted)])
     _drop_missing(index, root, strict)
     if not index.subsets.get("train") and not index.subsets.get("val"):
         raise DatasetLayoutError(f"no videos found for dataset {format} under {root}")
     return index
+
+
+def _named_folders(root: Path, options: dict[str, Any]) -> list[Path]:
+    """The folders the format's options name (SSv2's ``video_dir``...): the user chose them."""
+    folders = []
+    for value in options.values():
+        if isinstance(value, (str, Path)) and value:
+            folder = Path(value).expanduser()
+            folder = folder if folder.is_absolute() else root / folder
+            if folder.is_dir():
+                folders.append(folder)
+    return folders
+
+
+def _refuse_outside(index: VideoIndex, roots: list[Path]) -> None:
+    """A :class:`DatasetLayoutError` when an annotated video lies outside ``roots`` (an
+    absolute path, or ``..`` climbing out): a list may not reach the rest of the disk."""
+    outside = [r.path for records in index.subsets.values() for r in records
+               if not any(inside(r.path, root) for root in roots)]
+    if outside:
+        raise DatasetLayoutError(
+            f"{len(outside)} annotated videos lie outside data.root {roots[0]} (the first: "
+            f"{quote(str(outside[0]))}); set data.allow_outside_root=true if the dataset keeps "
+            f"its videos elsewhere on purpose")
 
 
 def _drop_missing(index: VideoIndex, root: Path, strict: bool) -> None:
@@ -119,9 +156,13 @@ def _drop_missing(index: VideoIndex, root: Path, strict: bool) -> None:
     index.missing = sorted({r.path for r in missing})
     if not index.missing:
         return
-    shown = "\n  ".join(str(p) for p in index.missing[:10])
-    more = f"\n  ... and {len(index.missing) - 10} more" if len(index.missing) > 10 else ""
-    message = f"{len(index.missing)} annotated videos are missing under {root}:\n  {shown}{more}"
+    if quoting():
+        shown = "\n  ".join(str(p) for p in index.missing[:10])
+        more = f"\n  ... and {len(index.missing) - 10} more" if len(index.missing) > 10 else ""
+        listed = f":\n  {shown}{more}"
+    else:
+        listed = f" {WITHHELD}"
+    message = f"{len(index.missing)} annotated videos are missing under {root}{listed}"
     if strict:
         raise DatasetLayoutError(message + "\n(data.strict=true; set it to false to skip them)")
     log.warning("%s\nThey are skipped (data.strict=true makes this an error).", message)

@@ -6,6 +6,7 @@ import csv
 import os
 from pathlib import Path
 
+from vidtl.core.quoting import quote
 from vidtl.data.annotations.annotation_files import read_lines
 from vidtl.data.annotations.formats import VIDEO_EXTENSIONS, DatasetLayoutError, register_format
 from vidtl.data.annotations.records import VideoIndex, VideoRecord
@@ -58,7 +59,8 @@ def _csv_rows(csv_files: list[Path]) -> list[tuple[Path, int, str, str, str]]:
         required = ("label", "youtube_id", "time_start", "time_end")
         if not all(h in header for h in required):
             raise DatasetLayoutError(
-                f"{path}:1: expected a header with {', '.join(required)}[, split], got {header}"
+                f"{path}:1: expected a header with {', '.join(required)}[, split], "
+                f"got {quote(','.join(header))}"
             )
         col = {h: i for i, h in enumerate(header)}
         for number, row in enumerate(reader, 2):
@@ -74,12 +76,12 @@ def _csv_rows(csv_files: list[Path]) -> list[tuple[Path, int, str, str, str]]:
             except (IndexError, ValueError):
                 raise DatasetLayoutError(
                     f"{path}:{number}: expected label,youtube_id,time_start,time_end,split, "
-                    f"got {','.join(row)!r}"
+                    f"got {quote(','.join(row))}"
                 ) from None
             subset = _KINETICS_SPLITS.get(split_name.lower())
             if subset is None:
                 raise DatasetLayoutError(
-                    f"{path}:{number}: unknown split {split_name!r}; expected one of "
+                    f"{path}:{number}: unknown split {quote(split_name)}; expected one of "
                     f"{sorted(_KINETICS_SPLITS)}"
                 )
             rows.append((path, number, subset, label, clip))
@@ -107,7 +109,7 @@ def kinetics(root: Path, annotations: str | Path | None = None) -> VideoIndex:
             continue  # unlabelled test rows cannot be evaluated
         if label not in by_name:
             raise DatasetLayoutError(
-                f"{path}:{number}: label {label!r} never occurs in the training rows"
+                f"{path}:{number}: label {quote(label)} never occurs in the training rows"
             )
         file = on_disk.get(clip, root / subset / label / f"{clip}.mp4")
         subsets[subset].append(VideoRecord(file, by_name[label]))

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from vidtl.core import safe_files
+from vidtl.core.quoting import quote
 from vidtl.data.annotations.formats import DatasetLayoutError, register_format
 from vidtl.data.annotations.records import VideoIndex, VideoRecord
 
@@ -30,14 +32,23 @@ def _annotation_file(folder: Path, name: str, required: bool = True) -> Path | N
 
 
 def _read_json(path: Path) -> Any:
+    """The JSON of ``path``, read as a file vidtl did not write (a regular file of at most
+    :data:`~vidtl.core.safe_files.MAX_ANNOTATION_BYTES`); nesting too deep for the parser is
+    one :class:`DatasetLayoutError` naming the file, like any other failure."""
     try:
-        return json.loads(path.read_text(encoding="utf-8-sig"))
+        return json.loads(safe_files.read_text(path, what="annotation file"))
     except json.JSONDecodeError as error:
         raise DatasetLayoutError(
             f"{path}:{error.lineno}: not valid JSON ({error.msg}, column {error.colno}); "
             f"expected {SSV2_LAYOUT}") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise DatasetLayoutError(f"cannot read annotation file {path}: {error}") from None
+    except RecursionError:
+        raise DatasetLayoutError(f"{path}: JSON nested too deep to read; expected "
+                                 f"{SSV2_LAYOUT}") from None
+    except safe_files.RefusedFileError as error:
+        raise DatasetLayoutError(str(error)) from None
+    except OSError as error:
+        raise DatasetLayoutError(f"cannot read annotation file {path}: {error.strerror}") \
+            from None
 
 
 def _class_names(path: Path) -> list[str]:
@@ -50,10 +61,13 @@ def _class_names(path: Path) -> list[str]:
     ids: dict[int, str] = {}
     for name, value in labels.items():
         try:
+            if not isinstance(value, (str, int)) or isinstance(value, bool):
+                raise TypeError
             ids[int(value)] = name
         except (TypeError, ValueError):
             raise DatasetLayoutError(
-                f"{path}: label {name!r} has id {value!r}; expected an integer") from None
+                f"{path}: label {quote(name)} has id {quote(value)}; expected an integer") \
+                from None
     if sorted(ids) != list(range(len(ids))):
         raise DatasetLayoutError(
             f"{path}: label ids must be 0..{len(labels) - 1} once each, got {sorted(ids)[:10]}...")
@@ -76,16 +90,23 @@ def _records(path: Path, videos: Path, classes: dict[str, int]) -> list[VideoRec
     for number, entry in enumerate(entries):
         where = f"{path}: entry {number}"
         if not isinstance(entry, dict) or "id" not in entry:
-            raise DatasetLayoutError(f"{where}: expected an object with an \"id\", got {entry!r}")
-        if "template" not in entry:
+            raise DatasetLayoutError(f"{where}: expected an object with an \"id\", got "
+                                     f"{quote(entry)}")
+        video_id = entry["id"]
+        if not isinstance(video_id, (str, int)) or isinstance(video_id, bool) \
+                or not str(video_id).strip() or "/" in str(video_id) \
+                or str(video_id) in (".", ".."):
+            raise DatasetLayoutError(f"{where}: id {quote(video_id)} is not a plain name (the "
+                                     f"video is <id>.webm in the video folder)")
+        if not isinstance(entry.get("template"), str):
             raise DatasetLayoutError(
-                f"{where} (id {entry['id']}): no \"template\"; expected {SSV2_LAYOUT}")
-        name = template_label(str(entry["template"]))
+                f"{where} (id {quote(video_id)}): no \"template\" text; expected {SSV2_LAYOUT}")
+        name = template_label(entry["template"])
         if name not in classes:
             raise DatasetLayoutError(
-                f"{where} (id {entry['id']}): template {entry['template']!r} names no class "
-                f"of labels.json")
-        records.append(VideoRecord(videos / f"{entry['id']}.webm", classes[name]))
+                f"{where} (id {quote(video_id)}): template {quote(entry['template'])} names no "
+                f"class of labels.json")
+        records.append(VideoRecord(videos / f"{video_id}.webm", classes[name]))
     return records
 
 

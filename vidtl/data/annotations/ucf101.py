@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from vidtl.core.quoting import quote
 from vidtl.data.annotations.annotation_files import find_annotation_dir, read_lines
 from vidtl.data.annotations.formats import DatasetLayoutError, register_format
 from vidtl.data.annotations.records import VideoIndex, VideoRecord
@@ -39,7 +40,7 @@ def ucf101(root: Path, split: int = 1, annotation_dir: str | Path | None = None)
         if len(parts) != 2 or not parts[0].isdigit() or int(parts[0]) != len(class_names) + 1:
             raise DatasetLayoutError(
                 f"{class_file}:{number}: expected '<index> <ClassName>' with indices 1, 2, ... "
-                f"in order, got {line!r}"
+                f"in order, got {quote(line)}"
             )
         class_names.append(parts[1])
     by_name = {name.lower(): i for i, name in enumerate(class_names)}
@@ -52,12 +53,12 @@ def ucf101(root: Path, split: int = 1, annotation_dir: str | Path | None = None)
                 continue
             if len(parts) > 2 or (labelled and len(parts) != 2):
                 expected = "'<Class>/<video> <label>'" if labelled else "'<Class>/<video>'"
-                raise DatasetLayoutError(f"{path}:{number}: expected {expected}, got {line!r}")
+                raise DatasetLayoutError(f"{path}:{number}: expected {expected}, got {quote(line)}")
             relative = parts[0]
             if len(parts) == 2:
                 if not parts[1].isdigit() or not 1 <= int(parts[1]) <= len(class_names):
                     raise DatasetLayoutError(
-                        f"{path}:{number}: label {parts[1]!r} is not a class index 1..."
+                        f"{path}:{number}: label {quote(parts[1])} is not a class index 1..."
                         f"{len(class_names)} of {class_file}"
                     )
                 label = int(parts[1]) - 1
@@ -65,7 +66,7 @@ def ucf101(root: Path, split: int = 1, annotation_dir: str | Path | None = None)
                 class_dir = relative.split("/")[0].lower()
                 if class_dir not in by_name:
                     raise DatasetLayoutError(
-                        f"{path}:{number}: class folder {relative.split('/')[0]!r} is not in "
+                        f"{path}:{number}: class folder {quote(relative.split('/')[0])} is not in "
                         f"{class_file}"
                     )
                 label = by_name[class_dir]
