@@ -67,7 +67,8 @@ def test_cached_and_regenerated(tmp_path):
     spec = SyntheticVideoSpec(groups=2, clips_per_group=1, num_frames=4, width=32, height=32)
     root = ensure_synthetic_dataset(tmp_path / "syn", spec)
     marker = json.loads((root / MARKER).read_text())
-    assert marker["groups"] == 2 and "generator_version" in marker
+    assert marker["spec"]["groups"] == 2 and "generator_version" in marker["spec"]
+    assert len(marker["files"]) == 8 * 2 + 7  # the videos and the seven lists
     video = next(root.glob("MoveRight/*.avi"))
     stamp = video.stat().st_mtime_ns
     ensure_synthetic_dataset(root, spec)
@@ -78,3 +79,52 @@ def test_cached_and_regenerated(tmp_path):
     (root / MARKER).unlink()  # incomplete
     with pytest.raises(FileExistsError, match="not a finished vidtl synthetic dataset"):
         ensure_synthetic_dataset(root, other)
+
+
+def small_spec(num_frames: int = 4) -> SyntheticVideoSpec:
+    return SyntheticVideoSpec(groups=2, clips_per_group=1, num_frames=num_frames, width=32,
+                              height=32)
+
+
+def contents(folder):
+    return sorted((str(p.relative_to(folder)), p.read_bytes() if p.is_file() else None)
+                  for p in folder.rglob("*"))
+
+
+@pytest.mark.parametrize("intruder", ["a file of the user", "a changed video", "a link",
+                                      "a marker that lists no files"])
+def test_a_folder_holding_anything_vidtl_did_not_write_is_never_replaced(intruder, tmp_path):
+    """Issue 23, attack 4: regenerating deletes only what the generator wrote."""
+    root = ensure_synthetic_dataset(tmp_path / "syn", small_spec())
+    if intruder == "a file of the user":
+        (root / "MoveRight" / "my_notes.txt").write_text("precious")
+    elif intruder == "a changed video":
+        next(root.glob("ZoomIn/*.avi")).write_bytes(b"my own video")
+    elif intruder == "a link":
+        (tmp_path / "elsewhere").mkdir()
+        (root / "link").symlink_to(tmp_path / "elsewhere")
+    else:
+        (root / MARKER).write_text(json.dumps({"generator_version": 1, "groups": 5}))
+    before = contents(root)
+    with pytest.raises(FileExistsError, match=str(root)):
+        ensure_synthetic_dataset(root, small_spec(num_frames=5))
+    assert contents(root) == before
+
+
+def test_a_folder_of_other_files_is_never_generated_into(tmp_path):
+    root = tmp_path / "mine"
+    root.mkdir()
+    (root / "data.csv").write_text("x")
+    with pytest.raises(FileExistsError, match="not a finished vidtl synthetic dataset"):
+        ensure_synthetic_dataset(root, small_spec())
+    assert [p.name for p in root.iterdir()] == ["data.csv"]
+    assert [p.name for p in tmp_path.iterdir()] == ["mine"]  # no staging folder left
+
+
+def test_a_spec_asks_for_a_small_dataset_only():
+    for fields, match in (({"num_frames": 5000}, "num_frames must be an integer from 1"),
+                          ({"groups": 10_000}, "groups must be"),
+                          ({"width": 1024, "height": 1024, "num_frames": 1000}, "MiB"),
+                          ({"clips_per_group": 2.5}, "clips_per_group")):
+        with pytest.raises(ValueError, match=match):
+            SyntheticVideoSpec(**fields)

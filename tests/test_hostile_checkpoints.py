@@ -315,3 +315,77 @@ def test_every_refusal_is_one_line_for_the_commands():
     for error in (StoredConfigError("a"), RebuildLimitError("b"), UntrustedTargetError("c"),
                   UnreadableTensorFileError("d"), RefusedFileError("e")):
         assert isinstance(error, UserError) and one_line(error) is not None
+
+
+def test_a_checkpoints_data_is_read_never_generated_or_deleted(tiny_checkpoint, tmp_path):
+    """Attack 4: ``data.root`` names a folder holding a stale synthetic-dataset marker; the
+    checkpoint's synthetic spec would have regenerated (and deleted) it."""
+    from vidtl.cli.evaluate import evaluate
+    from vidtl.data.tools.synthetic import MARKER
+
+    folder = tmp_path / "my_folder"
+    folder.mkdir()
+    (folder / "precious.txt").write_text("my notes")
+    (folder / MARKER).write_text('{"generator_version": 1, "groups": 99}')
+    before = sorted((p.name, p.read_bytes()) for p in folder.iterdir())
+
+    def point_at_folder(config: dict) -> None:
+        config["data"]["root"] = str(folder)
+        config["data"]["synthetic"] = {"_target_": "vidtl.data.tools.synthetic.SyntheticVideoSpec",
+                                       "groups": 2, "clips_per_group": 1, "num_frames": 4}
+
+    path = crafted(tiny_checkpoint, tmp_path, point_at_folder)
+    cfg = compose_config("eval", [f"ckpt_path={path}", f"paths.output_dir={tmp_path / 'eval'}",
+                                  "logger=none", "data.num_workers=0"])
+    with pytest.raises(UserError, match="classInd.txt"):  # read as UCF101: nothing there
+        evaluate(cfg)
+    assert sorted((p.name, p.read_bytes()) for p in folder.iterdir()) == before
+
+
+def test_a_url_a_checkpoint_names_is_not_followed(tiny_checkpoint, tmp_path, connections):
+    from vidtl.cli.evaluate import evaluate
+
+    def stream_from_attacker(config: dict) -> None:
+        config["data"].update(source="stream", shards="s3://attacker-bucket/store")
+
+    path = crafted(tiny_checkpoint, tmp_path, stream_from_attacker)
+    cfg = compose_config("eval", [f"ckpt_path={path}", f"paths.output_dir={tmp_path / 'eval'}",
+                                  "logger=none"])
+    with pytest.raises(UserError, match=r"data.shards is a URL \(s3://...\)"):
+        evaluate(cfg)
+    assert not connections
+
+
+def test_loader_settings_come_from_the_machine_not_the_checkpoint():
+    from vidtl.assembly.checkpoint_data import checkpoint_data
+
+    saved = {"root": "/data/x", "num_workers": 10_000, "batch_size": 1_000_000,
+             "synthetic": {"_target_": "vidtl.data.tools.synthetic.SyntheticVideoSpec"}}
+    data = checkpoint_data(saved, {}, "run.ckpt")
+    assert data.config.num_workers == 4 and data.config.batch_size == 8
+    assert data.config.synthetic is None and not data.quote_content
+    mine = checkpoint_data(saved, {"root": "/mine", "num_workers": 2}, "run.ckpt")
+    assert mine.config.num_workers == 2 and mine.config.synthetic is not None
+    assert mine.quote_content  # every location read was named on the command line
+
+
+def test_messages_quote_no_line_of_a_file_the_checkpoint_named(tiny_checkpoint, tiny_dataset,
+                                                              tmp_path, capfd, caplog):
+    """Attack 6: the checkpoint points ``data.train_list`` at any readable file."""
+    from vidtl.cli.evaluate import evaluate
+
+    secret_file = tmp_path / "credentials"
+    secret_file.write_text(f"user,{SECRET},extra\n")
+
+    def list_from_anywhere(config: dict) -> None:
+        config["data"].update(format="csv", root=str(tiny_dataset), train_list=str(secret_file),
+                              val_list=str(secret_file), synthetic=None)
+
+    path = crafted(tiny_checkpoint, tmp_path, list_from_anywhere)
+    cfg = compose_config("eval", [f"ckpt_path={path}", f"paths.output_dir={tmp_path / 'eval'}",
+                                  "logger=none", "data.num_workers=0"])
+    with pytest.raises(UserError) as error:
+        evaluate(cfg)
+    message = str(error.value)
+    assert "credentials:1" in message and "content withheld" in message
+    assert SECRET not in message + "".join(capfd.readouterr()) + caplog.text

@@ -1,7 +1,9 @@
 """``vidtl-eval ckpt_path=...``: evaluate a checkpoint on the val and test subsets.
 
-By default the data config saved in the checkpoint is used; ``data.<key>=...`` changes one of
-its keys, and ``data=<name>`` picks another dataset config altogether.
+By default the data config saved in the checkpoint is used, read as
+:mod:`vidtl.assembly.checkpoint_data` says (read only, this machine's loader settings, no URL
+the checkpoint names); ``data.<key>=...`` changes one of its keys, and ``data=<name>`` picks
+another dataset config altogether.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from vidtl.assembly.checkpoint_data import CheckpointData, checkpoint_data
 from vidtl.assembly.data import build_datamodule
 from vidtl.cli import config_dir
 from vidtl.cli.builders import (
@@ -35,16 +38,14 @@ __all__ = ["CheckpointMismatchError", "evaluate", "load_checkpoint"]
 log = logging.getLogger(__name__)
 
 
-def data_config(cfg: DictConfig, saved: DictConfig) -> DictConfig:
-    """The saved data config with the non-null keys of ``data=from_checkpoint`` applied, or the
-    data config that was chosen instead."""
+def data_config(cfg: DictConfig, saved: dict[str, Any], origin: str) -> CheckpointData:
+    """The saved data config with the non-null keys of ``data=from_checkpoint`` applied (read
+    as :mod:`vidtl.assembly.checkpoint_data` says), or the data config chosen instead."""
     if not cfg.data.get("from_checkpoint", False):
-        return cfg.data
-    merged = OmegaConf.create(OmegaConf.to_container(saved.data))
-    for key, value in cfg.data.items():
-        if key != "from_checkpoint" and value is not None:
-            merged[key] = value
-    return merged
+        return CheckpointData(cfg.data, quote_content=True)
+    overrides = {key: value for key, value in OmegaConf.to_container(cfg.data).items()
+                 if key != "from_checkpoint" and value is not None}
+    return checkpoint_data(saved["data"], overrides, origin)
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
@@ -53,10 +54,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     output_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = load_checkpoint(cfg.ckpt_path, cfg.get("trusted_targets") or (),
                                  cfg.get("custom_imports") or (), cfg.get("max_checkpoint_gb"))
-    saved = OmegaConf.create(checkpoint["vidtl"]["config"])  # upgraded by load_checkpoint
     class_names = list(checkpoint["vidtl"]["class_names"])
-
-    datamodule = build_datamodule(data_config(cfg, saved), output_dir)
+    data = data_config(cfg, checkpoint["vidtl"]["config"], str(cfg.ckpt_path))
+    datamodule = build_datamodule(data.config, output_dir, data.quote_content)
     datamodule.prepare_data()
     if len(datamodule.class_names) != len(class_names):
         raise CheckpointMismatchError(

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from vidtl.assembly.checkpoint_data import checkpoint_data
 from vidtl.assembly.data import dataset_spec
 from vidtl.cli import config_dir
 from vidtl.cli.errors import exit_on_user_error
@@ -41,10 +42,10 @@ def videos_to_embed(cfg: DictConfig, model: TrainedModel) -> tuple[list[Path], l
     if cfg.input is not None:
         videos = expand_input(cfg.input)
         return videos, [-1] * len(videos)
-    data = OmegaConf.create(OmegaConf.to_container(model.config.data))
-    if cfg.data_root:
-        data.root = cfg.data_root
-    spec = dataset_spec(data)
+    overrides = {"root": cfg.data_root} if cfg.data_root else {}
+    data = checkpoint_data(OmegaConf.to_container(model.config.data), overrides,
+                           str(cfg.ckpt_path))
+    spec = dataset_spec(data.config, data.quote_content)
     records = read_index(spec).subsets.get(cfg.subset)
     if not records:
         raise UserError(f"the dataset at {spec.root} has no {cfg.subset} videos")

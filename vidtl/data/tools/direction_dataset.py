@@ -12,14 +12,13 @@ PyAV. Generation is deterministic from the seed and cached by a marker holding t
 
 from __future__ import annotations
 
-import json
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from vidtl.data.tools.synthetic import write_video
+from vidtl.data.tools.generated_folder import ensure_generated
+from vidtl.data.tools.synthetic import LIMITS, MAX_VIDEO_BYTES, check_limits, write_video
 from vidtl.data.tools.value_noise import value_noise
 
 MARKER = ".vidtl_direction.json"
@@ -43,6 +42,14 @@ class DirectionSpec:
     speed: float = 3.0  # pixels per frame
     fps: int = 25
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_limits(self, {"train_per_class": (1, 999), "test_per_class": (1, 999),
+                            "num_frames": LIMITS["num_frames"], "size": LIMITS["width"],
+                            "patch": (1, self.size), "fps": LIMITS["fps"], "seed": LIMITS["seed"]})
+        if self.num_frames * self.size * self.size * 3 > MAX_VIDEO_BYTES:
+            raise ValueError(f"a direction video of {self.num_frames} frames of {self.size} px "
+                             f"takes more than {MAX_VIDEO_BYTES // 2**20} MiB; make it smaller")
 
 
 def render_direction_video(spec: DirectionSpec, direction: str, index: int,
@@ -70,23 +77,20 @@ def render_direction_video(spec: DirectionSpec, direction: str, index: int,
     return frames
 
 
-def ensure_direction_dataset(root: str | Path, spec: DirectionSpec | None = None) -> Path:
-    """Write the dataset at ``root`` unless a complete one from the same spec is there."""
-    spec = spec or DirectionSpec()
-    root = Path(root).expanduser().resolve()
-    marker = root / MARKER
-    if marker.exists() and json.loads(marker.read_text()) == asdict(spec):
-        return root
-    shutil.rmtree(root, ignore_errors=True)
-    staging = root.parent / f".{root.name}.partial"
-    shutil.rmtree(staging, ignore_errors=True)
+def _generate(folder: Path, spec: DirectionSpec) -> None:
     for subset, count in (("train", spec.train_per_class), ("test", spec.test_per_class)):
         for direction in DIRECTIONS:
-            folder = staging / subset / direction
-            folder.mkdir(parents=True)
+            videos = folder / subset / direction
+            videos.mkdir(parents=True)
             for index in range(count):
                 frames = render_direction_video(spec, direction, index, subset)
-                write_video(folder / f"{direction}_{index:03d}.avi", frames, spec.fps, "mpeg4")
-    (staging / MARKER).write_text(json.dumps(asdict(spec), indent=2))
-    staging.rename(root)
-    return root
+                write_video(videos / f"{direction}_{index:03d}.avi", frames, spec.fps, "mpeg4")
+
+
+def ensure_direction_dataset(root: str | Path, spec: DirectionSpec | None = None) -> Path:
+    """Write the dataset at ``root`` unless a complete one from the same spec is there (a
+    folder made from another spec is replaced only when it holds nothing but what vidtl wrote:
+    :mod:`vidtl.data.tools.generated_folder`)."""
+    spec = spec or DirectionSpec()
+    return ensure_generated(root, MARKER, asdict(spec), lambda folder: _generate(folder, spec),
+                            "direction-only dataset")

@@ -9,21 +9,21 @@ UCF101's groups, which share actor and scene); train and test are split by group
 
 Files are real encoded video (MPEG-4 in AVI, or H.264 in MP4) written with PyAV. Generation is
 deterministic from the seed, runs once, and is cached: a finished dataset holds a marker with its
-spec; a dataset left incomplete or made from another spec is made again.
+spec and the files written; one made from another spec is made again, if it holds nothing else
+(:mod:`vidtl.data.tools.generated_folder`). A spec is bounded (:data:`LIMITS`), so a config
+(or a checkpoint) cannot ask for more than a small dataset.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from vidtl.core.trusted_targets import rebuildable
+from vidtl.data.tools.generated_folder import ensure_generated
 from vidtl.data.tools.value_noise import value_noise
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,22 @@ log = logging.getLogger(__name__)
 MARKER = ".vidtl_synthetic.json"
 # Bump when the drawing changes, so that cached datasets are made again.
 GENERATOR_VERSION = 1
+
+# What a spec may ask for: (smallest, largest) of each field, and frames of one video in bytes.
+LIMITS = {"groups": (2, 99), "clips_per_group": (1, 99), "num_frames": (1, 2000),
+          "width": (16, 4096), "height": (16, 4096), "fps": (1, 240), "seed": (0, 2**32 - 1)}
+MAX_VIDEO_BYTES = 512 * 2**20
+
+
+def check_limits(spec: object, limits: dict[str, tuple[int, int]]) -> None:
+    """A ``ValueError`` naming the first field of ``spec`` outside its ``limits`` (or not an
+    integer)."""
+    for name, (low, high) in limits.items():
+        value = getattr(spec, name)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValueError(f"{type(spec).__name__}.{name} must be an integer from {low} to "
+                             f"{high}, got {value!r}")
+
 
 # (class name, motion, shape, played backwards)
 CLASSES: tuple[tuple[str, str, str, bool], ...] = (
@@ -64,6 +80,11 @@ class SyntheticVideoSpec:
             raise ValueError(f"codec must be 'mpeg4' or 'h264', got {self.codec!r}")
         if self.groups < 2:
             raise ValueError("groups must be >= 2 so that train and test can be split by group")
+        check_limits(self, LIMITS)
+        if self.num_frames * self.width * self.height * 3 > MAX_VIDEO_BYTES:
+            raise ValueError(f"a synthetic video of {self.num_frames} frames of {self.width}x"
+                             f"{self.height} takes more than {MAX_VIDEO_BYTES // 2**20} MiB "
+                             f"(num_frames x width x height x 3 bytes); make it smaller")
 
     @property
     def extension(self) -> str:
@@ -206,40 +227,12 @@ def _generate(root: Path, spec: SyntheticVideoSpec) -> None:
         test_lines = [f"{r}\n" for r, _, g in entries if g in test]
         (lists / f"trainlist0{split}.txt").write_text("".join(train_lines))
         (lists / f"testlist0{split}.txt").write_text("".join(test_lines))
-    (root / MARKER).write_text(json.dumps(_marker(spec), indent=2))
 
 
 def ensure_synthetic_dataset(root: str | Path, spec: SyntheticVideoSpec | None = None) -> Path:
-    """Generate the dataset at ``root`` unless a complete one from the same spec is there."""
+    """Generate the dataset at ``root`` unless a complete one from the same spec is there
+    (:func:`~vidtl.data.tools.generated_folder.ensure_generated`: a folder made from another
+    spec is replaced only when it holds nothing but the files vidtl wrote in it)."""
     spec = spec or SyntheticVideoSpec()
-    root = Path(root).expanduser().resolve()
-    marker = root / MARKER
-    if marker.exists():
-        try:
-            if json.loads(marker.read_text()) == _marker(spec):
-                return root
-        except (OSError, json.JSONDecodeError):
-            pass
-        log.info("synthetic dataset at %s was made from another spec; making it again", root)
-        shutil.rmtree(root)
-    elif root.exists() and any(root.iterdir()):
-        raise FileExistsError(
-            f"{root} exists, is not empty and is not a finished vidtl synthetic dataset "
-            f"(no {MARKER}); remove it or point data.root elsewhere"
-        )
-    root.parent.mkdir(parents=True, exist_ok=True)
-    # Each process stages its own copy, so concurrent jobs (DDP ranks, parallel sweeps) never
-    # see a half-written dataset; the first to finish wins.
-    staging = root.parent / f".{root.name}.partial-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    log.info("generating the synthetic dataset in %s", root)
-    _generate(staging, spec)
-    try:
-        if root.exists():
-            root.rmdir()  # empty (checked above)
-        staging.rename(root)
-    except OSError:
-        if not (root / MARKER).exists():
-            raise
-        shutil.rmtree(staging, ignore_errors=True)  # another process finished first
-    return root
+    return ensure_generated(root, MARKER, _marker(spec), lambda folder: _generate(folder, spec),
+                            "vidtl synthetic dataset")

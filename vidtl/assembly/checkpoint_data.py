@@ -1,0 +1,63 @@
+"""The dataset a checkpoint names: read, never written, reached by no connection.
+
+``vidtl-eval`` (by default) and ``vidtl-extract subset=...`` read the dataset a checkpoint was
+trained on, from the data config saved in it. That config came with a file someone else may
+have written, so :func:`checkpoint_data` holds it to these rules:
+
+- keys given on the command line replace the saved ones (``data.root=...``);
+- how batches are loaded (batch size, worker processes and threads, pinned memory) is the
+  command's own (this machine's defaults), never the checkpoint's;
+- nothing is generated: the synthetic dataset's spec is dropped unless the command line names
+  ``data.root`` (a folder the user chose);
+- a location the checkpoint names (root, lists, frame store, shards, exclusion list) must be a
+  local path: a URL (``s3://``, ``http://``) is refused unless the command line gives it;
+- messages quote none of the files the checkpoint named (:mod:`vidtl.core.quoting`), unless
+  the command line names every location that is read.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from vidtl.assembly.data import data_options
+from vidtl.core.errors import UserError
+
+LOCATION_KEYS = ("root", "frames_root", "shards", "exclude_list", "train_list", "val_list",
+                 "test_list", "annotation_dir", "annotations", "video_dir")
+MACHINE_KEYS = ("batch_size", "num_workers", "load_threads", "pin_memory", "persistent_workers",
+                "decode_threads")
+URL = re.compile(r"^\s*[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+@dataclass(frozen=True)
+class CheckpointData:
+    """The data config to read and whether its files may be quoted in messages."""
+
+    config: DictConfig
+    quote_content: bool
+
+
+def checkpoint_data(saved: Mapping[str, Any], overrides: Mapping[str, Any],
+                    origin: str) -> CheckpointData:
+    """The saved data config of checkpoint ``origin`` with the command line's ``overrides``
+    (its non-null ``data.*`` keys), held to the rules of the module docstring."""
+    data = dict(saved)
+    defaults = data_options(root="unused")
+    for key in MACHINE_KEYS:
+        data[key] = defaults[key]
+    if "root" not in overrides:
+        data["synthetic"] = None  # a checkpoint's data is read, never generated
+    data.update(overrides)
+    for key in LOCATION_KEYS:
+        value = data.get(key)
+        if key not in overrides and isinstance(value, str) and URL.match(value):
+            raise UserError(f"{origin}: its data.{key} is a URL ({value.split('://')[0]}://...);"
+                            f" vidtl opens no connection a checkpoint names: give "
+                            f"data.{key}=... on the command line")
+    named = [key for key in LOCATION_KEYS if data.get(key) not in (None, "")]
+    return CheckpointData(OmegaConf.create(data), all(key in overrides for key in named))

@@ -1,0 +1,136 @@
+"""A folder that vidtl generates (the synthetic datasets): made whole or not at all, reused
+while its spec holds, and replaced only when it holds nothing but what vidtl wrote there.
+
+:func:`ensure_generated` makes the folder in a fresh staging folder of its own beside it and
+renames it into place when complete, so a crash or a concurrent job never leaves a half-made
+one. Its marker file records the spec it was made from and the SHA-256 of every file written.
+A folder made from another spec is replaced only when it holds exactly those files, unchanged,
+and nothing else (no other file, no symbolic link): vidtl deletes only what it wrote. A marker
+is read as a file vidtl did not write (a regular file of bounded size); a folder that holds
+anything else, or a marker that lists no files, is an error naming it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from vidtl.core import safe_files
+
+log = logging.getLogger(__name__)
+MAX_MARKER_BYTES = 16 * safe_files.MiB
+
+
+class GeneratedFolderError(FileExistsError):
+    """A folder in the way of a generated one that vidtl cannot tell is its own."""
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with safe_files.open_regular(path) as file:
+        while chunk := file.read(2**20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _files(folder: Path) -> tuple[dict[str, Path], list[str]]:
+    """Every regular file under ``folder`` (relative name -> path), and what else is there
+    (symbolic links, FIFOs, devices...), without following links."""
+    files, other = {}, []
+    for directory, folders, names in os.walk(folder, followlinks=False):
+        for name in names + [f for f in folders if os.path.islink(os.path.join(directory, f))]:
+            path = Path(directory) / name
+            relative = path.relative_to(folder).as_posix()
+            if path.is_file() and not path.is_symlink():
+                files[relative] = path
+            else:
+                other.append(relative)
+    return files, other
+
+
+def _read_marker(marker: Path) -> dict[str, Any] | None:
+    """The marker's record, or ``None`` when it is not a JSON object."""
+    try:
+        record = json.loads(safe_files.read_bytes(marker, MAX_MARKER_BYTES, "marker"))
+    except (ValueError, OSError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _owned_files(root: Path, marker: Path) -> list[Path]:
+    """The files of ``root`` when it holds exactly what its marker lists, unchanged (else a
+    :class:`GeneratedFolderError`)."""
+    record = _read_marker(marker)
+    listed = record.get("files") if record else None
+    if not isinstance(listed, dict):
+        raise GeneratedFolderError(
+            f"{root} was made from another spec, and its marker {marker.name} does not list "
+            f"the files vidtl wrote (an older vidtl, or not vidtl's); remove the folder or "
+            f"point data.root elsewhere")
+    files, other = _files(root)
+    files.pop(marker.name, None)
+    unknown = sorted(set(files) - set(listed)) + other
+    changed = [name for name, path in files.items()
+               if name in listed and listed[name] != _sha256(path)]
+    if unknown or changed or set(listed) - set(files):
+        kind = "holds files vidtl did not write" if unknown else "holds files changed since"
+        first = (unknown or changed or sorted(set(listed) - set(files)))[0]
+        raise GeneratedFolderError(
+            f"{root} {kind} (e.g. {first}); vidtl replaces a generated folder only when it "
+            f"holds just what it wrote: remove it or point data.root elsewhere")
+    return list(files.values())
+
+
+def _remove_owned(root: Path, files: list[Path], marker: Path) -> None:
+    """Delete the files vidtl wrote, the marker, the folders they left empty, and ``root``."""
+    marker.unlink()
+    for path in files:
+        path.unlink()
+    for directory, _, _ in sorted(os.walk(root), key=lambda entry: -len(entry[0])):
+        Path(directory).rmdir()  # empty now: only listed files were there
+
+
+def ensure_generated(root: str | Path, marker_name: str, spec: dict[str, Any],
+                     generate: Callable[[Path], None], description: str) -> Path:
+    """The folder ``root`` made by ``generate(folder)`` from ``spec`` (see the module
+    docstring); reused when its marker records the same ``spec``."""
+    root = Path(os.path.abspath(Path(root).expanduser()))
+    marker = root / marker_name
+    stale: list[Path] | None = None
+    if os.path.lexists(marker):
+        record = _read_marker(marker) if not marker.is_symlink() else None
+        if record is not None and record.get("spec", record) == spec:
+            return root
+        stale = _owned_files(root, marker)
+        log.info("%s at %s was made from another spec; making it again", description, root)
+    elif os.path.lexists(root) and (not root.is_dir() or root.is_symlink() or any(root.iterdir())):
+        raise GeneratedFolderError(
+            f"{root} exists, is not empty and is not a finished {description} (no "
+            f"{marker_name}); remove it or point data.root elsewhere")
+    root.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-", dir=root.parent))
+    try:
+        log.info("generating the %s in %s", description, root)
+        generate(staging)
+        files, _ = _files(staging)
+        record = {"spec": spec, "files": {name: _sha256(path) for name, path in files.items()}}
+        (staging / marker_name).write_text(json.dumps(record, indent=1) + "\n")
+        if stale is not None:
+            _remove_owned(root, stale, marker)
+        elif root.is_dir():
+            root.rmdir()  # empty (checked above)
+        staging.rename(root)
+    except OSError:  # another process (a DDP rank, a sweep job) may have finished first
+        record = _read_marker(marker)
+        if record is None or record.get("spec", record) != spec:
+            raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # ours: made by mkdtemp; gone if renamed
+    return root
