@@ -22,6 +22,7 @@ import json
 import os
 import struct
 from dataclasses import asdict, dataclass
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import BinaryIO
 
@@ -29,12 +30,20 @@ import numpy as np
 import torch
 
 from vidtl.core.atomic import atomic_path
+from vidtl.core.quoting import quote
+from vidtl.core.safe_files import RefusedFileError, open_regular
 from vidtl.data.frames.reader import VideoDecodeError, decode_errors_named
 
 MAGIC = b"VIDTLFS1"
 SUFFIX = ".frames"
 FORMAT_VERSION = 1
 _TRAILER = struct.Struct("<Q8s")  # metadata length, magic
+# What a frame file's metadata may say (a store is shared: its files are read as hostile).
+MAX_METADATA_BYTES = 64 * 2**20
+MAX_STORED_FRAMES = 10_000_000
+INFO_LIMITS = {"source_frames": (1, 10**8), "fps": (1e-3, 1e4), "frame_step": (1, 10**6),
+               "width": (1, 16_384), "height": (1, 16_384), "quality": (1, 100),
+               "version": (FORMAT_VERSION, FORMAT_VERSION)}
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,9 @@ class FrameFileInfo:
     @property
     def stored_frames(self) -> int:
         return len(self.offsets) - 1
+
+
+INFO_FIELDS = {f.name for f in dataclass_fields(FrameFileInfo)}
 
 
 def frame_file_path(store_root: Path, data_root: Path, video: Path) -> Path:
@@ -140,13 +152,21 @@ def write_frame_file(
 
 def read_frame_file_info(path: Path) -> FrameFileInfo:
     """The metadata of a frame file (raises :class:`VideoDecodeError` if it is not one)."""
+    with _open_frame_file(path) as file:
+        return _read_info(file, path)
+
+
+def _open_frame_file(path: Path) -> BinaryIO:
+    """``path`` opened as a file vidtl did not write: a regular file, never a FIFO or device
+    (which could block the loader for good); a :class:`VideoDecodeError` otherwise."""
     try:
-        with open(path, "rb") as file:
-            return _read_info(file, path)
+        return open_regular(path, "frame file")
     except FileNotFoundError:
         raise VideoDecodeError(
             f"{path}: not in the frame store; run vidtl-prepare mode=frames for this dataset"
         ) from None
+    except (RefusedFileError, OSError) as error:
+        raise VideoDecodeError(f"{path}: {error}") from None
 
 
 def _read_info(file: BinaryIO, path: Path) -> FrameFileInfo:
@@ -155,13 +175,39 @@ def _read_info(file: BinaryIO, path: Path) -> FrameFileInfo:
         raise VideoDecodeError(f"{path}: not a vidtl frame file (too short)")
     file.seek(size - _TRAILER.size)
     length, magic = _TRAILER.unpack(file.read(_TRAILER.size))
-    if magic != MAGIC or length > size:
+    end = size - _TRAILER.size - length  # where the metadata starts: the frames end there
+    if magic != MAGIC or not 0 < length <= MAX_METADATA_BYTES or end < len(MAGIC):
         raise VideoDecodeError(f"{path}: not a complete vidtl frame file")
-    file.seek(size - _TRAILER.size - length)
-    fields = json.loads(file.read(length))
-    if fields.get("version") != FORMAT_VERSION:
-        raise VideoDecodeError(f"{path}: frame store version {fields.get('version')}, this vidtl "
+    file.seek(end)
+    try:
+        fields = json.loads(file.read(length))
+    except (ValueError, RecursionError):
+        raise VideoDecodeError(f"{path}: its metadata is not JSON") from None
+    if not isinstance(fields, dict) or fields.get("version") != FORMAT_VERSION:
+        version = fields.get("version") if isinstance(fields, dict) else None
+        raise VideoDecodeError(f"{path}: frame store version {quote(version)}, this vidtl "
                                f"reads version {FORMAT_VERSION}; prepare the store again")
+    return checked_info(fields, end, path)
+
+
+def checked_info(fields: dict, end: int, path: Path) -> FrameFileInfo:
+    """The metadata ``fields`` of a frame file whose frames end at byte ``end``, each field of
+    its type and within its bounds (a :class:`VideoDecodeError` naming the field otherwise):
+    a crafted file asks for no more memory than a real one."""
+    if set(fields) != INFO_FIELDS:
+        raise VideoDecodeError(f"{path}: its metadata must have the fields {sorted(INFO_FIELDS)}")
+    for name, (low, high) in INFO_LIMITS.items():
+        value = fields[name]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not low <= value <= high or (name != "fps" and not isinstance(value, int)):
+            raise VideoDecodeError(f"{path}: metadata {name} must be a number from {low} to "
+                                   f"{high}")
+    offsets = fields["offsets"]
+    if not isinstance(offsets, list) or not 2 <= len(offsets) <= MAX_STORED_FRAMES + 1 \
+            or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets) \
+            or offsets[0] < len(MAGIC) or offsets[-1] > end \
+            or any(b <= a for a, b in zip(offsets, offsets[1:])):
+        raise VideoDecodeError(f"{path}: metadata offsets must rise within the file")
     return FrameFileInfo(**fields)
 
 
@@ -177,11 +223,7 @@ class FrameStoreReader:
         self.path = Path(path)
         self._file: BinaryIO | None = None
         self._data: bytes | None = None
-        try:
-            self._file = open(self.path, "rb")  # noqa: SIM115 (held open)
-        except FileNotFoundError:
-            raise VideoDecodeError(f"{self.path}: not in the frame store; run vidtl-prepare "
-                                   "mode=frames for this dataset") from None
+        self._file = _open_frame_file(self.path)  # held open until close()
         try:
             self.info = _read_info(self._file, self.path)
         except BaseException:

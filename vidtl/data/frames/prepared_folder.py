@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from vidtl.core.atomic import write_text_atomic
+from vidtl.core.errors import UserError
+from vidtl.core.safe_files import read_text
 
 MODES = ("frames", "reencode")
 MANIFEST = "vidtl_prepare.json"
@@ -37,11 +39,17 @@ class PrepareSettings:
 def read_manifest(folder: Path, expected_mode: str | None = None) -> PrepareSettings:
     """The settings of a prepared folder (raises ``FileNotFoundError`` if it is not one)."""
     path = folder / MANIFEST
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(
             f"{folder} is not a folder prepared by vidtl-prepare (no {MANIFEST})")
-    fields = json.loads(path.read_text())
-    settings = PrepareSettings(**{k: v for k, v in fields.items() if k != "data_root"})
+    try:
+        fields = json.loads(read_text(path, 2**20, "manifest"))
+        settings = PrepareSettings(**{k: v for k, v in fields.items() if k != "data_root"})
+    except (ValueError, TypeError, AttributeError, RecursionError) as error:
+        if isinstance(error, UserError):
+            raise
+        raise UserError(f"{path} is not a vidtl-prepare manifest (expected the settings "
+                        f"{sorted(asdict(PrepareSettings()))})") from None
     if expected_mode is not None and settings.mode != expected_mode:
         raise ValueError(f"{folder} was prepared with mode={settings.mode}, "
                          f"not mode={expected_mode}")

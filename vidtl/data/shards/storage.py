@@ -1,23 +1,29 @@
 """Where shards live: a local folder or an ``s3://bucket/prefix`` URL.
 
-Both give whole objects by name (:meth:`read`), take finished local files (:meth:`put`) and
-list what is there (:meth:`names`). S3 goes through boto3 (``pip install 'vidtl[stream]'``),
-which takes its credentials, region and endpoint from the usual places: ``AWS_ACCESS_KEY_ID``
-/ ``AWS_SECRET_ACCESS_KEY``, ``AWS_PROFILE``, ``~/.aws``, an instance role, and
-``AWS_ENDPOINT_URL`` for S3-compatible stores (MinIO, Ceph, moto). Every failure is a
-:class:`ShardAccessError` naming the object's URL and what to check.
+Both give objects by name, as a stream of chunks that stops past a limit (:meth:`chunks`),
+take finished local files (:meth:`put`) and list what is there (:meth:`names`). A store is
+written by anyone who can write to it: a local object must be a regular file (never a FIFO or
+a device), and no object is read past the bytes its reader expects.
+
+S3 goes through boto3 (``pip install 'vidtl[stream]'``), which takes its credentials, region
+and endpoint from the usual places: ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``,
+``AWS_PROFILE``, ``~/.aws``, an instance role, and ``AWS_ENDPOINT_URL`` for S3-compatible
+stores (MinIO, Ceph, moto). Every failure is a :class:`ShardAccessError` naming the object's
+URL and what to check.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from vidtl.core.atomic import atomic_path
 from vidtl.core.errors import UserError
+from vidtl.core.safe_files import RefusedFileError, open_regular
 
 
 class ShardAccessError(UserError):
@@ -29,7 +35,10 @@ class ShardStorage(Protocol):
 
     def url(self, name: str) -> str: ...
 
-    def read(self, name: str) -> bytes: ...
+    def chunks(self, name: str, limit: int) -> Iterator[bytes]:
+        """The object's bytes, a chunk at a time; a :class:`ShardAccessError` as soon as it
+        holds more than ``limit``."""
+        ...
 
     def put(self, local: Path, name: str) -> None: ...
 
@@ -45,13 +54,18 @@ class LocalShardStorage:
     def url(self, name: str) -> str:
         return str(self.folder / name)
 
-    def read(self, name: str) -> bytes:
+    def chunks(self, name: str, limit: int) -> Iterator[bytes]:
         try:
-            return (self.folder / name).read_bytes()
+            with open_regular(self.folder / name, "shard store object") as file:
+                if os.fstat(file.fileno()).st_size > limit:
+                    raise _too_large(self.url(name), limit)
+                yield from _bounded(iter(lambda: file.read(CHUNK), b""), self.url(name), limit)
         except FileNotFoundError:
             raise ShardAccessError(f"{self.url(name)} does not exist") from None
+        except RefusedFileError as error:
+            raise ShardAccessError(str(error)) from None
         except OSError as error:
-            raise ShardAccessError(f"cannot read {self.url(name)}: {error}") from None
+            raise ShardAccessError(f"cannot read {self.url(name)}: {error.strerror}") from None
 
     def put(self, local: Path, name: str) -> None:
         destination = self.folder / name
@@ -100,11 +114,22 @@ class S3ShardStorage:
     def url(self, name: str) -> str:
         return f"s3://{self.bucket}/{self.key(name)}"
 
-    def read(self, name: str) -> bytes:
+    def chunks(self, name: str, limit: int) -> Iterator[bytes]:
         try:
-            return self.client.get_object(Bucket=self.bucket, Key=self.key(name))["Body"].read()
+            response = self.client.get_object(Bucket=self.bucket, Key=self.key(name))
         except Exception as error:  # botocore's errors: named for the user below
             raise ShardAccessError(s3_problem(self.url(name), error)) from None
+        body = response["Body"]
+        try:
+            if int(response.get("ContentLength") or 0) > limit:
+                raise _too_large(self.url(name), limit)
+            yield from _bounded(iter(lambda: body.read(CHUNK), b""), self.url(name), limit)
+        except ShardAccessError:
+            raise
+        except Exception as error:
+            raise ShardAccessError(s3_problem(self.url(name), error)) from None
+        finally:
+            body.close()
 
     def put(self, local: Path, name: str) -> None:
         try:
@@ -123,6 +148,31 @@ class S3ShardStorage:
             raise ShardAccessError(s3_problem(f"s3://{self.bucket}/{self.prefix}",
                                               error)) from None
         return found
+
+
+CHUNK = 4 * 2**20
+
+
+class ObjectTooLargeError(ShardAccessError):
+    """An object holds more bytes than its reader expects of it."""
+
+
+def _too_large(url: str, limit: int) -> ShardAccessError:
+    return ObjectTooLargeError(f"{url} holds more than the {limit} bytes expected of it")
+
+
+def _bounded(chunks: Iterator[bytes], url: str, limit: int) -> Iterator[bytes]:
+    total = 0
+    for chunk in chunks:
+        total += len(chunk)
+        if total > limit:
+            raise _too_large(url, limit)
+        yield chunk
+
+
+def read_object(storage: ShardStorage, name: str, limit: int) -> bytes:
+    """The whole object ``name`` of ``storage``, of at most ``limit`` bytes."""
+    return b"".join(storage.chunks(name, limit))
 
 
 def s3_problem(url: str, error: Exception) -> str:

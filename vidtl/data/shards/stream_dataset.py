@@ -33,7 +33,7 @@ from vidtl.data.clips.transforms import ClipTransform
 from vidtl.data.frames.frame_store import FrameStoreReader
 from vidtl.data.frames.reader import VideoReader
 from vidtl.data.shards.epoch_plan import Batch, EpochPlan, worker_runs
-from vidtl.data.shards.shard_index import DamagedShardError, ShardInfo
+from vidtl.data.shards.shard_index import DamagedShardError, ShardInfo, read_shard
 from vidtl.data.shards.storage import ShardAccessError, ShardStorage
 
 log = logging.getLogger(__name__)
@@ -167,9 +167,7 @@ class ShardStreamDataset(IterableDataset):
         info = self.shards[shard]
         url = self.storage.url(info.name)
         try:
-            data = self.storage.read(info.name)
-            info.check(data, url)
-            frames = ShardFrames(data, info, url)
+            frames = ShardFrames(read_shard(self.storage, info), info, url)
         except ShardAccessError as error:
             if self.pipeline.on_decode_error == "fail":
                 raise ShardReadError(f"{error} (data.on_decode_error=fail; replace or skip "
