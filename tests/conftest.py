@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -49,3 +50,16 @@ def tiny_checkpoint(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory
             out, tiny_dataset, "test=false", "logger=none"))
     train(cfg)
     return out / "checkpoints" / "last.ckpt"
+
+
+@pytest.fixture()
+def deadline():
+    """Fail the test (instead of hanging the suite) if it blocks for 20 s."""
+    def hung(signum, frame):
+        raise TimeoutError("blocked: a read that should have been refused hung")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(20)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)

@@ -9,7 +9,6 @@ import http.server
 import io
 import os
 import resource
-import signal
 import threading
 import zipfile
 from collections.abc import Callable
@@ -280,19 +279,6 @@ def test_targets_are_trusted_only_in_their_own_subtree(tiny_checkpoint, tmp_path
         path = crafted(tiny_checkpoint, tmp_path, edit, f"{name.replace(' ', '_')}.ckpt")
         with pytest.raises(UntrustedTargetError, match="is not a class or function"):
             load_checkpoint(path)
-
-
-@pytest.fixture()
-def deadline():
-    """Fail the test (instead of hanging the suite) if it blocks for 20 s."""
-    def hung(signum, frame):
-        raise TimeoutError("blocked: a read that should have been refused hung")
-
-    previous = signal.signal(signal.SIGALRM, hung)
-    signal.alarm(20)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
 
 
 def test_a_fifo_named_as_a_checkpoint_is_refused_without_blocking(tmp_path, deadline):

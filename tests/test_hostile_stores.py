@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import struct
 import time
 from pathlib import Path
@@ -39,19 +38,6 @@ def store(tiny_dataset, tmp_path_factory) -> Path:
 @pytest.fixture()
 def copy(store, tmp_path) -> Path:
     return Path(shutil.copytree(store, tmp_path / "store", ignore=shutil.ignore_patterns("_*")))
-
-
-@pytest.fixture()
-def deadline():
-    """Fail the test (instead of hanging the suite) if it blocks for 20 s."""
-    def hung(signum, frame):
-        raise TimeoutError("blocked: a read that should have been refused hung")
-
-    previous = signal.signal(signal.SIGALRM, hung)
-    signal.alarm(20)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
 
 
 def edit_index(folder: Path, edit) -> None:
