@@ -15,14 +15,22 @@ from vidtl.cli.errors import exit_on_user_error
 from vidtl.cli.prepare import dataset_videos
 from vidtl.core.atomic import write_text_atomic
 from vidtl.core.custom_imports import import_custom
-from vidtl.data.annotations.exclusions import write_exclusion_list
+from vidtl.core.own_files import check_replaceable, json_with_keys
+from vidtl.data.annotations.exclusions import is_exclusion_list, write_exclusion_list
 from vidtl.data.annotations.index import read_index
 from vidtl.data.tools.check import check_videos
+
+is_report = json_with_keys(("root", "checked", "bad"))
 
 
 def check(cfg: DictConfig) -> dict[str, str]:
     """``{path: reason}`` of the broken videos; writes the report and exclusion list asked for."""
     import_custom(cfg.get("custom_imports"))
+    if cfg.output:  # before the scan: a path that holds another file is refused at once
+        check_replaceable(Path(cfg.output).expanduser(), is_report, "vidtl-check report")
+    if cfg.exclude_list:
+        check_replaceable(Path(cfg.exclude_list).expanduser(), is_exclusion_list,
+                          "exclusion list")
     spec = dataset_spec(cfg.data)
     index = read_index(spec)
     videos = dataset_videos(index)
@@ -36,7 +44,9 @@ def check(cfg: DictConfig) -> dict[str, str]:
     print(f"checked {checked} videos under {spec.root}: {len(bad)} broken", flush=True)
     report = {"root": str(spec.root), "checked": checked, "bad": dict(sorted(bad.items()))}
     if cfg.output:
-        write_text_atomic(Path(cfg.output).expanduser(), json.dumps(report, indent=2) + "\n")
+        path = Path(cfg.output).expanduser()
+        check_replaceable(path, is_report, "vidtl-check report")
+        write_text_atomic(path, json.dumps(report, indent=2) + "\n")
     if cfg.exclude_list:
         write_exclusion_list(Path(cfg.exclude_list).expanduser(), bad,
                              header=f"vidtl-check: broken videos under {spec.root}")

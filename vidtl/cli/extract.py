@@ -25,6 +25,7 @@ from vidtl.cli.errors import exit_on_user_error
 from vidtl.cli.predict import select_device
 from vidtl.core.atomic import atomic_path
 from vidtl.core.errors import UserError
+from vidtl.core.own_files import check_replaceable
 from vidtl.data.annotations.index import read_index
 from vidtl.evaluation.views import score_views
 from vidtl.inference.checkpoint_model import TrainedModel, load_trained_model
@@ -32,6 +33,12 @@ from vidtl.inference.inputs import expand_input
 from vidtl.inference.video_views import VideoViews, view_batches
 
 log = logging.getLogger(__name__)
+
+
+def is_embeddings_file(path: Path) -> bool:
+    """An ``.npz`` that vidtl-extract wrote (its arrays' names, read without unpickling)."""
+    with np.load(path, allow_pickle=False) as arrays:
+        return {"videos", "embeddings", "labels"} <= set(arrays.files)
 
 
 def videos_to_embed(cfg: DictConfig, model: TrainedModel) -> tuple[list[Path], list[int]]:
@@ -57,6 +64,7 @@ def extract(cfg: DictConfig) -> dict[str, np.ndarray]:
     output = Path(cfg.output).expanduser()
     if output.suffix != ".npz":
         raise UserError(f"output must be a .npz file, got {output}")
+    check_replaceable(output, is_embeddings_file, "vidtl-extract embeddings file")
     model = load_trained_model(cfg.ckpt_path, trusted_targets=cfg.get("trusted_targets") or (),
                                custom_imports=cfg.get("custom_imports") or (),
                                max_checkpoint_gb=cfg.get("max_checkpoint_gb"))

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from vidtl.core.atomic import atomic_path
+from vidtl.core.own_files import check_replaceable, json_with_keys
 from vidtl.models.classifier import VideoClassifier
 from vidtl.models.lora import merge_lora
 
@@ -61,6 +62,9 @@ def sidecar_path(path: Path) -> Path:
     return path.with_name(path.name + ".json")
 
 
+is_description = json_with_keys(("format", "class_names", "preprocessing_included"))
+
+
 def describe_export(format: str, class_names: list[str], num_frames: int, crop_size: int,
                     mean: tuple[float, ...], std: tuple[float, ...],
                     extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -86,7 +90,7 @@ def export_classifier(classifier: VideoClassifier, class_names: list[str], num_f
     exported instead: a module holding ``classifier`` whose ``forward`` gives the logits of
     normalised clips (a LightningModule subclass with its own steps). LoRA layers are merged
     into ``classifier``'s weights first (in place). Both files appear complete or not at all
-    (written under temporary names, then renamed)."""
+    (written under temporary names, then renamed), and replace only an earlier export."""
     if format not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
     if format == "onnx":
@@ -97,6 +101,9 @@ def export_classifier(classifier: VideoClassifier, class_names: list[str], num_f
             raise ImportError(f"format=onnx needs the onnx and onnxscript packages "
                               f"(pip install 'vidtl[export]'): {error}") from None
     path = Path(path).expanduser()
+    check_replaceable(sidecar_path(path), is_description, "vidtl-export description")
+    check_replaceable(path, lambda model: is_description(sidecar_path(model)),
+                      "model exported by vidtl-export (with its .json description)")
     path.parent.mkdir(parents=True, exist_ok=True)
     merged = merge_lora(classifier)  # LoRA folded into the weights: plain layers, same output
     if merged:

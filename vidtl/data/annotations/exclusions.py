@@ -9,15 +9,23 @@ from __future__ import annotations
 from pathlib import Path
 
 from vidtl.core.atomic import write_text_atomic
+from vidtl.core.own_files import check_replaceable, starts_with
 from vidtl.core.safe_files import read_lines
 from vidtl.data.annotations.records import VideoRecord
 
+FIRST_LINE = "# vidtl-check exclusion list"
+
 
 def write_exclusion_list(path: Path, bad: dict[str, str], header: str = "") -> None:
-    """Write ``{video path: reason}`` as an exclusion list (atomically)."""
-    lines = [f"# {line}" for line in header.splitlines()]
+    """Write ``{video path: reason}`` as an exclusion list (atomically), over nothing but an
+    earlier exclusion list (:mod:`vidtl.core.own_files`)."""
+    check_replaceable(path, is_exclusion_list, "exclusion list")
+    lines = [FIRST_LINE, *(f"# {line}" for line in header.splitlines())]
     lines += [f"{video}\t{' '.join(reason.split())}" for video, reason in sorted(bad.items())]
     write_text_atomic(path, "\n".join(lines) + "\n")
+
+
+is_exclusion_list = starts_with(b"# vidtl-check")  # (0.3 wrote "# vidtl-check: broken...")
 
 
 def read_exclusion_list(path: Path, data_root: Path) -> set[Path]:

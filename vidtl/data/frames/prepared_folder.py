@@ -7,6 +7,7 @@ preparation refuses to add to a folder made with other settings.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -57,9 +58,14 @@ def read_manifest(folder: Path, expected_mode: str | None = None) -> PrepareSett
 
 
 def write_manifest(folder: Path, settings: PrepareSettings, data_root: Path) -> None:
-    """Record ``settings``; refuse a folder prepared with other settings."""
+    """Record ``settings``; refuse a folder prepared with other settings, and a folder that
+    holds anything but was not prepared by vidtl (vidtl writes into its own folders only)."""
     path = folder / MANIFEST
-    if path.is_file():
+    if not os.path.lexists(path) and folder.is_dir() and any(folder.iterdir()):
+        raise FileExistsError(
+            f"{folder} is not empty and was not prepared by vidtl-prepare (no {MANIFEST}); "
+            f"prepare into a new or empty folder, or one vidtl-prepare made")
+    if os.path.lexists(path):
         existing = read_manifest(folder)
         if existing != settings:
             changed = {k: (v, getattr(settings, k)) for k, v in asdict(existing).items()

@@ -25,9 +25,10 @@ from typing import Any
 from tqdm import tqdm
 
 from vidtl.core.atomic import atomic_path, write_text_atomic
+from vidtl.core.own_files import WouldReplaceError
 from vidtl.data.annotations.records import VideoIndex, VideoRecord
 from vidtl.data.shards.shard_index import INDEX_NAME, ShardIndex, ShardInfo
-from vidtl.data.shards.storage import ShardStorage
+from vidtl.data.shards.storage import ShardAccessError, ShardStorage
 from vidtl.data.shards.stream_dataset import FRAMES_SUFFIX
 
 JSON_SUFFIX = ".json"
@@ -95,6 +96,13 @@ def write_shards(index: VideoIndex, frame_file: Callable[[Path], Path],
         raise ValueError(f"shard_samples must be >= 1, got {shard_samples}")
     summary = ShardSummary(storage.url(""))
     present = storage.names()
+    if INDEX_NAME in present:  # replaced at the end: only when it is a store's own index
+        try:
+            ShardIndex.read(storage)
+        except ShardAccessError as error:
+            raise WouldReplaceError(f"{storage.url(INDEX_NAME)} exists and is not a vidtl shard "
+                                    f"index ({error}); vidtl replaces only its own files: "
+                                    f"choose another output") from None
     staging.mkdir(parents=True, exist_ok=True)
     subsets: dict[str, list[ShardInfo]] = {}
     for subset, same in shard_subsets(index).items():

@@ -18,11 +18,11 @@ import json
 import logging
 import os
 import re
-import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from vidtl.core.atomic import DiskFullError, write_text_atomic
+from vidtl.core.atomic import DiskFullError, atomic_path, write_text_atomic
+from vidtl.core.safe_files import MAX_ANNOTATION_BYTES, inside, read_bytes
 from vidtl.data.clips.dataset import SkippedVideoLog
 from vidtl.data.frames.frame_store import frame_file_path, relative_video_path, write_frame_file
 from vidtl.data.frames.prepared_folder import (
@@ -76,14 +76,23 @@ def prepare_one(settings: PrepareSettings, job: tuple[Path, Path]) -> int:
 
 
 def copy_annotations(data_root: Path, output: Path) -> int:
-    """Copy the annotation files (text, csv, json) under ``data_root`` to ``output``."""
-    copied = 0
-    for path in data_root.rglob("*"):
-        if path.is_file() and path.suffix.lower() in ANNOTATION_SUFFIXES:
+    """Copy the annotation files (text, csv, json) under ``data_root`` to ``output``: regular
+    files that lie inside the root (a link is copied only when it resolves inside it; linked
+    folders are not entered), never over anything already at the target."""
+    copied, real_root = 0, os.path.realpath(data_root)
+    for directory, _, names in os.walk(data_root):  # does not follow links to folders
+        for name in names:
+            path = Path(directory) / name
+            if path.suffix.lower() not in ANNOTATION_SUFFIXES:
+                continue
+            if not inside(os.path.realpath(path), real_root) or not path.is_file():
+                log.warning("not copied: %s (a link out of the dataset root, or not a regular "
+                            "file)", path)
+                continue
             target = output / path.relative_to(data_root)
-            if not target.exists():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(path, target)
+            if not os.path.lexists(target):
+                with atomic_path(target) as partial:
+                    partial.write_bytes(read_bytes(path, MAX_ANNOTATION_BYTES, "annotation file"))
                 copied += 1
     return copied
 
@@ -91,11 +100,13 @@ def copy_annotations(data_root: Path, output: Path) -> int:
 def remove_stale_partials(output: Path) -> int:
     """Delete the half-written files of processes that died (an interrupted run)."""
     removed = 0
-    for path in output.rglob(".*.partial*"):
-        match = re.search(r"\.(\d+)\.partial", path.name)
-        if match and not _process_alive(int(match.group(1))):
-            path.unlink(missing_ok=True)
-            removed += 1
+    for directory, _, names in os.walk(output):  # does not follow links to folders
+        for name in names:
+            match = re.fullmatch(r"\..*\.(\d+)\.partial.*", name)
+            path = Path(directory) / name
+            if match and path.is_file() and not _process_alive(int(match.group(1))):
+                path.unlink(missing_ok=True)
+                removed += 1
     return removed
 
 
