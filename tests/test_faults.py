@@ -98,6 +98,51 @@ def test_sigterm_to_vidtl_train_then_resume_auto_finishes(tiny_dataset, tmp_path
     assert torch.load(last, weights_only=True)["epoch"] == 1
 
 
+HANGING_READER = """
+import time
+from vidtl.data.frames.decord_reader import DecordReader
+
+
+class HangingReader(DecordReader):
+    \"\"\"Reads like decord, but blocks for good on the videos of group 02 (a stalled read).\"\"\"
+
+    def __init__(self, path, num_threads=1):
+        if "_g02_" in str(path):
+            print("blocked on", path, flush=True)
+            time.sleep(3600)
+        super().__init__(path, num_threads)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [0, 2])
+def test_sigterm_ends_a_run_blocked_on_a_read(workers, tiny_dataset, tmp_path):
+    """Issue 23: a run blocked in a read (in the main process or a loader worker) absorbed
+    SIGTERM for good; now it stops sigterm_grace_s after it, with the reason, status 143."""
+    (tmp_path / "hanging_reader.py").write_text(HANGING_READER)
+    command = [sys.executable, "-m", "vidtl.cli.train", *tiny_train_overrides(
+        tmp_path / "run", tiny_dataset, "trainer.limit_train_batches=null", "logger=none",
+        "test=false", "custom_imports=[hanging_reader]", "sigterm_grace_s=3",
+        f"data.num_workers={workers}", "+data.backend._target_=hanging_reader.HangingReader",
+        "+data.backend._partial_=true", "data.balanced_sampling=false")]
+    log_file = tmp_path / "run.log"
+    with log_file.open("w") as output:
+        process = subprocess.Popen(command, cwd=tmp_path, stdout=output,
+                                   stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 300
+        while "blocked on" not in log_file.read_text() and time.monotonic() < deadline:
+            assert process.poll() is None, log_file.read_text()[-3000:]
+            time.sleep(0.2)
+        time.sleep(1)
+        process.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        process.wait(timeout=60)
+    text = log_file.read_text()
+    assert process.returncode == 143, text[-3000:]
+    assert time.monotonic() - signalled < 30
+    assert "no step ended within 3 s of SIGTERM: stopping now" in text
+
+
 def _limit_file_size(limit: int) -> None:
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))

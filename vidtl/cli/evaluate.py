@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from vidtl.assembly.checkpoint_data import CheckpointData, checkpoint_data
 from vidtl.assembly.data import build_datamodule
+from vidtl.callbacks.sigterm_deadline import SigtermDeadline
 from vidtl.cli import config_dir
 from vidtl.cli.builders import (
     build_loggers,
@@ -71,7 +72,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
                                 view_chunk=cfg.get("view_chunk", 32)).module
 
     loggers = build_loggers(cfg)
-    trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False)
+    trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=[
+        SigtermDeadline(float(cfg.get("sigterm_grace_s", 120)))])
     metrics: dict[str, Any] = {"checkpoint": str(Path(cfg.ckpt_path).resolve())}
     try:
         for subset in cfg.subsets:

@@ -22,6 +22,7 @@ from vidtl.assembly.model import build_module
 from vidtl.callbacks.atomic_checkpoint_io import AtomicCheckpointIO
 from vidtl.callbacks.preemption import PreemptionCheckpoint
 from vidtl.callbacks.run_record import RunRecord
+from vidtl.callbacks.sigterm_deadline import SigtermDeadline
 from vidtl.callbacks.train_throughput import TrainThroughput
 from vidtl.cli import config_dir
 from vidtl.cli.builders import (
@@ -233,7 +234,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     loggers = build_loggers(cfg)
     callbacks = [*build_callbacks(cfg, has_logger=bool(loggers)), throughput,
                  RunRecord(resolved_container(cfg)),
-                 PreemptionCheckpoint(output_dir / LAST_CHECKPOINT)]
+                 PreemptionCheckpoint(output_dir / LAST_CHECKPOINT),
+                 SigtermDeadline(float(cfg.get("sigterm_grace_s", 120)))]
     if cfg.get("checkpoint_every_n_steps"):
         callbacks.append(step_checkpoint(output_dir, int(cfg.checkpoint_every_n_steps)))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
