@@ -375,3 +375,36 @@ def test_messages_quote_no_line_of_a_file_the_checkpoint_named(tiny_checkpoint, 
     message = str(error.value)
     assert "credentials:1" in message and "content withheld" in message
     assert SECRET not in message + "".join(capfd.readouterr()) + caplog.text
+
+
+def test_resuming_from_a_crafted_checkpoint_deletes_and_evaluates_nothing_outside_the_run(
+        tiny_checkpoint, tiny_dataset, tmp_path, caplog):
+    """A ``ModelCheckpoint`` state in a checkpoint names the files the run later deletes (the
+    previous best and last) and evaluates (the best): ``checkpoints/../../victim`` passed
+    Lightning's own check. The loader position in it is checked too."""
+    from helpers import tiny_train_overrides
+
+    from vidtl.cli.train import train
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    run = tmp_path / "run"
+    checkpoint = torch.load(tiny_checkpoint, weights_only=True)
+    folder = str((run / "checkpoints").resolve())
+    evil = f"{folder}/../../victim.txt"
+    states = [s for s in checkpoint["callbacks"].values() if "best_model_path" in s]
+    assert states
+    for state in states:
+        state.update(dirpath=folder, best_model_path=evil, last_model_path=evil,
+                     kth_best_model_path=evil, best_k_models={evil: torch.tensor(1.0)})
+    checkpoint["VideoDataModule"] = {"train_loader": {"epoch": 0, "batches": 10**9,
+                                                      "finished": False}}
+    path = tmp_path / "evil.ckpt"
+    torch.save(checkpoint, path)
+    metrics = train(compose_config("train", tiny_train_overrides(
+        run, tiny_dataset, "test=false", "logger=none", f"ckpt_path={path}",
+        "trainer.max_epochs=2")))
+    assert victim.read_text() == "precious"
+    assert "files outside this run's checkpoint folders" in caplog.text
+    assert "is not one of this loader's" in caplog.text
+    assert metrics["evaluated_checkpoint"] != evil and "val/top1" in metrics

@@ -21,6 +21,7 @@ from vidtl.assembly.data import build_datamodule
 from vidtl.assembly.model import build_module
 from vidtl.callbacks.atomic_checkpoint_io import AtomicCheckpointIO
 from vidtl.callbacks.preemption import PreemptionCheckpoint
+from vidtl.callbacks.restored_paths import RestoredPaths
 from vidtl.callbacks.run_record import RunRecord
 from vidtl.callbacks.sigterm_deadline import SigtermDeadline
 from vidtl.callbacks.train_throughput import TrainThroughput
@@ -233,7 +234,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     resume_from = checkpoint_to_resume(cfg, output_dir)
     loggers = build_loggers(cfg)
     callbacks = [*build_callbacks(cfg, has_logger=bool(loggers)), throughput,
-                 RunRecord(resolved_container(cfg)),
+                 RunRecord(resolved_container(cfg)), RestoredPaths(),
                  PreemptionCheckpoint(output_dir / LAST_CHECKPOINT),
                  SigtermDeadline(float(cfg.get("sigterm_grace_s", 120)))]
     if cfg.get("checkpoint_every_n_steps"):

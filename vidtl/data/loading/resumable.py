@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch.utils.data import Sampler
 
+from vidtl.core.quoting import quote
 from vidtl.data.loading.pooled_loader import PooledDataLoader
 
 log = logging.getLogger(__name__)
@@ -124,6 +125,11 @@ class ResumableDataLoader(CountsBatches, PooledDataLoader):
                 log.warning("resuming with a %s: the interrupted epoch restarts from its first "
                             "batch", type(self.sampler).__name__)
             return
+        if not isinstance(state, dict) or not _is_count(state.get("epoch"), 2**31) \
+                or not _is_count(state.get("batches"), len(self)):
+            log.warning("the checkpoint's loader position %s is not one of this loader's; the "
+                        "interrupted epoch restarts from its first batch", quote(state))
+            return
         epoch = int(state["epoch"])
         if state.get("finished"):
             self.sampler.set_epoch(epoch + 1)
@@ -131,3 +137,8 @@ class ResumableDataLoader(CountsBatches, PooledDataLoader):
         self.sampler.set_epoch(epoch)
         self.sampler.skip_once(epoch, int(state["batches"]) * (self.batch_size or 1))
         log.info("resuming epoch %d after its first %d batches", epoch, state["batches"])
+
+
+def _is_count(value: Any, largest: int) -> bool:
+    """Whether ``value`` (from a checkpoint) is an integer from 0 to ``largest``."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= largest

@@ -70,7 +70,14 @@ class StreamDataLoader(CountsBatches, PooledDataLoader):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue after ``state``'s batches when its epoch is read next."""
-        if not state or state.get("finished"):
+        if not state or not isinstance(state, dict) or state.get("finished"):
+            return
+        consumed = state.get("consumed")
+        if not isinstance(state.get("epoch"), int) or not isinstance(consumed, list) \
+                or len(set(consumed)) != len(consumed) or not all(
+                    isinstance(p, int) and 0 <= p < len(self.dataset) for p in consumed):
+            log.warning("the checkpoint's stream position is not one of this stream's; the "
+                        "interrupted epoch restarts from its first batch")
             return
         if state.get("world_size") != self.dataset.plan.world_size:  # type: ignore[attr-defined]
             log.warning("the checkpoint was read by %s ranks, this run has %s: the interrupted "
