@@ -408,3 +408,14 @@ def test_resuming_from_a_crafted_checkpoint_deletes_and_evaluates_nothing_outsid
     assert "files outside this run's checkpoint folders" in caplog.text
     assert "is not one of this loader's" in caplog.text
     assert metrics["evaluated_checkpoint"] != evil and "val/top1" in metrics
+
+
+@pytest.mark.parametrize("key, value", [("num_frames", 1_000_000), ("crop_size", 100_000),
+                                        ("num_test_clips", 10_000), ("short_side", 10**9)])
+def test_a_clip_geometry_no_machine_holds_is_refused(key, value, tiny_checkpoint, tmp_path):
+    """The checkpoint's data config sets the clips of vidtl.load, -predict and -extract."""
+    path = crafted(tiny_checkpoint, tmp_path, lambda c: c["data"].update({key: value}))
+    before = peak_rss_mb()
+    with pytest.raises(UserError, match=key) as error:
+        vidtl.load(path, device="cpu")
+    assert one_line(error.value) is not None and peak_rss_mb() - before < 500

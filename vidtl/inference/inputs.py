@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vidtl.core.errors import UserError
+from vidtl.core.safe_files import read_lines
 from vidtl.data.annotations.formats import VIDEO_EXTENSIONS
 
 LIST_SUFFIXES = (".txt", ".lst", ".list")
@@ -28,10 +29,10 @@ def expand_input(path: str | Path) -> list[Path]:
                              f"({', '.join(VIDEO_EXTENSIONS)})")
         return videos
     if path.suffix.lower() in LIST_SUFFIXES:
-        if not path.is_file():
+        if not path.exists():
             raise InputError(f"input {path}: list file does not exist")
         videos = []
-        for line in path.read_text().splitlines():
+        for line in read_lines(path, "input list"):
             line = line.strip()
             if line and not line.startswith("#"):
                 listed = Path(line).expanduser()

@@ -21,6 +21,12 @@ from vidtl.data.clips.transforms import ClipTransform, EvalClipTransform, TrainC
 from vidtl.data.frames.sources import FrameSource
 
 SUBSETS = ("train", "val", "test")
+# What one clip may take: a data config (or a checkpoint's) past these is a typo or an attack.
+MAX_FRAMES = 4096
+MAX_SIDE = 4096
+MAX_CLIP_BYTES = 2**30
+MAX_VIEW_CLIPS = 100
+MAX_VIEWS_BYTES = 4 * 2**30
 
 
 @dataclass(frozen=True)
@@ -32,9 +38,10 @@ class ViewsPerVideo:
     num_crops: int = 1
 
     def __post_init__(self) -> None:
-        if self.num_clips < 1 or self.num_crops not in (1, 3):
-            raise UserError(f"data.num_test_clips must be >= 1 and data.num_test_crops 1 or 3, "
-                            f"got {self.num_clips} and {self.num_crops}")
+        if not 1 <= self.num_clips <= MAX_VIEW_CLIPS or self.num_crops not in (1, 3):
+            raise UserError(f"data.num_test_clips must be from 1 to {MAX_VIEW_CLIPS} and "
+                            f"data.num_test_crops 1 or 3, got {self.num_clips} and "
+                            f"{self.num_crops}")
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,24 @@ class ClipPipeline:
     eval_transform: EvalClipTransform = field(default_factory=EvalClipTransform)
     test_views: ViewsPerVideo = field(default_factory=ViewsPerVideo)
     on_decode_error: str = "replace"
+
+    def __post_init__(self) -> None:
+        """The size of a clip is bounded (a clip of ``MAX_CLIP_BYTES``, the views of a video
+        ``MAX_VIEWS_BYTES``): a config cannot ask for clips no machine holds."""
+        frames = self.sampler.num_frames
+        crop = max(self.train_transform.crop_size, self.eval_transform.crop_size)
+        if not 1 <= frames <= MAX_FRAMES:
+            raise UserError(f"data.num_frames must be from 1 to {MAX_FRAMES}, got {frames}")
+        if not 1 <= crop <= MAX_SIDE or not 1 <= self.eval_transform.short_side <= MAX_SIDE:
+            raise UserError(f"data.crop_size and data.short_side must be from 1 to {MAX_SIDE}, "
+                            f"got {crop} and {self.eval_transform.short_side}")
+        clip = frames * crop * crop * 3
+        views = self.test_views.num_clips * self.test_views.num_crops
+        if clip > MAX_CLIP_BYTES or clip * views > MAX_VIEWS_BYTES:
+            raise UserError(f"clips of {frames} frames of {crop}x{crop} ({views} views a video) "
+                            f"take more than {MAX_CLIP_BYTES >> 30} GiB a clip or "
+                            f"{MAX_VIEWS_BYTES >> 30} GiB a video; lower data.num_frames, "
+                            f"data.crop_size or the test views")
 
     @property
     def num_frames(self) -> int:

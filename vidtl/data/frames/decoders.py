@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from vidtl.core.safe_files import RefusedFileError, check_regular
 from vidtl.data.frames import (  # noqa: F401 (they register)
     decord_reader,
     pyav_reader,
@@ -25,6 +26,10 @@ def open_video(path: str | Path, backend: str | ReaderFactory = "decord",
     reader factory)."""
     factory = resolve_decoder(backend)
     path = Path(path)
-    if not path.is_file():
-        raise VideoDecodeError(f"{path}: no such file")
+    try:
+        check_regular(path, "video")  # never a FIFO or device, which could block the decoder
+    except FileNotFoundError:
+        raise VideoDecodeError(f"{path}: no such file") from None
+    except (RefusedFileError, OSError) as error:
+        raise VideoDecodeError(f"{path}: {error}") from None
     return factory(path, num_threads=num_threads)
