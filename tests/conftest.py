@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 from pathlib import Path
 
 import pytest
@@ -63,3 +64,18 @@ def deadline():
     yield
     signal.alarm(0)
     signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.fixture()
+def connections(monkeypatch):
+    """Every socket connection and name lookup tried in the test, each refused."""
+    tried: list[object] = []
+
+    def refuse(*args, **kwargs):
+        tried.append(args[-1] if args else kwargs)
+        raise ConnectionRefusedError("the test blocks sockets")
+
+    for owner, name in ((socket.socket, "connect"), (socket.socket, "connect_ex"),
+                        (socket, "getaddrinfo"), (socket, "create_connection")):
+        monkeypatch.setattr(owner, name, refuse)
+    return tried

@@ -87,23 +87,6 @@ def listening_server():
     server.shutdown()
 
 
-@pytest.fixture()
-def connections(monkeypatch):
-    """Every socket connection and name lookup tried in the test, each refused."""
-    tried: list[object] = []
-
-    def refuse(*args, **kwargs):
-        tried.append(args[-1] if args else kwargs)
-        raise ConnectionRefusedError("the test blocks sockets")
-
-    import socket
-
-    for owner, name in ((socket.socket, "connect"), (socket.socket, "connect_ex"),
-                        (socket, "getaddrinfo"), (socket, "create_connection")):
-        monkeypatch.setattr(owner, name, refuse)
-    return tried
-
-
 def test_an_escaped_interpolation_is_refused_by_every_entry_point(tiny_checkpoint, tiny_dataset,
                                                                    tmp_path, connections):
     """Issue 23, attack 1: ``\\${oc.create:...}`` turned live by one resolve and built later."""

@@ -50,11 +50,16 @@ def _plain(values: dict[str, Any]) -> dict[str, Any]:
     return {k: str(v) if isinstance(v, Path) else v for k, v in values.items()}
 
 
-def _choice(value: Any) -> Any:
-    """A registered name stays a name; a config with ``_target_`` becomes its object."""
+def _choice(value: Any, key: str) -> Any:
+    """A registered name stays a name; a config with ``_target_`` becomes its object; anything
+    else (a number, a list: a typo, or a crafted checkpoint) is a :class:`UserError` naming
+    ``data.<key>``."""
     if isinstance(value, DictConfig) and "_target_" in value:
         return instantiate(value)
-    return value
+    if isinstance(value, str) or (value is None and key == "synthetic"):
+        return value
+    raise UserError(f"data.{key} must be a registered name or a config with _target_, got "
+                    f"{type(value).__name__}")
 
 
 def _path(value: Any) -> Path | None:
@@ -66,12 +71,12 @@ def dataset_spec(data: DictConfig, quote_content: bool = True) -> DatasetSpec:
     config that a checkpoint named (messages then quote none of its files)."""
     options = {k: v for k, v in OmegaConf.to_container(data, resolve=True).items()
                if k not in (*SPEC_KEYS, *CLIP_KEYS, *PLAN_KEYS)}
-    synthetic = _choice(data.synthetic)
+    synthetic = _choice(data.synthetic, "synthetic")
     generate = (functools.partial(ensure_synthetic_dataset, spec=synthetic)
                 if synthetic is not None else None)
-    return DatasetSpec(root=_path(data.root), format=_choice(data.format), options=options,
-                       strict=bool(data.strict), exclude_list=_path(data.exclude_list),
-                       generate=generate,
+    return DatasetSpec(root=_path(data.root), format=_choice(data.format, "format"),
+                       options=options, strict=bool(data.strict),
+                       exclude_list=_path(data.exclude_list), generate=generate,
                        allow_outside_root=bool(data.get("allow_outside_root", False)),
                        quote_content=quote_content)
 
@@ -80,10 +85,12 @@ def clip_pipeline(data: DictConfig, source: str | None = None) -> ClipPipeline:
     """Sampler, frame source and transforms of ``data``: the same for training, evaluation,
     prediction, feature extraction and the data benchmark. ``source`` replaces
     ``data.source`` (``video``: decode files that are not in the dataset's frame store)."""
-    sampler = build_sampler(_choice(data.sampler), int(data.num_frames), int(data.frame_interval))
-    chosen = _choice(source or data.source)
+    sampler = build_sampler(_choice(data.sampler, "sampler"), int(data.num_frames),
+                            int(data.frame_interval))
+    chosen = _choice(source or data.source, "source")
     options = SourceOptions(data_root=_path(data.root), frames_root=_path(data.frames_root),
-                            backend=_choice(data.backend), decode_threads=int(data.decode_threads))
+                            backend=_choice(data.backend, "backend"),
+                            decode_threads=int(data.decode_threads))
     frames = (StreamSource(str(data.get("shards"))) if chosen == "stream"
               else build_source(chosen, options))
     return ClipPipeline(
