@@ -44,8 +44,9 @@ def test_adapter_checkpoint_evaluates_to_the_same_metrics(adapter_run, tmp_path)
     out, train_metrics = adapter_run
     metrics = evaluate(compose_config("eval", [
         f"ckpt_path={out / 'checkpoints' / 'last.ckpt'}", f"paths.output_dir={tmp_path}",
-        "data.num_workers=0", "trainer.accelerator=cpu", "trainer.limit_val_batches=2",
-        "trainer.limit_test_batches=2"]))  # the batches the training run tested
+        "data.num_workers=0", "data.batch_size=4", "trainer.accelerator=cpu",
+        "trainer.limit_val_batches=2", "trainer.limit_test_batches=2"]))  # the training run's
+    # batches (a checkpoint's loader settings are not used: the batch size is given here)
     assert metrics["test/top1"] == pytest.approx(train_metrics["test/top1"])
     assert metrics["test/loss"] == pytest.approx(train_metrics["test/loss"], rel=1e-4)
 
