@@ -141,6 +141,20 @@ def test_sigterm_ends_a_run_blocked_on_a_read(workers, tiny_dataset, tmp_path):
     assert process.returncode == 143, text[-3000:]
     assert time.monotonic() - signalled < 30
     assert "no step ended within 3 s of SIGTERM: stopping now" in text
+    time.sleep(1)
+    assert not processes_naming(str(tmp_path / "run")), "the stopped run's workers still run"
+
+
+def processes_naming(text: str) -> list[int]:
+    """The processes whose command line holds ``text``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            if entry.isdigit() and text in open(f"/proc/{entry}/cmdline").read():
+                found.append(int(entry))
+        except OSError:
+            pass
+    return found
 
 
 def _limit_file_size(limit: int) -> None:

@@ -151,7 +151,13 @@ def test_nothing_is_fetched_from_a_checkpoint(tiny_checkpoint, tmp_path, listeni
         "a builder that downloads by default": (
             lambda c: c["model"]["temporal"].update(extra={
                 "_target_": "torchvision.models.detection.fasterrcnn_mobilenet_v3_large_fpn"}),
-            RebuildLimitError, "tried to reach"),
+            UntrustedTargetError, "is not a class or function"),
+        "a class reached through another module": (
+            lambda c: c["model"]["backbone"].update(extra={
+                "_target_": "vidtl.training.module.L.pytorch._graveyard._torchmetrics."
+                            "torchmetrics.functional.image.lpips._LPIPS",
+                "pnet_rand": True, "model_path": str(tmp_path / "somewhere")}),
+            UntrustedTargetError, "is not a class or function"),
     }
     for name, (edit, kind, expected) in attacks.items():
         path = crafted(tiny_checkpoint, tmp_path, edit, f"{name.replace(' ', '_')}.ckpt")
@@ -161,29 +167,82 @@ def test_nothing_is_fetched_from_a_checkpoint(tiny_checkpoint, tmp_path, listeni
     assert not list((tmp_path / "torch_home").rglob("*.pth"))
 
 
+def test_code_the_user_trusts_still_reads_no_cache_and_fetches_nothing(tiny_checkpoint,
+                                                                       tmp_path, monkeypatch):
+    """A builder the user trusts (``trusted_targets``) that loads cached weights with
+    ``weights_only=False`` or downloads them: while the model is rebuilt, no file is opened,
+    no folder made, no connection tried. The cache holds a pickle that would run code."""
+    import torchvision
+
+    weights = torchvision.models.MobileNet_V3_Large_Weights.IMAGENET1K_V1
+    cache = tmp_path / "torch_home" / "hub" / "checkpoints"
+    cache.mkdir(parents=True)
+    marker = tmp_path / "code_ran"
+    with open(cache / Path(weights.url).name, "wb") as file:
+        import pickle
+
+        pickle.dump(Touch(marker), file)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    path = crafted(tiny_checkpoint, tmp_path, lambda c: c["model"]["temporal"].update(extra={
+        "_target_": "torchvision.models.detection.fasterrcnn_mobilenet_v3_large_fpn"}))
+    with pytest.raises(RebuildLimitError, match="tried to (open|make the folder)"):
+        load_trained_model(path, trusted_targets=["torchvision.models.detection"])
+    assert not marker.exists()
+    empty = tmp_path / "empty_home"
+    monkeypatch.setenv("TORCH_HOME", str(empty))
+    with pytest.raises(RebuildLimitError, match="tried to make the folder"):
+        load_trained_model(path, trusted_targets=["torchvision.models.detection"])
+    assert not empty.exists()
+
+
+class Touch:
+    """Unpickling this object creates a file: code that ran."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return Path.touch, (self.marker,)
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-@pytest.mark.parametrize("bomb, kind, expected", [
+@pytest.mark.parametrize("bomb, expected", [
     ({"_target_": "torch.nn.LSTM", "input_size": 4096, "hidden_size": 4096, "num_layers": 200},
-     RebuildLimitError, "MiB of parameters"),
+     "MiB of tensors"),
     ({"_target_": "timm.models.vision_transformer.VisionTransformer", "depth": 100_000,
-      "embed_dim": 8, "num_heads": 1, "img_size": 16, "patch_size": 8},
-     RebuildLimitError, "modules"),
+      "embed_dim": 8, "num_heads": 1, "img_size": 16, "patch_size": 8}, "modules"),
     ({"_target_": "torch.nn.Linear", "in_features": 200_000, "out_features": 200_000},
-     UserError, "does not build a model"),  # 160 GB at once: the allocator itself refuses
+     "MiB of tensors"),  # 160 GB in one matrix
+    ({"_target_": "torchvision.models.detection.anchor_utils.AnchorGenerator",
+      "_convert_": "all", "sizes": [[1.0] * 30_000], "aspect_ratios": [[1.0] * 30_000]},
+     "MiB of tensors"),  # tensors that are not parameters: the product of two lists
 ])
 def test_a_model_larger_than_its_weights_is_refused_before_memory_is_used(
-        bomb, kind, expected, tiny_checkpoint, tmp_path, connections):
+        bomb, expected, tiny_checkpoint, tmp_path, connections):
     """Trusted classes with crafted sizes: 100 GB of layers, a hundred thousand blocks, one
-    160 GB matrix."""
+    160 GB matrix, 14 GB of anchors that are no parameter at all."""
     path = crafted(tiny_checkpoint, tmp_path, lambda c: c["model"]["temporal"].update(bomb=bomb))
     before = peak_rss_mb()
-    with pytest.raises(kind, match=expected) as error:
+    with pytest.raises(RebuildLimitError, match=expected) as error:
         load_trained_model(path)
     assert peak_rss_mb() - before < 500
     assert str(path) in str(error.value) and not connections
+
+
+def test_a_checkpoints_tensors_cannot_lie_about_their_size(tiny_checkpoint, tmp_path):
+    """A meta tensor (no bytes, but a size that raised the model's limit) and a tensor expanded
+    from one element (which a resumed optimizer would copy at its full size)."""
+    for name, tensor in (("meta", torch.empty(3 * 10**9, device="meta")),
+                         ("expanded", torch.zeros(1).expand(6 * 10**8))):
+        checkpoint = torch.load(tiny_checkpoint, weights_only=True)
+        checkpoint["state_dict"]["extra"] = tensor
+        path = tmp_path / f"{name}.ckpt"
+        torch.save(checkpoint, path)
+        with pytest.raises(UnreadableTensorFileError, match="meta|expanded view"):
+            load_checkpoint(path)
 
 
 def deflated(checkpoint: dict, folder: Path) -> Path:
@@ -325,10 +384,10 @@ def test_a_url_a_checkpoint_names_is_not_followed(tiny_checkpoint, tmp_path, con
     assert not connections
 
 
-def test_loader_settings_come_from_the_machine_not_the_checkpoint():
+def test_loader_settings_come_from_the_machine_not_the_checkpoint(tmp_path):
     from vidtl.assembly.checkpoint_data import checkpoint_data
 
-    saved = {"root": "/data/x", "num_workers": 10_000, "batch_size": 1_000_000,
+    saved = {"root": str(tmp_path), "num_workers": 10_000, "batch_size": 1_000_000,
              "synthetic": {"_target_": "vidtl.data.tools.synthetic.SyntheticVideoSpec"}}
     data = checkpoint_data(saved, {}, "run.ckpt")
     assert data.config.num_workers == 4 and data.config.batch_size == 8
@@ -336,6 +395,8 @@ def test_loader_settings_come_from_the_machine_not_the_checkpoint():
     mine = checkpoint_data(saved, {"root": "/mine", "num_workers": 2}, "run.ckpt")
     assert mine.config.num_workers == 2 and mine.config.synthetic is not None
     assert mine.quote_content  # every location read was named on the command line
+    with pytest.raises(UserError, match="is not a folder here; give data.root"):
+        checkpoint_data({**saved, "root": str(tmp_path / "gone")}, {}, "run.ckpt")
 
 
 def test_messages_quote_no_line_of_a_file_the_checkpoint_named(tiny_checkpoint, tiny_dataset,
@@ -402,3 +463,67 @@ def test_a_clip_geometry_no_machine_holds_is_refused(key, value, tiny_checkpoint
     with pytest.raises(UserError, match=key) as error:
         vidtl.load(path, device="cpu")
     assert one_line(error.value) is not None and peak_rss_mb() - before < 500
+
+
+def test_an_archive_that_shows_zipfile_another_directory_is_refused(tiny_checkpoint, tmp_path):
+    """A second, shrunken copy of the central directory just before the end record: Python's
+    ``zipfile`` reads that copy (small sizes), torch's reader the offset the record states (a
+    deflated entry of 160 MiB). Found by the review of this issue."""
+    import struct
+
+    checkpoint = torch.load(tiny_checkpoint, weights_only=True)
+    checkpoint["state_dict"]["padding"] = torch.zeros(40 * 2**20)
+    raw = deflated(checkpoint, tmp_path).read_bytes()
+    end = raw.rfind(b"PK\x05\x06")
+    size, offset = struct.unpack("<II", raw[end + 12:end + 20])
+    fake = bytearray(raw[offset:offset + size])
+    position = 0
+    while position < len(fake):
+        name, extra, comment = struct.unpack("<HHH", fake[position + 28:position + 34])
+        fake[position + 24:position + 28] = struct.pack("<I", 1)  # "expands to 1 byte"
+        position += 46 + name + extra + comment
+    path = tmp_path / "two_directories.ckpt"
+    path.write_bytes(raw[:end] + bytes(fake) + raw[end:])
+    before = peak_rss_mb()
+    with pytest.raises(UnreadableTensorFileError, match="not where its end record says"):
+        load_checkpoint(path)
+    assert peak_rss_mb() - before < 100
+
+
+def test_a_record_that_is_not_vidtls_is_one_line(tiny_checkpoint, tmp_path):
+    cases = {
+        "no data config": lambda c: c["vidtl"]["config"].pop("data"),
+        "control characters in a class name": lambda c: c["vidtl"]["class_names"].__setitem__(
+            0, "\x1b]0;pwned\x07\x1b[2J"),
+    }
+    for name, edit in cases.items():
+        checkpoint = torch.load(tiny_checkpoint, weights_only=True)
+        edit(checkpoint)
+        path = tmp_path / f"{name.replace(' ', '_')}.ckpt"
+        torch.save(checkpoint, path)
+        with pytest.raises(UserError, match="must come from vidtl-train|printable") as error:
+            vidtl.load(path, device="cpu")
+        assert one_line(error.value) is not None
+
+
+def test_a_format_config_of_the_checkpoint_has_its_files_withheld(tiny_checkpoint, tiny_dataset,
+                                                                  tmp_path, capfd, caplog):
+    """The checkpoint names its lists inside ``data.format`` (a ``_target_`` config) while the
+    command line names the root: the lists are still the checkpoint's, and stay unquoted."""
+    from vidtl.cli.evaluate import evaluate
+
+    secret_file = tmp_path / "credentials"
+    secret_file.write_text(f"user,{SECRET},extra\n")
+
+    def lists_in_the_format(config: dict) -> None:
+        config["data"].update(synthetic=None, format={
+            "_target_": "vidtl.data.annotations.csv_list.csv_list", "_partial_": True,
+            "train_list": str(secret_file), "val_list": str(secret_file)})
+
+    path = crafted(tiny_checkpoint, tmp_path, lists_in_the_format)
+    cfg = compose_config("eval", [f"ckpt_path={path}", f"paths.output_dir={tmp_path / 'eval'}",
+                                  "logger=none", "data.num_workers=0",
+                                  f"data.root={tiny_dataset}"])
+    with pytest.raises(UserError) as error:
+        evaluate(cfg)
+    assert SECRET not in str(error.value) + "".join(capfd.readouterr()) + caplog.text

@@ -163,3 +163,35 @@ def test_prepare_writes_only_into_its_own_folders(tiny_dataset, tmp_path):
     with pytest.raises(WouldReplaceError, match="not a vidtl shard index"):
         prepare(compose_config("prepare", [*args, "mode=shards", f"output={store}"]))
     assert (store / "shards.json").read_text() == '{"my": "index"}'
+
+
+def test_a_root_reached_through_a_link_holds_its_real_paths(tmp_path):
+    """A root that is a link (``/data`` -> ``/mnt/nfs``) and a list of the real paths, or the
+    reverse: the same files, inside."""
+    real = csv_dataset(tmp_path / "real", [])
+    (real / "abs.csv").write_text(f"{real / 'a' / 'one.avi'},a\n{real / 'b' / 'two.avi'},b\n")
+    (tmp_path / "link").symlink_to(real)
+    index = load_index("csv", tmp_path / "link", train_list="abs.csv", val_list="val.csv")
+    assert len(index.subsets["train"]) == 2
+    linked = tmp_path / "link"
+    (real / "through_link.csv").write_text(f"{linked / 'a' / 'one.avi'},a\n")
+    index = load_index("csv", real, train_list="through_link.csv", val_list="val.csv")
+    assert len(index.subsets["train"]) == 1
+
+
+def test_a_list_cannot_ask_for_a_billion_classes(tmp_path):
+    """A label of 99999999999 in an 18-byte list built that many class names."""
+    root = csv_dataset(tmp_path / "data", [])
+    (root / "train.csv").write_text("a/one.avi,99999999999\n")
+    (root / "val.csv").write_text("a/one.avi,0\n")
+    with pytest.raises(DatasetLayoutError, match="more than 100000 classes"):
+        load_index("csv", root, train_list="train.csv", val_list="val.csv")
+
+
+def test_a_kinetics_time_of_infinity_is_one_line(tmp_path):
+    root = tmp_path / "k400"
+    (root / "annotations").mkdir(parents=True)
+    (root / "annotations" / "train.csv").write_text(
+        "label,youtube_id,time_start,time_end,split\njump,abc,inf,10,train\n")
+    with pytest.raises(DatasetLayoutError, match="train.csv:2: expected"):
+        load_index("kinetics400", root)

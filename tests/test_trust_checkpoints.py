@@ -94,8 +94,14 @@ def test_the_users_own_prefix_is_trusted_only_when_the_command_names_it():
     check_targets(config, "run.ckpt", trusted_prefixes=["mypkg"])
     assert not is_trusted("mypkgevil.X", ["mypkg"])  # a prefix ends at a dot
     assert is_trusted("torch.nn.Linear") and is_trusted("vidtl.models.temporal.AvgPool")
-    assert is_trusted("torchvision.models.resnet18") and is_trusted("timm.models.resnet.resnet50")
+    assert is_trusted("torchvision.models.resnet.ResNet") and is_trusted("torch.nn.LSTM")
     assert not is_trusted("timm.models.load_checkpoint") and not is_trusted("torch.load")
+    # model builders download by default (torchvision's detection models): not trusted
+    assert not is_trusted("torchvision.models.resnet18")
+    assert not is_trusted("torchvision.models.detection.fasterrcnn_resnet50_fpn")
+    # a class reached through another module that a trusted one imports is not trusted
+    assert not is_trusted("vidtl.training.module.L.pytorch.LightningModule")
+    assert not is_trusted("vidtl.training.module.MulticlassAccuracy")  # torchmetrics' class
 
 
 class Touch:

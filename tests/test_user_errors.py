@@ -57,6 +57,14 @@ def test_a_config_value_out_of_range(override, expected, tiny_dataset, tmp_path,
     assert expected in error_line(train, cfg, capsys)
 
 
+def test_a_required_key_left_out_is_one_line(tmp_path, capsys):
+    """``data=csv`` without ``data.root`` (``???`` in the config) was a traceback."""
+    cfg = compose_config("train", [f"paths.output_dir={tmp_path}", "data=csv", "logger=none",
+                                   f"data.train_list={tmp_path / 'train.csv'}",
+                                   f"data.val_list={tmp_path / 'val.csv'}"])
+    assert "data.root is required: give data.root=..." in error_line(train, cfg, capsys)
+
+
 @pytest.mark.slow
 def test_the_command_line_prints_one_line_and_a_traceback_only_when_asked(tiny_dataset,
                                                                           tmp_path):

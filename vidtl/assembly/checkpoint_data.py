@@ -6,17 +6,20 @@ have written, so :func:`checkpoint_data` holds it to these rules:
 
 - keys given on the command line replace the saved ones (``data.root=...``);
 - how batches are loaded (batch size, worker processes and threads, pinned memory) is the
-  command's own (this machine's defaults), never the checkpoint's;
+  command's own (the defaults of ``conf/data/base.yaml`` unless the command line sets them),
+  never the checkpoint's;
 - nothing is generated: the synthetic dataset's spec is dropped unless the command line names
   ``data.root`` (a folder the user chose);
 - a location the checkpoint names (root, lists, frame store, shards, exclusion list) must be a
   local path: a URL (``s3://``, ``http://``) is refused unless the command line gives it;
 - messages quote none of the files the checkpoint named (:mod:`vidtl.core.quoting`), unless
-  the command line names every location that is read.
+  the command line names every location that is read (and the checkpoint's format, sampler,
+  decoder and source are registered names, not configs that could name files of their own).
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,6 +32,7 @@ from vidtl.core.errors import UserError
 
 LOCATION_KEYS = ("root", "frames_root", "shards", "exclude_list", "train_list", "val_list",
                  "test_list", "annotation_dir", "annotations", "video_dir")
+CHOICE_KEYS = ("format", "sampler", "backend", "source")
 MACHINE_KEYS = ("batch_size", "num_workers", "load_threads", "pin_memory", "persistent_workers",
                 "decode_threads")
 URL = re.compile(r"^\s*[A-Za-z][A-Za-z0-9+.-]*://")
@@ -59,5 +63,14 @@ def checkpoint_data(saved: Mapping[str, Any], overrides: Mapping[str, Any],
             raise UserError(f"{origin}: its data.{key} is a URL ({value.split('://')[0]}://...);"
                             f" vidtl opens no connection a checkpoint names: give "
                             f"data.{key}=... on the command line")
+    root = data.get("root")
+    if "root" not in overrides and data.get("source") != "stream" and isinstance(root, str) \
+            and not os.path.isdir(root):
+        raise UserError(f"{origin}: the data.root it was trained on, {root}, is not a folder "
+                        f"here; give data.root=... (a checkpoint's dataset is read where it "
+                        f"is, never generated)")
     named = [key for key in LOCATION_KEYS if data.get(key) not in (None, "")]
-    return CheckpointData(OmegaConf.create(data), all(key in overrides for key in named))
+    nested = [key for key in CHOICE_KEYS if isinstance(data.get(key), dict)
+              and key not in overrides]  # a format of the checkpoint's may name files too
+    return CheckpointData(OmegaConf.create(data),
+                          all(key in overrides for key in named) and not nested)

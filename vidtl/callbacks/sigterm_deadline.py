@@ -5,13 +5,14 @@ Lightning's SIGTERM handler only sets a flag that its loops read between batches
 elsewhere (the loader waiting for a worker stuck on a file, a stalled network read) never gets
 there: SIGTERM was absorbed, and only SIGKILL ended it. :class:`SigtermDeadline` gives the first
 SIGTERM ``grace_s`` seconds to end the run the usual way; past them, or at a second SIGTERM, it
-logs why and exits at once with status 143 (128 + SIGTERM). Checkpoints are written atomically,
-so the last one saved stays intact.
+logs why, kills its loader worker processes and exits at once with status 143 (128 + SIGTERM).
+Checkpoints are written atomically, so the last one saved stays intact.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import signal
 import threading
@@ -30,9 +31,12 @@ class SigtermDeadline(L.Callback):
     when it ends)."""
 
     def __init__(self, grace_s: float = 120.0) -> None:
-        if grace_s <= 0:
-            raise ValueError(f"sigterm_grace_s must be > 0, got {grace_s}")
-        self.grace_s = float(grace_s)
+        try:
+            self.grace_s = float(grace_s)
+        except (TypeError, ValueError):
+            self.grace_s = -1.0
+        if not self.grace_s > 0:
+            raise ValueError(f"sigterm_grace_s must be a number of seconds > 0, got {grace_s!r}")
         self._timer: threading.Timer | None = None
         self._wrapped: Any = None
 
@@ -51,6 +55,8 @@ class SigtermDeadline(L.Callback):
                   "intact, and resume=auto continues from the last one", why, self.grace_s)
         for handler in logging.getLogger().handlers:
             handler.flush()
+        for child in multiprocessing.active_children():  # loader workers, blocked or not:
+            child.kill()  # an exit that skips clean-up would leave them running
         os._exit(EXIT_STATUS)
 
     def _arm(self) -> None:

@@ -16,6 +16,7 @@ from vidtl.cli.prepare import dataset_videos
 from vidtl.core.atomic import write_text_atomic
 from vidtl.core.custom_imports import import_custom
 from vidtl.core.own_files import check_replaceable, json_with_keys
+from vidtl.core.quoting import printable
 from vidtl.data.annotations.exclusions import is_exclusion_list, write_exclusion_list
 from vidtl.data.annotations.index import read_index
 from vidtl.data.tools.check import check_videos
@@ -27,10 +28,10 @@ def check(cfg: DictConfig) -> dict[str, str]:
     """``{path: reason}`` of the broken videos; writes the report and exclusion list asked for."""
     import_custom(cfg.get("custom_imports"))
     if cfg.output:  # before the scan: a path that holds another file is refused at once
-        check_replaceable(Path(cfg.output).expanduser(), is_report, "vidtl-check report")
+        check_replaceable(Path(cfg.output).expanduser(), is_report, "a vidtl-check report")
     if cfg.exclude_list:
         check_replaceable(Path(cfg.exclude_list).expanduser(), is_exclusion_list,
-                          "exclusion list")
+                          "an exclusion list")
     spec = dataset_spec(cfg.data)
     index = read_index(spec)
     videos = dataset_videos(index)
@@ -39,13 +40,13 @@ def check(cfg: DictConfig) -> dict[str, str]:
     bad = missing | check_videos(videos, deep=cfg.deep, workers=cfg.workers or os.cpu_count() or 1,
                                  progress=cfg.progress)
     for video, reason in sorted(bad.items()):
-        print(f"{video}: {reason}", flush=True)
+        print(f"{printable(video)}: {printable(reason)}", flush=True)
     checked = len(videos) + len(missing)
     print(f"checked {checked} videos under {spec.root}: {len(bad)} broken", flush=True)
     report = {"root": str(spec.root), "checked": checked, "bad": dict(sorted(bad.items()))}
     if cfg.output:
         path = Path(cfg.output).expanduser()
-        check_replaceable(path, is_report, "vidtl-check report")
+        check_replaceable(path, is_report, "a vidtl-check report")
         write_text_atomic(path, json.dumps(report, indent=2) + "\n")
     if cfg.exclude_list:
         write_exclusion_list(Path(cfg.exclude_list).expanduser(), bad,

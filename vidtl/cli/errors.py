@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from vidtl.core.errors import UserError
+from vidtl.core.quoting import printable
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,9 @@ def one_line(error: BaseException) -> str | None:
     """The one-line message of an error the user can fix, or ``None`` (a bug: traceback)."""
     if isinstance(error, USER_ERRORS):
         return str(error)
+    if type(error).__name__ == "MissingMandatoryValue":  # a ??? key the command line left out
+        key = getattr(error, "full_key", None) or "a key"
+        return f"{key} is required: give {key}=... on the command line"
     if isinstance(error, ModuleNotFoundError) and error.name:
         root = error.name.split(".")[0]
         if root in OPTIONAL_PACKAGES:
@@ -95,11 +99,14 @@ def exit_on_user_error(fn: Callable[..., T]) -> Callable[..., T]:
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
+        except BrokenPipeError:  # the reader of the output went away (| head): not an error
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise SystemExit(0) from None
         except Exception as error:
             message = one_line(error)
             if message is None or os.environ.get("HYDRA_FULL_ERROR") == "1":
                 raise
-            message = " ".join(message.split())
+            message = printable(" ".join(message.split()))
             log.error("%s", message)
             print(f"error: {message}", file=sys.stderr, flush=True)
             raise SystemExit(2) from None

@@ -1,8 +1,8 @@
 """``vidtl-eval ckpt_path=...``: evaluate a checkpoint on the val and test subsets.
 
 By default the data config saved in the checkpoint is used, read as
-:mod:`vidtl.assembly.checkpoint_data` says (read only, this machine's loader settings, no URL
-the checkpoint names); ``data.<key>=...`` changes one of its keys, and ``data=<name>`` picks
+:mod:`vidtl.assembly.checkpoint_data` says (read only, vidtl's loader defaults, no URL the
+checkpoint names); ``data.<key>=...`` changes one of its keys, and ``data=<name>`` picks
 another dataset config altogether.
 """
 
@@ -73,7 +73,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
     loggers = build_loggers(cfg)
     trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=[
-        SigtermDeadline(float(cfg.get("sigterm_grace_s", 120)))])
+        SigtermDeadline(cfg.get("sigterm_grace_s", 120))])
     metrics: dict[str, Any] = {"checkpoint": str(Path(cfg.ckpt_path).resolve())}
     try:
         for subset in cfg.subsets:

@@ -26,6 +26,7 @@ from vidtl.cli.predict import select_device
 from vidtl.core.atomic import atomic_path
 from vidtl.core.errors import UserError
 from vidtl.core.own_files import check_replaceable
+from vidtl.core.quoting import printable
 from vidtl.data.annotations.index import read_index
 from vidtl.evaluation.views import score_views
 from vidtl.inference.checkpoint_model import TrainedModel, load_trained_model
@@ -64,7 +65,7 @@ def extract(cfg: DictConfig) -> dict[str, np.ndarray]:
     output = Path(cfg.output).expanduser()
     if output.suffix != ".npz":
         raise UserError(f"output must be a .npz file, got {output}")
-    check_replaceable(output, is_embeddings_file, "vidtl-extract embeddings file")
+    check_replaceable(output, is_embeddings_file, "a vidtl-extract embeddings file")
     model = load_trained_model(cfg.ckpt_path, trusted_targets=cfg.get("trusted_targets") or (),
                                custom_imports=cfg.get("custom_imports") or (),
                                max_checkpoint_gb=cfg.get("max_checkpoint_gb"))
@@ -87,7 +88,8 @@ def extract(cfg: DictConfig) -> dict[str, np.ndarray]:
         for batch in view_batches(dataset, int(cfg.batch_size), int(cfg.num_workers),
                                   bool(cfg.progress)):
             for index, reason in batch.errors:
-                print(f"error: {videos[index]}: {reason}", file=sys.stderr, flush=True)
+                print(f"error: {printable(videos[index])}: {printable(reason)}", file=sys.stderr,
+                      flush=True)
                 failed.append(f"{videos[index]}\t{reason}")
             if batch.views is not None:
                 features = score_views(batch.views.to(device), embed, cfg.view_chunk)

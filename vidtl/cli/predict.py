@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 from vidtl.cli import config_dir
 from vidtl.cli.errors import exit_on_user_error
 from vidtl.core.errors import UserError
+from vidtl.core.quoting import printable
 from vidtl.inference.checkpoint_model import load_trained_model
 from vidtl.inference.inputs import expand_input
 from vidtl.inference.video_model import view_probabilities
@@ -59,7 +60,8 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
         for batch in view_batches(dataset, int(cfg.batch_size), int(cfg.num_workers), progress):
             rows: dict[int, dict[str, Any]] = {}
             for index, reason in batch.errors:
-                print(f"error: {videos[index]}: {reason}", file=sys.stderr, flush=True)
+                print(f"error: {printable(videos[index])}: {printable(reason)}", file=sys.stderr,
+                      flush=True)
                 rows[index] = {"video": str(videos[index]), "error": reason}
             if batch.views is not None:
                 scores = view_probabilities(module, batch.views, cfg.view_chunk,
@@ -83,8 +85,8 @@ def emit(result: dict[str, Any], output: str) -> None:
     if output == "json":
         print(json.dumps(result), flush=True)
     elif "topk" in result:
-        ranked = ", ".join(f"{name} {p:.3f}" for name, p in result["topk"])
-        print(f"{result['video']}: {ranked}", flush=True)
+        ranked = ", ".join(f"{printable(name)} {p:.3f}" for name, p in result["topk"])
+        print(f"{printable(result['video'])}: {ranked}", flush=True)
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="predict")

@@ -236,7 +236,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     callbacks = [*build_callbacks(cfg, has_logger=bool(loggers)), throughput,
                  RunRecord(resolved_container(cfg)), RestoredPaths(),
                  PreemptionCheckpoint(output_dir / LAST_CHECKPOINT),
-                 SigtermDeadline(float(cfg.get("sigterm_grace_s", 120)))]
+                 SigtermDeadline(cfg.get("sigterm_grace_s", 120))]
     if cfg.get("checkpoint_every_n_steps"):
         callbacks.append(step_checkpoint(output_dir, int(cfg.checkpoint_every_n_steps)))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,

@@ -74,3 +74,14 @@ def write_text_atomic(destination: str | Path, text: str) -> Path:
     with atomic_path(destination) as partial:
         partial.write_text(text)
     return destination
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (the writer of a ``.partial`` file, say)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

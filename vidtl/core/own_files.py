@@ -24,8 +24,8 @@ class WouldReplaceError(FileExistsError):
 
 
 def check_replaceable(path: str | Path, is_ours: Recognizer, what: str) -> None:
-    """Return when ``path`` is free or holds a ``what`` that ``is_ours`` recognises as
-    vidtl's; raise :class:`WouldReplaceError` otherwise."""
+    """Return when ``path`` is free or holds ``what`` (with its article: "an exclusion list")
+    that ``is_ours`` recognises as vidtl's; raise :class:`WouldReplaceError` otherwise."""
     path = Path(path)
     if not os.path.lexists(path):
         return
@@ -35,7 +35,7 @@ def check_replaceable(path: str | Path, is_ours: Recognizer, what: str) -> None:
         ours = False
     if not ours:
         raise WouldReplaceError(
-            f"{path} exists and is not a {what} that vidtl wrote; vidtl replaces only its own "
+            f"{path} exists and is not {what} that vidtl wrote; vidtl replaces only its own "
             f"files: remove it or choose another path")
 
 

@@ -30,6 +30,15 @@ def quote(text: object, limit: int = 200) -> str:
     return shown if len(shown) <= limit else shown[:limit] + "..."
 
 
+def printable(text: object) -> str:
+    """``text`` with every control character (a terminal's escape sequences among them) shown
+    as its ``\\x..`` escape: what a file or a checkpoint names is printed, never obeyed."""
+    shown = str(text)
+    if shown.isprintable():
+        return shown
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in shown)
+
+
 def quoting() -> bool:
     """Whether messages may quote file content here."""
     return _QUOTING.get()

@@ -134,8 +134,11 @@ def _bounded_lines(path: str | Path, what: str, max_line: int, limit: int) -> It
 
 
 def inside(path: str | Path, root: str | Path) -> bool:
-    """Whether ``path`` lies under ``root`` as written (``..`` resolved, symbolic links not
-    followed: a dataset may link its videos in from elsewhere)."""
-    path, root = os.path.normpath(os.path.abspath(path)), os.path.normpath(os.path.abspath(root))
-    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+    """Whether ``path`` lies under ``root``, as written (``..`` resolved, links not followed: a
+    dataset may link its videos in from elsewhere) or once both are resolved (a root reached
+    through a link, a list written with the real paths)."""
+    def under(child: str, parent: str) -> bool:
+        return child == parent or child.startswith(parent.rstrip(os.sep) + os.sep)
 
+    written = os.path.normpath(os.path.abspath(path)), os.path.normpath(os.path.abspath(root))
+    return under(*written) or under(os.path.realpath(path), os.path.realpath(root))

@@ -5,17 +5,19 @@ a model by Hydra's ``instantiate``, which calls whatever ``_target_`` names (``b
 ``shutil.copyfile``, ``numpy.save``...); Hydra's own blocklist is, in its words, not a security
 boundary. So before a saved config is instantiated, every ``_target_`` in it must be one of:
 
-- in the ``model`` and ``module`` subtrees: a class that is a ``torch.nn.Module`` and lives in
-  ``vidtl``, ``timm``, ``torchvision`` or ``torch.nn`` (building a module allocates tensors; it
-  writes nothing), or a model builder of torchvision's or timm's model registry
-  (``torchvision.models.resnet50``);
+- in the ``model`` and ``module`` subtrees: a class that is a ``torch.nn.Module`` and is
+  defined in ``vidtl``, ``timm``, ``torchvision`` or ``torch.nn`` (building a module allocates
+  tensors, which :mod:`vidtl.inference.rebuild_limits` bounds; it reads and writes nothing).
+  Model builder functions are not trusted: some download weights by default;
 - an object of ``vidtl`` marked :func:`rebuildable` for that subtree: the backbone factory and
   LoRA settings (``model``); the dataset formats, decoders, frame sources, samplers and the
   synthetic dataset's spec (``data``); they read files at most;
 - a name under a prefix the user lists in the command's own ``custom_imports`` or
   ``trusted_targets`` (never the checkpoint's): their own package, trusted by saying so.
 
-A name outside the first two roots is refused before anything of it is imported. What else a
+The object's own module must be under those roots, and the path may reach it through classes
+only: a name like ``vidtl.training.module.L.pytorch...`` (lightning, imported by a vidtl module)
+is refused. A name outside the roots is refused before anything of it is imported. What else a
 stored config must be (plain data, no interpolation, nothing that fetches) is
 :mod:`vidtl.core.stored_config`.
 """
@@ -23,6 +25,7 @@ stored config must be (plain data, no interpolation, nothing that fetches) is
 from __future__ import annotations
 
 import importlib
+import types
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -39,8 +42,8 @@ class UntrustedTargetError(UserError):
 
 SUBTREES = ("model", "data")
 ALLOWED = {
-    "model": "torch.nn.Module classes of vidtl, timm, torchvision and torch.nn, their model "
-             "builders, and vidtl's model factories",
+    "model": "torch.nn.Module classes defined in vidtl, timm, torchvision and torch.nn, and "
+             "vidtl's model factories",
     "data": "vidtl's dataset formats, decoders, frame sources, samplers and synthetic-data spec",
 }
 
@@ -64,18 +67,19 @@ def _under(name: str, prefix: str) -> bool:
 
 
 def _locate(name: str) -> Any:
-    """The object called ``name`` (a dotted path), importing its module; ``None`` if none."""
+    """The object called ``name`` (a dotted path): its module imported, then attributes of
+    classes only. ``None`` when there is none, or when the path reaches the object through
+    another module (``vidtl.training.module.L.pytorch...`` is lightning's, not vidtl's)."""
     parts = name.split(".")
     for cut in range(len(parts), 0, -1):
         try:
             obj = importlib.import_module(".".join(parts[:cut]))
         except ImportError:
             continue
-        try:
-            for attribute in parts[cut:]:
-                obj = getattr(obj, attribute)
-        except AttributeError:
-            return None
+        for attribute in parts[cut:]:
+            obj = getattr(obj, attribute, None)
+            if obj is None or isinstance(obj, types.ModuleType):
+                return None
         return obj
     return None
 
@@ -89,35 +93,16 @@ def is_trusted(target: str, trusted_prefixes: Sequence[str] = (), subtree: str =
     if not any(_under(target, root) for root in MODULE_ROOTS) or target in MODULE_ROOTS:
         return False
     obj = _locate(target)
-    if obj is None:
-        return False
-    if _under(target, "vidtl") and getattr(obj, "__dict__", {}).get(MARK) == subtree:
+    home = getattr(obj, "__module__", None) or ""
+    if obj is None or not any(_under(home, root) for root in MODULE_ROOTS):
+        return False  # (an object that a trusted module merely imported from elsewhere)
+    if _under(home, "vidtl") and getattr(obj, "__dict__", {}).get(MARK) == subtree:
         return True
-    if subtree != "model":
+    if subtree != "model" or not isinstance(obj, type):
         return False
-    if isinstance(obj, type):
-        import torch.nn
+    import torch.nn
 
-        return issubclass(obj, torch.nn.Module)
-    return not _under(target, "vidtl") and _is_model_builder(obj)
-
-
-def _is_model_builder(obj: Any) -> bool:
-    """A function of torchvision's or timm's model registry (builds a model, writes nothing
-    but a weights download into their cache)."""
-    name = getattr(obj, "__name__", "")
-    if getattr(obj, "__module__", "").startswith("torchvision.models"):
-        import torchvision.models
-
-        try:
-            return torchvision.models.get_model_builder(name) is obj
-        except ValueError:
-            return False
-    if getattr(obj, "__module__", "").startswith("timm.models"):
-        import timm.models
-
-        return timm.models.is_model(name) and timm.models.model_entrypoint(name) is obj
-    return False
+    return issubclass(obj, torch.nn.Module)
 
 
 def targets_in(config: Any, path: str = "") -> Iterator[tuple[str, Any]]:

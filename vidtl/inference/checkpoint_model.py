@@ -25,11 +25,11 @@ from vidtl.assembly.config_upgrade import upgrade_config
 from vidtl.assembly.data import clip_pipeline
 from vidtl.assembly.model import ModuleFactory, build_module
 from vidtl.core.custom_imports import import_custom
-from vidtl.core.errors import UserError
+from vidtl.core.errors import UserError, wrapped_user_error
 from vidtl.core.stored_config import checked_config, plain_config
 from vidtl.core.tensor_files import UnreadableTensorFileError, load_tensor_file
 from vidtl.data.clips.pipeline import ClipPipeline
-from vidtl.inference.rebuild_limits import limits_for, rebuild_limits
+from vidtl.inference.rebuild_limits import build_within_limits
 from vidtl.training.module import VideoClassificationModule
 
 UnreadableCheckpointError = UnreadableTensorFileError
@@ -72,10 +72,15 @@ def load_checkpoint(path: str | Path, trusted_targets: Sequence[str] = (),
         raise CheckpointMismatchError(f"{path}: its state_dict must map names to tensors")
     origin = str(path)
     names = plain_config(record.get("class_names"), origin)
-    if not isinstance(names, list) or not 0 < len(names) <= MAX_CLASSES \
-            or not all(isinstance(n, (str, int)) for n in names):
-        raise CheckpointMismatchError(f"{path}: its class_names must be a list of names")
+    if not isinstance(names, list) or not 0 < len(names) <= MAX_CLASSES or not all(
+            isinstance(n, (str, int)) and str(n).isprintable() for n in names):
+        raise CheckpointMismatchError(f"{path}: its class_names must be a list of printable "
+                                      f"names (no control characters)")
     config = upgrade_config(plain_config(record.get("config"), origin))
+    if not isinstance(config, dict) or not all(
+            isinstance(config.get(part), dict) for part in ("model", "data")):
+        raise CheckpointMismatchError(f"{path}: its saved config has no model and data "
+                                      f"configs; it must come from vidtl-train")
     checkpoint["vidtl"] = {**record, "config": checked_config(config, origin, trusted),
                            "class_names": [str(n) for n in names], "origin": origin}
     return checkpoint
@@ -119,19 +124,22 @@ def load_trained_model(path: str | Path, num_frames: int | None = None,
 def trained_model_from(checkpoint: dict[str, Any], num_frames: int | None = None,
                        **module_options: Any) -> TrainedModel:
     """:func:`load_trained_model` of a checkpoint loaded (and checked) by
-    :func:`load_checkpoint`: built within :func:`~vidtl.inference.rebuild_limits.rebuild_limits`
-    of its weights, with ``pretrained=False`` (the weights come from the state dict)."""
+    :func:`load_checkpoint`: built within the limits of its weights
+    (:func:`~vidtl.inference.rebuild_limits.build_within_limits`), with ``pretrained=False``
+    (the weights come from the state dict)."""
     record = checkpoint["vidtl"]
     config = OmegaConf.create(record["config"])  # checked: plain data, no interpolation
     class_names = list(record["class_names"])
     frames = num_frames or int(config.data.num_frames)
     origin = record.get("origin", "checkpoint")
-    with rebuild_limits(origin, *limits_for(checkpoint["state_dict"])), \
-            built_from_checkpoint(origin):
-        module = build_module(config.model, class_names, frames, pretrained=False,
-                              module_factory=saved_module_class(config),
-                              class_weights=None,  # computed from the training set in training
-                              **module_options)
+    def build() -> VideoClassificationModule:
+        return build_module(config.model, class_names, frames, pretrained=False,
+                            module_factory=saved_module_class(config),
+                            class_weights=None,  # computed from the training set in training
+                            **module_options)
+
+    with built_from_checkpoint(origin):
+        module = build_within_limits(build, origin, checkpoint["state_dict"])
     try:
         module.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as error:
@@ -153,12 +161,11 @@ def built_from_checkpoint(origin: str) -> Iterator[None]:
     except UserError:
         raise
     except Exception as error:
-        cause: BaseException | None = error
-        while type(cause).__name__ == "InstantiationException":
-            cause = cause.__cause__ or cause.__context__
-        if isinstance(cause, UserError):
-            raise cause.with_traceback(None) from None
-        first = str(cause or error).strip().splitlines()
+        refusal = wrapped_user_error(error)
+        if refusal is not None:
+            raise refusal.with_traceback(None) from None
+        cause = error.__cause__ or error
+        first = str(cause).strip().splitlines()
         raise CheckpointMismatchError(
             f"{origin}: its saved config does not build a model ({type(cause).__name__}: "
             f"{first[0][:200] if first else ''})") from error

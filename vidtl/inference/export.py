@@ -101,9 +101,9 @@ def export_classifier(classifier: VideoClassifier, class_names: list[str], num_f
             raise ImportError(f"format=onnx needs the onnx and onnxscript packages "
                               f"(pip install 'vidtl[export]'): {error}") from None
     path = Path(path).expanduser()
-    check_replaceable(sidecar_path(path), is_description, "vidtl-export description")
+    check_replaceable(sidecar_path(path), is_description, "a vidtl-export description")
     check_replaceable(path, lambda model: is_description(sidecar_path(model)),
-                      "model exported by vidtl-export (with its .json description)")
+                      "a model exported by vidtl-export (with its .json description)")
     path.parent.mkdir(parents=True, exist_ok=True)
     merged = merge_lora(classifier)  # LoRA folded into the weights: plain layers, same output
     if merged:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from vidtl.core.quoting import quote
 from vidtl.data.annotations.annotation_files import read_lines
-from vidtl.data.annotations.formats import DatasetLayoutError, register_format
+from vidtl.data.annotations.formats import MAX_CLASSES, DatasetLayoutError, register_format
 from vidtl.data.annotations.records import VideoIndex, VideoRecord
 
 CSV_LAYOUT = (
@@ -68,7 +68,11 @@ def csv_list(
         raise DatasetLayoutError(f"{train_path} lists no videos; expected {CSV_LAYOUT}")
     integer = all(re.fullmatch(r"\d+", label) for _, _, label, _, _ in train_rows)
     if integer:
-        class_names = [str(i) for i in range(max(int(r[2]) for r in train_rows) + 1)]
+        largest = max(int(r[2]) for r in train_rows)
+        if largest >= MAX_CLASSES:
+            raise DatasetLayoutError(f"{train_path}: integer label {largest} asks for more than "
+                                     f"{MAX_CLASSES} classes; labels are 0...classes-1")
+        class_names = [str(i) for i in range(largest + 1)]
     else:
         class_names = sorted({label for _, _, label, _, _ in train_rows})
     by_name = {name: i for i, name in enumerate(class_names)}

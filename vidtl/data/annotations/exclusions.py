@@ -19,7 +19,7 @@ FIRST_LINE = "# vidtl-check exclusion list"
 def write_exclusion_list(path: Path, bad: dict[str, str], header: str = "") -> None:
     """Write ``{video path: reason}`` as an exclusion list (atomically), over nothing but an
     earlier exclusion list (:mod:`vidtl.core.own_files`)."""
-    check_replaceable(path, is_exclusion_list, "exclusion list")
+    check_replaceable(path, is_exclusion_list, "an exclusion list")
     lines = [FIRST_LINE, *(f"# {line}" for line in header.splitlines())]
     lines += [f"{video}\t{' '.join(reason.split())}" for video, reason in sorted(bad.items())]
     write_text_atomic(path, "\n".join(lines) + "\n")

@@ -29,6 +29,7 @@ VIDEO_EXTENSIONS = (
 )
 
 FormatFn = Callable[..., VideoIndex]
+MAX_CLASSES = 100_000  # the most classes a dataset may have (Kinetics-700 has 700)
 FORMATS: Registry[FormatFn] = Registry("dataset format", "data.format")
 LAYOUTS: dict[str, str] = {}  # format name -> the layout it expects, for error messages
 

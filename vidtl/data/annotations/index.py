@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vidtl.core.quoting import WITHHELD, content_withheld, quote, quoting
+from vidtl.core.quoting import WITHHELD, content_withheld, printable, quote, quoting
 from vidtl.core.safe_files import inside
 from vidtl.data.annotations import (  # noqa: F401
     csv_list,
@@ -24,6 +24,7 @@ from vidtl.data.annotations import (  # noqa: F401
 from vidtl.data.annotations.exclusions import drop_excluded, read_exclusion_list
 from vidtl.data.annotations.formats import (
     FORMATS,
+    MAX_CLASSES,
     DatasetLayoutError,
     FormatFn,
     format_layout,
@@ -114,6 +115,9 @@ def load_index(format: str | FormatFn, root: str | Path, strict: bool = False,
         log.debug("format %s ignores the options of other formats %s", format,
                   [k for k in ignored if k not in unknown])
     index = fn(root, **accepted)
+    if not 0 < index.num_classes <= MAX_CLASSES:
+        raise DatasetLayoutError(f"dataset {format} under {root} has {index.num_classes} "
+                                 f"classes; expected 1 to {MAX_CLASSES}")
     if not allow_outside_root:
         _refuse_outside(index, [root, *_named_folders(root, accepted)])
     _drop_missing(index, root, strict)
@@ -157,7 +161,7 @@ def _drop_missing(index: VideoIndex, root: Path, strict: bool) -> None:
     if not index.missing:
         return
     if quoting():
-        shown = "\n  ".join(str(p) for p in index.missing[:10])
+        shown = "\n  ".join(printable(p) for p in index.missing[:10])
         more = f"\n  ... and {len(index.missing) - 10} more" if len(index.missing) > 10 else ""
         listed = f":\n  {shown}{more}"
     else:

@@ -73,7 +73,7 @@ def _csv_rows(csv_files: list[Path]) -> list[tuple[Path, int, str, str, str]]:
                     f"_{int(float(row[col['time_end']])):06d}"
                 )
                 split_name = row[col["split"]].strip() if "split" in col else path.stem
-            except (IndexError, ValueError):
+            except (IndexError, ValueError, OverflowError):
                 raise DatasetLayoutError(
                     f"{path}:{number}: expected label,youtube_id,time_start,time_end,split, "
                     f"got {quote(','.join(row))}"

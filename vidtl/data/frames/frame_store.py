@@ -41,6 +41,7 @@ _TRAILER = struct.Struct("<Q8s")  # metadata length, magic
 # What a frame file's metadata may say (a store is shared: its files are read as hostile).
 MAX_METADATA_BYTES = 64 * 2**20
 MAX_STORED_FRAMES = 10_000_000
+MAX_FRAME_PIXELS = 4096 * 4096
 INFO_LIMITS = {"source_frames": (1, 10**8), "fps": (1e-3, 1e4), "frame_step": (1, 10**6),
                "width": (1, 16_384), "height": (1, 16_384), "quality": (1, 100),
                "version": (FORMAT_VERSION, FORMAT_VERSION)}
@@ -202,6 +203,9 @@ def checked_info(fields: dict, end: int, path: Path) -> FrameFileInfo:
                 or not low <= value <= high or (name != "fps" and not isinstance(value, int)):
             raise VideoDecodeError(f"{path}: metadata {name} must be a number from {low} to "
                                    f"{high}")
+    if fields["width"] * fields["height"] > MAX_FRAME_PIXELS:
+        raise VideoDecodeError(f"{path}: metadata frames of {fields['width']}x{fields['height']} "
+                               f"are larger than a frame store holds ({MAX_FRAME_PIXELS} pixels)")
     offsets = fields["offsets"]
     if not isinstance(offsets, list) or not 2 <= len(offsets) <= MAX_STORED_FRAMES + 1 \
             or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets) \

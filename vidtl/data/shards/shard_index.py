@@ -31,7 +31,7 @@ from vidtl.data.shards.storage import (
 INDEX_NAME = "shards.json"
 INDEX_VERSION = 1
 MAX_INDEX_BYTES = 256 * 2**20
-MAX_SHARD_BYTES = 64 * 2**30
+MAX_SHARD_BYTES = 4 * 2**30  # a shard is held in memory (256 videos: a few hundred MiB)
 FIELDS = {"name", "videos", "labels", "bytes", "sha256"}
 SHARD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
 SHA256 = re.compile(r"[0-9a-f]{64}")

@@ -25,9 +25,10 @@ from typing import Any
 from tqdm import tqdm
 
 from vidtl.core.atomic import atomic_path, write_text_atomic
+from vidtl.core.errors import UserError
 from vidtl.core.own_files import WouldReplaceError
 from vidtl.data.annotations.records import VideoIndex, VideoRecord
-from vidtl.data.shards.shard_index import INDEX_NAME, ShardIndex, ShardInfo
+from vidtl.data.shards.shard_index import INDEX_NAME, MAX_SHARD_BYTES, ShardIndex, ShardInfo
 from vidtl.data.shards.storage import ShardAccessError, ShardStorage
 from vidtl.data.shards.stream_dataset import FRAMES_SUFFIX
 
@@ -65,6 +66,10 @@ def build_shard(path: Path, records: list[VideoRecord], frame_file: Callable[[Pa
                         "class": class_names[record.label]}
                 _add(archive, key + JSON_SUFFIX, json.dumps(meta).encode())
     data = path.read_bytes()
+    if len(data) > MAX_SHARD_BYTES:
+        raise UserError(f"{path}: a shard of {len(records)} videos takes {len(data) >> 20} MiB, "
+                        f"more than the {MAX_SHARD_BYTES >> 30} GiB a reader holds in memory; "
+                        f"lower shard_samples")
     return ShardInfo(path.name, videos, [r.label for r in records], len(data),
                      hashlib.sha256(data).hexdigest())
 

@@ -15,6 +15,7 @@ URL and what to check.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -175,8 +176,18 @@ def read_object(storage: ShardStorage, name: str, limit: int) -> bytes:
     return b"".join(storage.chunks(name, limit))
 
 
+def _without_credentials(text: str | None) -> str | None:
+    """``text`` with the ``user:password@`` of any URL in it left out (messages reach logs and
+    W&B)."""
+    return re.sub(r"//[^/@\s]*@", "//", text) if text else text
+
+
 def s3_problem(url: str, error: Exception) -> str:
-    """One line saying what went wrong with ``url`` and what to check."""
+    """One line saying what went wrong with ``url`` and what to check (no credentials)."""
+    return str(_without_credentials(_s3_problem(url, error)))
+
+
+def _s3_problem(url: str, error: Exception) -> str:
     kind = type(error).__name__
     if kind in ("NoCredentialsError", "PartialCredentialsError"):
         return (f"{url}: no AWS credentials found (set AWS_ACCESS_KEY_ID and "

@@ -5,7 +5,8 @@ while its spec holds, and replaced only when it holds nothing but what vidtl wro
 renames it into place when complete, so a crash or a concurrent job never leaves a half-made
 one. Its marker file records the spec it was made from and the SHA-256 of every file written.
 A folder made from another spec is replaced only when it holds exactly those files, unchanged,
-and nothing else (no other file, no symbolic link): vidtl deletes only what it wrote. A marker
+and nothing else (no other file, no symbolic link): vidtl deletes only what it wrote, and the
+staging folders of generations that were killed before they finished. A marker
 is read as a file vidtl did not write (a regular file of bounded size); a folder that holds
 anything else, or a marker that lists no files, is an error naming it.
 """
@@ -16,6 +17,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from vidtl.core import safe_files
+from vidtl.core.atomic import process_alive
 
 log = logging.getLogger(__name__)
 MAX_MARKER_BYTES = 16 * safe_files.MiB
@@ -84,7 +87,7 @@ def _owned_files(root: Path, marker: Path) -> list[Path]:
         first = (unknown or changed or sorted(set(listed) - set(files)))[0]
         raise GeneratedFolderError(
             f"{root} {kind} (e.g. {first}); vidtl replaces a generated folder only when it "
-            f"holds just what it wrote: remove it or point data.root elsewhere")
+            f"holds just what it wrote: remove the folder or point data.root elsewhere")
     return list(files.values())
 
 
@@ -97,11 +100,22 @@ def _remove_owned(root: Path, files: list[Path], marker: Path) -> None:
         Path(directory).rmdir()  # empty now: only listed files were there
 
 
+def _remove_dead_stagings(root: Path) -> None:
+    """Delete the staging folders that generations of ``root`` killed before the end left
+    (``.<name>.partial-<pid>-<random>``, of a process that no longer runs)."""
+    pattern = re.compile(rf"\.{re.escape(root.name)}\.partial-(\d+)-\w+")
+    for folder in root.parent.iterdir():
+        match = pattern.fullmatch(folder.name)
+        if match and folder.is_dir() and not folder.is_symlink() \
+                and not process_alive(int(match.group(1))):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def ensure_generated(root: str | Path, marker_name: str, spec: dict[str, Any],
                      generate: Callable[[Path], None], description: str) -> Path:
     """The folder ``root`` made by ``generate(folder)`` from ``spec`` (see the module
     docstring); reused when its marker records the same ``spec``."""
-    root = Path(os.path.abspath(Path(root).expanduser()))
+    root = Path(root).expanduser().resolve()  # a link to the folder: the folder itself
     marker = root / marker_name
     stale: list[Path] | None = None
     if os.path.lexists(marker):
@@ -115,7 +129,9 @@ def ensure_generated(root: str | Path, marker_name: str, spec: dict[str, Any],
             f"{root} exists, is not empty and is not a finished {description} (no "
             f"{marker_name}); remove it or point data.root elsewhere")
     root.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-", dir=root.parent))
+    _remove_dead_stagings(root)
+    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-{os.getpid()}-",
+                                    dir=root.parent))
     try:
         log.info("generating the %s in %s", description, root)
         generate(staging)

@@ -21,7 +21,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from vidtl.core.atomic import DiskFullError, atomic_path, write_text_atomic
+from vidtl.core.atomic import DiskFullError, atomic_path, process_alive, write_text_atomic
 from vidtl.core.safe_files import MAX_ANNOTATION_BYTES, inside, read_bytes
 from vidtl.data.clips.dataset import SkippedVideoLog
 from vidtl.data.frames.frame_store import frame_file_path, relative_video_path, write_frame_file
@@ -104,20 +104,10 @@ def remove_stale_partials(output: Path) -> int:
         for name in names:
             match = re.fullmatch(r"\..*\.(\d+)\.partial.*", name)
             path = Path(directory) / name
-            if match and path.is_file() and not _process_alive(int(match.group(1))):
+            if match and path.is_file() and not process_alive(int(match.group(1))):
                 path.unlink(missing_ok=True)
                 removed += 1
     return removed
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def prepare_dataset(

@@ -36,6 +36,7 @@ GENERATOR_VERSION = 1
 LIMITS = {"groups": (2, 99), "clips_per_group": (1, 99), "num_frames": (1, 2000),
           "width": (16, 4096), "height": (16, 4096), "fps": (1, 240), "seed": (0, 2**32 - 1)}
 MAX_VIDEO_BYTES = 512 * 2**20
+MAX_DATASET_BYTES = 16 * 2**30  # frames in all, before encoding (the default spec: 0.3 GiB)
 
 
 def check_limits(spec: object, limits: dict[str, tuple[int, int]]) -> None:
@@ -81,10 +82,14 @@ class SyntheticVideoSpec:
         if self.groups < 2:
             raise ValueError("groups must be >= 2 so that train and test can be split by group")
         check_limits(self, LIMITS)
-        if self.num_frames * self.width * self.height * 3 > MAX_VIDEO_BYTES:
-            raise ValueError(f"a synthetic video of {self.num_frames} frames of {self.width}x"
-                             f"{self.height} takes more than {MAX_VIDEO_BYTES // 2**20} MiB "
-                             f"(num_frames x width x height x 3 bytes); make it smaller")
+        video = self.num_frames * self.width * self.height * 3
+        if video > MAX_VIDEO_BYTES or video * len(CLASSES) * self.groups * \
+                self.clips_per_group > MAX_DATASET_BYTES:
+            raise ValueError(f"a synthetic dataset of {self.groups} x {self.clips_per_group} "
+                             f"videos a class of {self.num_frames} frames of {self.width}x"
+                             f"{self.height} takes more than {MAX_VIDEO_BYTES >> 20} MiB of "
+                             f"frames a video or {MAX_DATASET_BYTES >> 30} GiB in all (frames "
+                             f"x width x height x 3 bytes); make it smaller")
 
     @property
     def extension(self) -> str:
