@@ -201,9 +201,16 @@ def no_connections(origin: str) -> Iterator[None]:
                *site.getsitepackages(), site.getusersitepackages()}
     libraries = [os.path.realpath(p) for p in folders if p and os.path.isdir(p)]
 
+    outer = set()  # the frames that called this block: an import there does not count
+    frame: Any = sys._getframe()
+    while frame is not None:
+        outer.add(id(frame))
+        frame = frame.f_back
+
     def importing(*args: Any, **kwargs: Any) -> bool:
-        frame = sys._getframe(2)
-        while frame is not None:
+        """Whether the model's build is importing a module just now."""
+        frame = sys._getframe(1)
+        while frame is not None and id(frame) not in outer:
             if frame.f_code.co_filename.startswith("<frozen importlib"):
                 return True
             frame = frame.f_back
