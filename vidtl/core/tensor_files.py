@@ -7,8 +7,8 @@ A torch file is a zip archive whose entries torch stores uncompressed; a crafted
 them deflate-compressed, so that a small file expands a thousandfold when loaded. The sizes its
 entries expand to are read from the archive's directory first (the directory torch's reader
 uses: one that its end record places elsewhere, a trick that shows another directory to
-Python's ``zipfile``, is refused); past the limit (by default four times the file's size, at
-least 64 MiB; ``max_gb`` sets a fixed cap instead) the file is refused. Once loaded, every
+Python's ``zipfile``, is refused); past the limit (by default four times the file's size as
+listed, at least 64 MiB; ``max_gb`` sets a fixed cap instead) the file is refused. Once loaded, every
 tensor must be a dense CPU tensor no larger than the storage it views (a tensor expanded from
 one element would take its full size when copied), all of them together within the same limit.
 """

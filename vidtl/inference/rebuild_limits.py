@@ -15,9 +15,10 @@ So :func:`build_within_limits` builds the model twice:
   before the weights are initialised, so refused memory is never touched). A model whose
   classes cannot be built on the meta device (code of your own) is counted during this build
   instead, operation by operation;
-- sockets cannot connect and names cannot be resolved, and no file can be opened and no
-  folder made (through Python's ``open``, ``io.open``, ``os.open``, ``os.mkdir``): a class
-  that tries to fetch or read anything (a cache of downloaded weights, a FIFO) stops with a
+- in both, sockets cannot connect and names cannot be resolved, and no file can be opened and
+  no folder made (through Python's ``open``, ``io.open``, ``os.open``, ``os.mkdir``) but by a
+  module being imported and to read the installed packages' own files: a class that tries to
+  fetch or read anything (a cache of downloaded weights, a FIFO) stops with a
   :class:`RebuildLimitError` naming what it tried, before a byte moves.
 
 The limits follow from the checkpoint (:func:`limits_for`): a model may hold twice the bytes of
@@ -56,8 +57,8 @@ SPARE_MODULES = 10_000
 
 
 class RebuildLimitError(UserError):
-    """Rebuilding a checkpoint's model asked for more than its weights justify, or for the
-    network."""
+    """Rebuilding a checkpoint's model asked for more than its weights justify, or for a file
+    or the network."""
 
 
 def storage_bytes(state_dict: Mapping[str, Any]) -> int:
@@ -179,7 +180,7 @@ def rebuild_limits(origin: str, max_bytes: int, max_modules: int) -> Iterator[No
                module_hooks.register_module_buffer_registration_hook(count_tensor),
                module_hooks.register_module_module_registration_hook(count_module)]
     try:
-        with no_connections(origin):
+        with no_files_or_network(origin):
             yield
     finally:
         for handle in handles:
@@ -187,7 +188,7 @@ def rebuild_limits(origin: str, max_bytes: int, max_modules: int) -> Iterator[No
 
 
 @contextmanager
-def no_connections(origin: str) -> Iterator[None]:
+def no_files_or_network(origin: str) -> Iterator[None]:
     """Inside the block, a socket that connects or a name lookup (which a DNS query would
     carry out of the machine), making a folder, and opening a file raise
     :class:`RebuildLimitError`: building a model from a config needs none of them. A module
