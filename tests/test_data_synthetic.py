@@ -128,3 +128,38 @@ def test_a_spec_asks_for_a_small_dataset_only():
                           ({"clips_per_group": 2.5}, "clips_per_group")):
         with pytest.raises(ValueError, match=match):
             SyntheticVideoSpec(**fields)
+
+
+def test_a_folder_swapped_for_a_link_while_it_is_made_again_deletes_nothing_outside(tmp_path):
+    """The second review: the files were checked, then deleted by path after generation, so a
+    class folder replaced by a link in between had the link's target deleted."""
+    from vidtl.data.tools.generated_folder import ensure_generated
+
+    root = ensure_synthetic_dataset(tmp_path / "syn", small_spec())
+    outside = tmp_path / "home"
+    outside.mkdir()
+    victims = {p.name: p.read_bytes() for p in root.glob("ZoomIn/*")}
+    for name, data in victims.items():
+        (outside / name).write_bytes(data)
+
+    def generate_while_swapping(folder):
+        (root / "ZoomIn").rename(tmp_path / "moved")
+        (root / "ZoomIn").symlink_to(outside)
+        (folder / "ZoomIn").mkdir()
+        (folder / "ZoomIn" / "v_ZoomIn_g01_c01.avi").write_bytes(b"x")
+
+    with pytest.raises(FileExistsError, match="changed while vidtl made the dataset again"):
+        ensure_generated(root, MARKER, {"other": 1}, generate_while_swapping, "test",
+                         re.compile(r".*"))
+    assert {p.name: p.read_bytes() for p in outside.iterdir()} == victims
+
+
+def test_a_marker_cannot_claim_files_the_generator_never_names(tmp_path):
+    root = tmp_path / "mine"
+    root.mkdir()
+    (root / "thesis.tex").write_text("years of work")
+    digest = __import__("hashlib").sha256(b"years of work").hexdigest()
+    (root / MARKER).write_text(json.dumps({"spec": {"x": 1}, "files": {"thesis.tex": digest}}))
+    with pytest.raises(FileExistsError, match="holds files vidtl did not write"):
+        ensure_synthetic_dataset(root, small_spec())
+    assert (root / "thesis.tex").read_text() == "years of work"

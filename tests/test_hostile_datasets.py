@@ -132,6 +132,12 @@ def test_export_and_extract_replace_only_their_own_files(tiny_checkpoint, tiny_d
     common = [f"ckpt_path={tiny_checkpoint}"]
     with pytest.raises(WouldReplaceError, match="mine.pt exists"):
         export(compose_config("export", [*common, "format=torchscript", f"output={foreign}"]))
+    # a description planted beside it does not make it vidtl's (its SHA-256 is not the file's)
+    (tmp_path / "mine.pt.json").write_text(json.dumps(
+        {"format": "torchscript", "class_names": [], "preprocessing_included": {},
+         "sha256": "0" * 64}))
+    with pytest.raises(WouldReplaceError, match="mine.pt exists"):
+        export(compose_config("export", [*common, "format=torchscript", f"output={foreign}"]))
     assert foreign.read_bytes() == b"my own model"
     mine = tmp_path / "model.pt"
     for _ in range(2):

@@ -152,3 +152,12 @@ def test_frame_files_that_are_not_regular_files_never_block(frame_file, deadline
     frame_file.symlink_to("/dev/zero")
     with pytest.raises(VideoDecodeError, match="character device"):
         FrameStoreReader(frame_file)
+
+
+def test_class_names_of_a_store_are_bounded_and_printable(copy):
+    edit_index(copy, lambda index: index.__setitem__("class_names", ["x"] * 200_000))
+    with pytest.raises(ShardAccessError, match="1 to 100000 printable names"):
+        ShardIndex.read(open_storage(copy))
+    edit_index(copy, lambda index: index.__setitem__("class_names", ["\x1b[2J"] * 8))
+    with pytest.raises(ShardAccessError, match="printable names"):
+        ShardIndex.read(open_storage(copy))

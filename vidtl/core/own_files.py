@@ -9,6 +9,7 @@ a FIFO) stops the command with one line before anything is written.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Callable, Iterable
@@ -37,6 +38,15 @@ def check_replaceable(path: str | Path, is_ours: Recognizer, what: str) -> None:
         raise WouldReplaceError(
             f"{path} exists and is not {what} that vidtl wrote; vidtl replaces only its own "
             f"files: remove it or choose another path")
+
+
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 of regular file ``path``, read in chunks."""
+    digest = hashlib.sha256()
+    with open_regular(path) as file:
+        while chunk := file.read(2**20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def starts_with(prefix: bytes) -> Recognizer:

@@ -5,12 +5,13 @@ plain CPU tensors that hold their own bytes.
 
 A torch file is a zip archive whose entries torch stores uncompressed; a crafted one can store
 them deflate-compressed, so that a small file expands a thousandfold when loaded. The sizes its
-entries expand to are read from the archive's directory first (the directory torch's reader
-uses: one that its end record places elsewhere, a trick that shows another directory to
-Python's ``zipfile``, is refused); past the limit (by default four times the file's size as
-listed, at least 64 MiB; ``max_gb`` sets a fixed cap instead) the file is refused. Once loaded, every
-tensor must be a dense CPU tensor no larger than the storage it views (a tensor expanded from
-one element would take its full size when copied), all of them together within the same limit.
+entries expand to are read from the archive's directory first, as torch's reader reads them
+(an archive that shows Python's ``zipfile`` other sizes is refused:
+:mod:`vidtl.core.zip_directory`); past the limit (by default four times the file's size as
+listed, at least 64 MiB; ``max_gb`` sets a fixed cap instead) the file is refused. Once
+loaded, every tensor must be a dense CPU tensor no larger than the storage it views (a tensor
+expanded from one element would take its full size when copied), all of them together within
+the same limit.
 """
 
 from __future__ import annotations
@@ -22,12 +23,10 @@ from typing import Any
 
 from vidtl.core.errors import UserError
 from vidtl.core.safe_files import MiB, check_regular, open_regular
+from vidtl.core.zip_directory import ZipDirectoryError, check_same_view, torch_entries
 
 MIN_LIMIT = 64 * MiB
 SIZE_FACTOR = 4
-_END_RECORD = struct.Struct("<4s4H2LH")  # zip's end of central directory record
-_LOCATOR = struct.Struct("<4sLQL")  # the ZIP64 end record's locator
-_END_RECORD64 = struct.Struct("<4sQ2H2L4Q")  # the ZIP64 end of central directory record
 
 
 class UnreadableTensorFileError(UserError):
@@ -48,27 +47,23 @@ def expansion_limit(file_size: int, max_gb: Any = None) -> int:
 
 
 def check_expansion(path: str | Path, what: str = "checkpoint", max_gb: Any = None) -> int:
-    """The bytes ``path``'s entries expand to (a zip-format torch file; a legacy one counts
-    its size), refused past :func:`expansion_limit` before anything is unpacked."""
+    """The bytes ``path``'s entries expand to (a zip-format torch file, read as torch reads
+    it; a legacy one counts its size), refused past :func:`expansion_limit` before anything is
+    unpacked."""
     size = check_regular(path, what)
     limit = expansion_limit(size, max_gb)
     with open_regular(path, what) as file:
         if not zipfile.is_zipfile(file):
             return size
         try:
+            entries = torch_entries(file, size)
             file.seek(0)
             with zipfile.ZipFile(file) as archive:
-                stated = _stated_directory_offset(file, size)
-                if stated is not None and stated != archive.start_dir:
-                    raise UnreadableTensorFileError(
-                        f"{what} {path}: its zip directory is not where its end record says "
-                        f"(a crafted archive)")
-                expanded = sum(entry.file_size for entry in archive.infolist())
-        except (zipfile.BadZipFile, OSError, ValueError, struct.error) as error:
-            if isinstance(error, UserError):
-                raise
-            raise UnreadableTensorFileError(f"{what} {path} is a damaged archive ({error})") \
-                from None
+                check_same_view(archive, entries)
+        except (zipfile.BadZipFile, ZipDirectoryError, OSError, struct.error) as error:
+            raise UnreadableTensorFileError(f"{what} {path} is a damaged or crafted archive "
+                                            f"({error})") from None
+    expanded = sum(entry.uncompressed for entry in entries)
     if expanded > limit:
         why = (f"more than max_checkpoint_gb={max_gb}" if max_gb is not None else
                f"more than its limit of {limit / MiB:.0f} MiB (four times its size: torch "
@@ -77,29 +72,6 @@ def check_expansion(path: str | Path, what: str = "checkpoint", max_gb: Any = No
         raise UnreadableTensorFileError(f"{what} {path} expands to {expanded / MiB:.0f} MiB "
                                         f"when loaded, {why}")
     return expanded
-
-
-def _stated_directory_offset(file: Any, size: int) -> int | None:
-    """The central directory's offset that the archive's end record states (found as torch's
-    reader finds it: the last one that fits in the file's final 64 KiB; for a ZIP64 archive,
-    the offset its ZIP64 end record states), or ``None`` when there is none."""
-    tail = min(size, 65_535 + _END_RECORD.size)
-    file.seek(size - tail)
-    data = file.read(tail)
-    position = data.rfind(b"PK\x05\x06", 0, len(data) - _END_RECORD.size + 4)
-    if position < 0:
-        return None
-    offset = _END_RECORD.unpack(data[position:position + _END_RECORD.size])[6]
-    if offset != 0xFFFFFFFF:
-        return offset
-    start = size - tail + position - _LOCATOR.size  # the ZIP64 locator precedes the record
-    file.seek(max(start, 0))
-    signature, _, record, _ = _LOCATOR.unpack(file.read(_LOCATOR.size))
-    if start < 0 or signature != b"PK\x06\x07":
-        return None
-    file.seek(record)
-    fields = _END_RECORD64.unpack(file.read(_END_RECORD64.size))
-    return fields[9] if fields[0] == b"PK\x06\x06" else None
 
 
 def check_tensors(loaded: Any, path: str | Path, what: str, limit: int) -> None:

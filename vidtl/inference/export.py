@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 from vidtl.core.atomic import atomic_path
-from vidtl.core.own_files import check_replaceable, json_with_keys
+from vidtl.core.own_files import check_replaceable, file_sha256, json_with_keys
+from vidtl.core.safe_files import read_bytes
 from vidtl.models.classifier import VideoClassifier
 from vidtl.models.lora import merge_lora
 
@@ -62,7 +63,16 @@ def sidecar_path(path: Path) -> Path:
     return path.with_name(path.name + ".json")
 
 
-is_description = json_with_keys(("format", "class_names", "preprocessing_included"))
+is_description = json_with_keys(("format", "class_names", "preprocessing_included", "sha256"))
+
+
+def is_exported_model(path: Path) -> bool:
+    """A model file that vidtl-export wrote: its description beside it records its SHA-256."""
+    description = sidecar_path(path)
+    if not is_description(description):
+        return False
+    recorded = json.loads(read_bytes(description, 64 * 2**20)).get("sha256")
+    return recorded == file_sha256(path)
 
 
 def describe_export(format: str, class_names: list[str], num_frames: int, crop_size: int,
@@ -102,7 +112,7 @@ def export_classifier(classifier: VideoClassifier, class_names: list[str], num_f
                               f"(pip install 'vidtl[export]'): {error}") from None
     path = Path(path).expanduser()
     check_replaceable(sidecar_path(path), is_description, "a vidtl-export description")
-    check_replaceable(path, lambda model: is_description(sidecar_path(model)),
+    check_replaceable(path, is_exported_model,
                       "a model exported by vidtl-export (with its .json description)")
     path.parent.mkdir(parents=True, exist_ok=True)
     merged = merge_lora(classifier)  # LoRA folded into the weights: plain layers, same output
@@ -128,5 +138,6 @@ def export_classifier(classifier: VideoClassifier, class_names: list[str], num_f
                 torch.onnx.export(model, (example,), str(partial), input_names=["clips"],
                                   output_names=["logits"], dynamic_shapes=({0: batch},),
                                   dynamo=True, external_data=False)
+        description["sha256"] = file_sha256(partial)  # what marks the model file as vidtl's
         sidecar_partial.write_text(json.dumps(description, indent=2) + "\n")
     return path

@@ -73,7 +73,8 @@ class StreamDataLoader(CountsBatches, PooledDataLoader):
         if not state or not isinstance(state, dict) or state.get("finished"):
             return
         consumed = state.get("consumed")
-        if not isinstance(state.get("epoch"), int) or not isinstance(consumed, list) \
+        epoch = state.get("epoch")
+        if not isinstance(epoch, int) or not 0 <= epoch < 2**31 or not isinstance(consumed, list) \
                 or len(set(consumed)) != len(consumed) or not all(
                     isinstance(p, int) and 0 <= p < len(self.dataset) for p in consumed):
             log.warning("the checkpoint's stream position is not one of this stream's; the "

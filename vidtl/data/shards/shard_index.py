@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from vidtl.core.quoting import quote
+from vidtl.data.annotations.formats import MAX_CLASSES
 from vidtl.data.annotations.records import VideoRecord
 from vidtl.data.shards.storage import (
     ObjectTooLargeError,
@@ -141,8 +142,10 @@ class ShardIndex:
             raise ShardAccessError(f"{url}: shard store version {quote(fields.get('version'))}, "
                                    f"this vidtl reads version {INDEX_VERSION}")
         names, subsets = fields.get("class_names"), fields.get("subsets")
-        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
-            raise ShardAccessError(f"{url}: class_names must be a list of names")
+        if not isinstance(names, list) or not 0 < len(names) <= MAX_CLASSES or not all(
+                isinstance(n, str) and n.isprintable() for n in names):
+            raise ShardAccessError(f"{url}: class_names must be a list of 1 to {MAX_CLASSES} "
+                                   f"printable names")
         if not isinstance(subsets, dict) or not all(
                 isinstance(shards, list) for shards in subsets.values()):
             raise ShardAccessError(f"{url}: subsets must map each subset to a list of shards")

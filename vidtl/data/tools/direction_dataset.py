@@ -12,6 +12,7 @@ PyAV. Generation is deterministic from the seed and cached by a marker holding t
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from vidtl.data.tools.synthetic import LIMITS, MAX_VIDEO_BYTES, check_limits, wr
 from vidtl.data.tools.value_noise import value_noise
 
 MARKER = ".vidtl_direction.json"
+FILE_NAMES = re.compile(r"(train|test)/(down|left|right|up)/\2_\d{3}\.avi")
 DIRECTIONS: dict[str, tuple[int, int]] = {  # (dy, dx) sign of the motion
     "down": (1, 0),
     "left": (0, -1),
@@ -93,4 +95,4 @@ def ensure_direction_dataset(root: str | Path, spec: DirectionSpec | None = None
     :mod:`vidtl.data.tools.generated_folder`)."""
     spec = spec or DirectionSpec()
     return ensure_generated(root, MARKER, asdict(spec), lambda folder: _generate(folder, spec),
-                            "direction-only dataset")
+                            "direction-only dataset", FILE_NAMES)

@@ -13,19 +13,20 @@ anything else, or a marker that lists no files, is an error naming it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from vidtl.core import safe_files
 from vidtl.core.atomic import process_alive
+from vidtl.core.own_files import file_sha256
 
 log = logging.getLogger(__name__)
 MAX_MARKER_BYTES = 16 * safe_files.MiB
@@ -33,14 +34,6 @@ MAX_MARKER_BYTES = 16 * safe_files.MiB
 
 class GeneratedFolderError(FileExistsError):
     """A folder in the way of a generated one that vidtl cannot tell is its own."""
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with safe_files.open_regular(path) as file:
-        while chunk := file.read(2**20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _files(folder: Path) -> tuple[dict[str, Path], list[str]]:
@@ -67,8 +60,9 @@ def _read_marker(marker: Path) -> dict[str, Any] | None:
     return record if isinstance(record, dict) else None
 
 
-def _owned_files(root: Path, marker: Path) -> list[Path]:
-    """The files of ``root`` when it holds exactly what its marker lists, unchanged (else a
+def _owned_files(root: Path, marker: Path, names: re.Pattern[str]) -> list[str]:
+    """The files of ``root`` (relative names) when it holds exactly what its marker lists,
+    unchanged, each named as the generator names its files (else a
     :class:`GeneratedFolderError`)."""
     record = _read_marker(marker)
     listed = record.get("files") if record else None
@@ -79,25 +73,52 @@ def _owned_files(root: Path, marker: Path) -> list[Path]:
             f"point data.root elsewhere")
     files, other = _files(root)
     files.pop(marker.name, None)
-    unknown = sorted(set(files) - set(listed)) + other
+    unknown = sorted(name for name in files if name not in listed or not names.fullmatch(name))
     changed = [name for name, path in files.items()
-               if name in listed and listed[name] != _sha256(path)]
-    if unknown or changed or set(listed) - set(files):
-        kind = "holds files vidtl did not write" if unknown else "holds files changed since"
-        first = (unknown or changed or sorted(set(listed) - set(files)))[0]
+               if name in listed and listed[name] != file_sha256(path)]
+    missing = sorted(set(listed) - set(files))
+    if unknown or other or changed or missing:
+        kind = ("holds files vidtl did not write" if unknown or other
+                else "holds files changed since")
+        first = (unknown or other or changed or missing)[0]
         raise GeneratedFolderError(
             f"{root} {kind} (e.g. {first}); vidtl replaces a generated folder only when it "
             f"holds just what it wrote: remove the folder or point data.root elsewhere")
-    return list(files.values())
+    return list(files)
 
 
-def _remove_owned(root: Path, files: list[Path], marker: Path) -> None:
-    """Delete the files vidtl wrote, the marker, the folders they left empty, and ``root``."""
-    marker.unlink()
-    for path in files:
-        path.unlink()
-    for directory, _, _ in sorted(os.walk(root), key=lambda entry: -len(entry[0])):
-        Path(directory).rmdir()  # empty now: only listed files were there
+def _remove_owned(root: Path, files: list[str], marker: Path) -> None:
+    """Delete the marker, the files vidtl wrote, the folders they leave empty, and ``root``,
+    through folder descriptors that never follow a link: a folder swapped for a link while the
+    generator ran stops the deletion before anything outside ``root`` is touched."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+    top = os.open(root, flags)
+    folders = {str(Path(name).parent) for name in files} - {"."}
+    try:
+        for name in [marker.name, *files]:
+            *parents, last = name.split("/")
+            with _folder(top, parents, flags) as folder:
+                os.unlink(last, dir_fd=folder)
+        for name in sorted(folders, key=lambda folder: -folder.count("/")):
+            *parents, last = name.split("/")
+            with _folder(top, parents, flags) as folder:
+                os.rmdir(last, dir_fd=folder)
+    finally:
+        os.close(top)
+    root.rmdir()
+
+
+@contextmanager
+def _folder(top: int, parts: list[str], flags: int) -> Iterator[int]:
+    """A descriptor of the folder ``parts`` below the folder ``top``, never through a link."""
+    opened: list[int] = []
+    try:
+        for part in parts:
+            opened.append(os.open(part, flags, dir_fd=opened[-1] if opened else top))
+        yield opened[-1] if opened else top
+    finally:
+        for descriptor in opened:
+            os.close(descriptor)
 
 
 def _remove_dead_stagings(root: Path) -> None:
@@ -112,17 +133,19 @@ def _remove_dead_stagings(root: Path) -> None:
 
 
 def ensure_generated(root: str | Path, marker_name: str, spec: dict[str, Any],
-                     generate: Callable[[Path], None], description: str) -> Path:
+                     generate: Callable[[Path], None], description: str,
+                     names: re.Pattern[str]) -> Path:
     """The folder ``root`` made by ``generate(folder)`` from ``spec`` (see the module
-    docstring); reused when its marker records the same ``spec``."""
+    docstring); reused when its marker records the same ``spec``. ``names`` matches every file
+    name (relative, with ``/``) the generator writes: a folder to replace holds no other."""
     root = Path(root).expanduser().resolve()  # a link to the folder: the folder itself
     marker = root / marker_name
-    stale: list[Path] | None = None
+    stale: list[str] | None = None
     if os.path.lexists(marker):
         record = _read_marker(marker) if not marker.is_symlink() else None
         if record is not None and record.get("spec", record) == spec:
             return root
-        stale = _owned_files(root, marker)
+        stale = _owned_files(root, marker, names)
         log.info("%s at %s was made from another spec; making it again", description, root)
     elif os.path.lexists(root) and (not root.is_dir() or root.is_symlink() or any(root.iterdir())):
         raise GeneratedFolderError(
@@ -136,10 +159,16 @@ def ensure_generated(root: str | Path, marker_name: str, spec: dict[str, Any],
         log.info("generating the %s in %s", description, root)
         generate(staging)
         files, _ = _files(staging)
-        record = {"spec": spec, "files": {name: _sha256(path) for name, path in files.items()}}
+        record = {"spec": spec, "files": {name: file_sha256(path) for name, path in files.items()}}
         (staging / marker_name).write_text(json.dumps(record, indent=1) + "\n")
         if stale is not None:
-            _remove_owned(root, stale, marker)
+            try:
+                _remove_owned(root, stale, marker)
+            except OSError as error:
+                raise GeneratedFolderError(
+                    f"{root} changed while vidtl made the dataset again ({error.strerror}: "
+                    f"{error.filename}); nothing outside it was touched; remove the folder or "
+                    f"point data.root elsewhere") from None
         elif root.is_dir():
             root.rmdir()  # empty (checked above)
         staging.rename(root)

@@ -17,6 +17,7 @@ spec and the files written; one made from another spec is made again, if it hold
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -29,6 +30,9 @@ from vidtl.data.tools.value_noise import value_noise
 log = logging.getLogger(__name__)
 
 MARKER = ".vidtl_synthetic.json"
+# Every file the generator writes (what it may delete when it makes the dataset again).
+FILE_NAMES = re.compile(r"ucfTrainTestlist/(classInd|trainlist0[123]|testlist0[123])\.txt|"
+                        r"([A-Za-z]+)/v_\2_g\d\d_c\d\d\.(avi|mp4)")
 # Bump when the drawing changes, so that cached datasets are made again.
 GENERATOR_VERSION = 1
 
@@ -240,4 +244,4 @@ def ensure_synthetic_dataset(root: str | Path, spec: SyntheticVideoSpec | None =
     spec is replaced only when it holds nothing but the files vidtl wrote in it)."""
     spec = spec or SyntheticVideoSpec()
     return ensure_generated(root, MARKER, _marker(spec), lambda folder: _generate(folder, spec),
-                            "vidtl synthetic dataset")
+                            "vidtl synthetic dataset", FILE_NAMES)
