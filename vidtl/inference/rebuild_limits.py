@@ -38,6 +38,7 @@ import sys
 import sysconfig
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
+from types import FrameType
 from typing import Any, TypeVar
 
 import torch
@@ -83,9 +84,10 @@ def build_within_limits(build: Callable[[], T], origin: str,
     """``build()``, for the model of checkpoint ``origin`` whose weights are ``state_dict``,
     within the limits of the module docstring."""
     max_bytes, max_modules = limits_for(state_dict)
+    caller = sys._getframe()  # alive while the model is built (see _exemptions)
     counted_on_meta = True
     try:
-        with rebuild_limits(origin, max_bytes, max_modules), torch.device("meta"), \
+        with rebuild_limits(origin, max_bytes, max_modules, caller), torch.device("meta"), \
                 StorageCounter(origin, max_bytes):
             build()
     except Exception as error:
@@ -97,7 +99,7 @@ def build_within_limits(build: Callable[[], T], origin: str,
                  "while it is built", origin, type(error).__name__, str(error)[:120])
         counted_on_meta = False
     counter = nullcontext() if counted_on_meta else StorageCounter(origin, max_bytes)
-    with rebuild_limits(origin, max_bytes, max_modules), counter:
+    with rebuild_limits(origin, max_bytes, max_modules, caller), counter:
         return build()
 
 
@@ -158,8 +160,11 @@ def _output_bytes(func: Any, args: Any, kwargs: Any) -> int:
 
 
 @contextmanager
-def rebuild_limits(origin: str, max_bytes: int, max_modules: int) -> Iterator[None]:
-    """Build a model of checkpoint ``origin`` inside this block (see the module docstring)."""
+def rebuild_limits(origin: str, max_bytes: int, max_modules: int,
+                   caller: FrameType | None = None) -> Iterator[None]:
+    """Build a model of checkpoint ``origin`` inside this block (see the module docstring);
+    ``caller`` is a frame that stays alive during the block (by default the one entering)."""
+    caller = caller or sys._getframe(2)
     counted = {"bytes": 0, "modules": 0}
 
     def count_tensor(module: Any, name: str, tensor: Any) -> None:
@@ -182,30 +187,25 @@ def rebuild_limits(origin: str, max_bytes: int, max_modules: int) -> Iterator[No
                module_hooks.register_module_buffer_registration_hook(count_tensor),
                module_hooks.register_module_module_registration_hook(count_module)]
     try:
-        with no_files_or_network(origin):
+        with no_files_or_network(origin, caller):
             yield
     finally:
         for handle in handles:
             handle.remove()
 
 
-@contextmanager
-def no_files_or_network(origin: str) -> Iterator[None]:
-    """Inside the block, a socket that connects or a name lookup (which a DNS query would
-    carry out of the machine), making a folder, and opening a file raise
-    :class:`RebuildLimitError`: building a model from a config needs none of them. A module
-    that is imported while the model is built (an import inside a function) runs its own
-    module code as usual (what an import does is the installed package's, not the
-    checkpoint's), and files in Python's own library folders (the standard library and the
-    site-packages: package metadata, which some classes read as they are built) may be
-    read."""
+def _exemptions(caller: FrameType) -> tuple[Callable[..., bool], Callable[..., bool]]:
+    """``(importing, library_file)``: whether the build is importing a module just now (an
+    import in ``caller`` or the frames that called it does not count: they stay alive while the
+    model is built), and whether a call opens a file of Python's own library folders for
+    reading, or imports."""
     paths = sysconfig.get_paths()
     folders = {*(paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")),
                *site.getsitepackages(), site.getusersitepackages()}
     libraries = [os.path.realpath(p) for p in folders if p and os.path.isdir(p)]
 
-    outer = set()  # the frames that called this block: an import there does not count
-    frame: Any = sys._getframe()
+    outer = set()  # the frames that called the build: an import there does not count
+    frame: Any = caller
     while frame is not None:
         outer.add(id(frame))
         frame = frame.f_back
@@ -223,6 +223,21 @@ def no_files_or_network(origin: str) -> Iterator[None]:
         reading = isinstance(mode, str) and not any(c in mode for c in "wax+")
         return importing() or (reading and isinstance(file, (str, os.PathLike)) and any(
             inside(os.path.realpath(file), library) for library in libraries))
+
+    return importing, library_file
+
+
+@contextmanager
+def no_files_or_network(origin: str, caller: FrameType | None = None) -> Iterator[None]:
+    """Inside the block, a socket that connects or a name lookup (which a DNS query would
+    carry out of the machine), making a folder, and opening a file raise
+    :class:`RebuildLimitError`: building a model from a config needs none of them. A module
+    that is imported while the model is built (an import inside a function) runs its own
+    module code as usual (what an import does is the installed package's, not the
+    checkpoint's), and files in Python's own library folders (the standard library and the
+    site-packages: package metadata, which some classes read as they are built) may be
+    read."""
+    importing, library_file = _exemptions(caller or sys._getframe(2))
 
     def guard(owner: Any, name: str, what: str,
               allowed: Callable[..., bool] | None = None) -> Callable[..., Any]:
