@@ -26,6 +26,7 @@ from vidtl.assembly.data import clip_pipeline
 from vidtl.assembly.model import ModuleFactory, build_module
 from vidtl.core.custom_imports import import_custom
 from vidtl.core.errors import UserError, wrapped_user_error
+from vidtl.core.quoting import printable
 from vidtl.core.stored_config import checked_config, plain_config
 from vidtl.core.tensor_files import UnreadableTensorFileError, load_tensor_file
 from vidtl.data.clips.pipeline import ClipPipeline
@@ -143,7 +144,7 @@ def trained_model_from(checkpoint: dict[str, Any], num_frames: int | None = None
     try:
         module.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as error:
-        written_by = record.get("module_class", "?")
+        written_by = printable(record.get("module_class", "?"))[:200]  # (from the file)
         raise CheckpointMismatchError(
             f"the checkpoint's weights do not fit {type(module).__qualname__} (the checkpoint "
             f"was written by {written_by}): {str(error).splitlines()[0]}") from None
