@@ -76,6 +76,25 @@ def test_eval_of_the_checkpoint(trained_run, tmp_path):
     assert metrics["val/top1"] == pytest.approx(metrics["test/top1"])  # ucf101: val = test list
 
 
+def test_eval_with_another_data_config_keeps_the_models_clip_geometry(trained_run,
+                                                                     tiny_dataset, tmp_path,
+                                                                     caplog):
+    """Issue 24: ``vidtl-eval data=<format>`` evaluated at that format's default geometry (224
+    px crops, 8 frames) instead of the model's, without a word. Now the metrics are those of
+    the validation during training, and a key given anyway is said to differ."""
+    out, train_metrics = trained_run
+    common = [f"ckpt_path={out / 'checkpoints' / 'last.ckpt'}", "data=ucf101",
+              f"data.root={tiny_dataset}", "data.num_workers=0", "data.batch_size=4",
+              "trainer.limit_val_batches=2", "subsets=[val]", "logger=none"]
+    metrics = evaluate(compose_config("eval", [*common, f"paths.output_dir={tmp_path / 'a'}"]))
+    assert metrics["val/top1"] == pytest.approx(train_metrics["val/top1"])
+    assert metrics["val/loss"] == pytest.approx(train_metrics["val/loss"], rel=1e-5)
+    assert "differs from the" not in caplog.text
+    evaluate(compose_config("eval", [*common, f"paths.output_dir={tmp_path / 'b'}",
+                                     "data.crop_size=48"]))
+    assert "data.crop_size=48 differs from the 32 the model was trained with" in caplog.text
+
+
 def test_eval_refuses_data_with_another_class_count(trained_run, tmp_path):
     out, _ = trained_run
     root = tmp_path / "two_classes"

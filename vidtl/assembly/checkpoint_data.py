@@ -4,7 +4,10 @@
 trained on, from the data config saved in it. That config came with a file someone else may
 have written, so :func:`checkpoint_data` holds it to these rules:
 
-- keys given on the command line replace the saved ones (``data.root=...``);
+- keys given on the command line replace the saved ones (``data.root=...``); one that changes
+  the clip geometry (``num_frames``, ``sampler``, ``crop_size``...) is said to differ from
+  training, and another dataset's config (``data=<name>``) takes the checkpoint's geometry
+  (:func:`with_checkpoint_geometry`);
 - how batches are loaded (batch size, worker processes and threads, pinned memory) is the
   command's own (the defaults of ``conf/data/base.yaml`` unless the command line sets them),
   never the checkpoint's;
@@ -19,6 +22,7 @@ have written, so :func:`checkpoint_data` holds it to these rules:
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -30,9 +34,12 @@ from omegaconf import DictConfig, OmegaConf
 from vidtl.assembly.data import data_options
 from vidtl.core.errors import UserError
 
+log = logging.getLogger(__name__)
+
 LOCATION_KEYS = ("root", "frames_root", "shards", "exclude_list", "train_list", "val_list",
                  "test_list", "annotation_dir", "annotations", "video_dir")
 CHOICE_KEYS = ("format", "sampler", "backend", "source")
+GEOMETRY_KEYS = ("num_frames", "sampler", "frame_interval", "crop_size", "short_side")
 MACHINE_KEYS = ("batch_size", "num_workers", "load_threads", "pin_memory", "persistent_workers",
                 "decode_threads")
 URL = re.compile(r"^\s*[A-Za-z][A-Za-z0-9+.-]*://")
@@ -57,6 +64,7 @@ def checkpoint_data(saved: Mapping[str, Any], overrides: Mapping[str, Any],
     if "root" not in overrides:
         data["synthetic"] = None  # a checkpoint's data is read, never generated
     data.update(overrides)
+    note_geometry(data, saved)
     for key in LOCATION_KEYS:
         value = data.get(key)
         if key not in overrides and isinstance(value, str) and URL.match(value):
@@ -74,3 +82,26 @@ def checkpoint_data(saved: Mapping[str, Any], overrides: Mapping[str, Any],
               and key not in overrides]  # a format of the checkpoint's may name files too
     return CheckpointData(OmegaConf.create(data),
                           all(key in overrides for key in named) and not nested)
+
+
+def with_checkpoint_geometry(data: DictConfig, saved: Mapping[str, Any]) -> DictConfig:
+    """``data`` (another dataset's config) with the clip geometry of the checkpoint's saved data
+    config ``saved`` where ``data`` leaves it null: the model sees clips as it was trained.
+    A key set anyway is kept and said to differ."""
+    data = OmegaConf.create(OmegaConf.to_container(data))
+    for key in GEOMETRY_KEYS:
+        if data.get(key) is None:
+            data[key] = saved.get(key)
+    note_geometry(data, saved)
+    return data
+
+
+def note_geometry(data: Mapping[str, Any], saved: Mapping[str, Any]) -> None:
+    """Warn about each clip-geometry key of ``data`` that differs from training's."""
+    for key in GEOMETRY_KEYS:
+        value, trained = data.get(key), saved.get(key)
+        if OmegaConf.is_config(value):
+            value = OmegaConf.to_container(value)
+        if trained is not None and value != trained:
+            log.warning("data.%s=%s differs from the %s the model was trained with: its "
+                        "clips are not those it learned from", key, value, trained)

@@ -17,7 +17,11 @@ import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from vidtl.assembly.checkpoint_data import CheckpointData, checkpoint_data
+from vidtl.assembly.checkpoint_data import (
+    CheckpointData,
+    checkpoint_data,
+    with_checkpoint_geometry,
+)
 from vidtl.assembly.data import build_datamodule
 from vidtl.callbacks.sigterm_deadline import SigtermDeadline
 from vidtl.cli import config_dir
@@ -42,8 +46,8 @@ log = logging.getLogger(__name__)
 def data_config(cfg: DictConfig, saved: dict[str, Any], origin: str) -> CheckpointData:
     """The saved data config with the non-null keys of ``data=from_checkpoint`` applied (read
     as :mod:`vidtl.assembly.checkpoint_data` says), or the data config chosen instead."""
-    if not cfg.data.get("from_checkpoint", False):
-        return CheckpointData(cfg.data, quote_content=True)
+    if not cfg.data.get("from_checkpoint", False):  # another dataset: the model's geometry
+        return CheckpointData(with_checkpoint_geometry(cfg.data, saved["data"]), True)
     overrides = {key: value for key, value in OmegaConf.to_container(cfg.data).items()
                  if key != "from_checkpoint" and value is not None}
     return checkpoint_data(saved["data"], overrides, origin)
