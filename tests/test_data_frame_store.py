@@ -104,3 +104,53 @@ def test_dataset_reads_the_same_clips_from_both_sources(tiny_dataset, tmp_path):
             # The same generator state gives the same frame indices, crop and flip.
             clip_a, clip_b = (d.load_clip(record, np.random.default_rng(7)) for d in datasets)
             assert mean_abs_diff(clip_a.numpy(), clip_b.numpy()) < JPEG_TOLERANCE
+
+
+def test_a_cut_video_reads_the_same_from_the_video_the_frame_store_and_a_shard(tmp_path):
+    """Issue 24: the frame store mapped indices past a cut file's end to its last frame without
+    a word (frames [0, 10, 39] came back as [0, 10, 20]), where the video readers raise
+    "decoded 2 of 3 frames". Now the store (and a shard, which holds the same file) raises the
+    same error, carrying the same replaced clip."""
+    from test_data_decoding import _faststart_mp4_truncated
+
+    from vidtl.data.frames.pyav_reader import PyAVReader
+    from vidtl.data.frames.reader import PartialDecodeError
+
+    cut = _faststart_mp4_truncated(tmp_path / "cut.mp4", 40)
+    store = tmp_path / "cut.mp4.frames"
+    info = write_frame_file(cut, store, short_side=None, quality=100)
+    assert info.source_frames == 40 and info.decoded_frames < 40
+    readers = {"video": PyAVReader(cut), "frames": FrameStoreReader(store),
+               "shard": FrameStoreReader.from_bytes(store.read_bytes(), "shard:cut.mp4")}
+    errors = {}
+    for name, reader in readers.items():
+        assert len(reader) == 40
+        with pytest.raises(PartialDecodeError) as error:
+            reader.get_frames(np.array([0, 10, 39]))
+        errors[name] = error.value
+    assert len({e.reason for e in errors.values()}) == 1, {n: e.reason for n, e in errors.items()}
+    last = info.decoded_frames - 1
+    for name, reader in readers.items():  # frame 39 holds the last decoded frame, in each
+        assert np.array_equal(errors[name].frames[2], reader.get_frames(np.array([last]))[0])
+    for name in ("frames", "shard"):  # the same frames (JPEG of noise: about 9 levels apart;
+        for slot in range(3):           # two different frames of the clip: about 85)
+            assert mean_abs_diff(errors[name].frames[slot], errors["video"].frames[slot]) < 20
+    readers["frames"].get_frames(np.arange(info.decoded_frames))  # those that decoded: no error
+
+
+def test_prepare_lists_the_videos_it_stored_in_part(tmp_path):
+    from test_data_decoding import _faststart_mp4_truncated
+
+    from vidtl.data.frames.prepared_folder import PrepareSettings
+    from vidtl.data.tools.prepare import FAILURES, prepare_dataset
+
+    root = tmp_path / "data"
+    root.mkdir()
+    cut = _faststart_mp4_truncated(root / "cut.mp4", 40)
+    whole = make_video(root / "whole.avi")
+    summary = prepare_dataset([cut, whole], root, tmp_path / "store", PrepareSettings(),
+                              progress=False)
+    assert summary.prepared == 2 and not summary.failed
+    assert list(summary.partial) == [str(cut)] and "of 40 frames" in summary.partial[str(cut)]
+    listed = (tmp_path / "store" / FAILURES).read_text()
+    assert str(cut) in listed and "prepared in part" in listed and str(whole) not in listed

@@ -18,4 +18,4 @@ class EncodedFrameStoreReader(FrameStoreReader):
         stored = self.stored_index(np.asarray(indices, dtype=np.int64))
         unique, inverse = np.unique(stored, return_inverse=True)
         data = self.encoded_frames(unique)
-        return [data[i] for i in inverse.reshape(-1).tolist()]
+        return self.reported(indices, [data[i] for i in inverse.reshape(-1).tolist()])

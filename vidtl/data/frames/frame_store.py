@@ -24,7 +24,7 @@ import struct
 from dataclasses import asdict, dataclass
 from dataclasses import fields as dataclass_fields
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
@@ -32,11 +32,12 @@ import torch
 from vidtl.core.atomic import atomic_path
 from vidtl.core.quoting import quote
 from vidtl.core.safe_files import RefusedFileError, open_regular
-from vidtl.data.frames.reader import VideoDecodeError, decode_errors_named
+from vidtl.data.frames.reader import PartialDecodeError, VideoDecodeError, decode_errors_named
 
 MAGIC = b"VIDTLFS1"
 SUFFIX = ".frames"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: decoded_frames (a cut file's frames past the decodable ones)
+READABLE_VERSIONS = (1, 2)
 _TRAILER = struct.Struct("<Q8s")  # metadata length, magic
 # What a frame file's metadata may say (a store is shared: its files are read as hostile).
 MAX_METADATA_BYTES = 64 * 2**20
@@ -44,7 +45,7 @@ MAX_STORED_FRAMES = 10_000_000
 MAX_FRAME_PIXELS = 4096 * 4096
 INFO_LIMITS = {"source_frames": (1, 10**8), "fps": (1e-3, 1e4), "frame_step": (1, 10**6),
                "width": (1, 16_384), "height": (1, 16_384), "quality": (1, 100),
-               "version": (FORMAT_VERSION, FORMAT_VERSION)}
+               "version": (min(READABLE_VERSIONS), FORMAT_VERSION)}
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,9 @@ class FrameFileInfo:
     quality: int
     offsets: list[int]  # start of each stored JPEG, plus the end of the last one
     version: int = FORMAT_VERSION
+    # Source frames that decoded (fewer than source_frames for a cut file; None: version 1,
+    # which did not record it).
+    decoded_frames: int | None = None
 
     @property
     def stored_frames(self) -> int:
@@ -138,6 +142,7 @@ def write_frame_file(
             offsets.append(out.tell())
             info = FrameFileInfo(
                 source_frames=max(int(stream.frames or 0), decoded),
+                decoded_frames=decoded,
                 fps=source_fps,
                 frame_step=frame_step,
                 width=width,
@@ -184,7 +189,7 @@ def _read_info(file: BinaryIO, path: Path) -> FrameFileInfo:
         fields = json.loads(file.read(length))
     except (ValueError, RecursionError):
         raise VideoDecodeError(f"{path}: its metadata is not JSON") from None
-    if not isinstance(fields, dict) or fields.get("version") != FORMAT_VERSION:
+    if not isinstance(fields, dict) or fields.get("version") not in READABLE_VERSIONS:
         version = fields.get("version") if isinstance(fields, dict) else None
         raise VideoDecodeError(f"{path}: frame store version {quote(version)}, this vidtl "
                                f"reads version {FORMAT_VERSION}; prepare the store again")
@@ -195,7 +200,7 @@ def checked_info(fields: dict, end: int, path: Path) -> FrameFileInfo:
     """The metadata ``fields`` of a frame file whose frames end at byte ``end``, each field of
     its type and within its bounds (a :class:`VideoDecodeError` naming the field otherwise):
     a crafted file asks for no more memory than a real one."""
-    if set(fields) != INFO_FIELDS:
+    if set(fields) - {"decoded_frames"} != INFO_FIELDS - {"decoded_frames"}:
         raise VideoDecodeError(f"{path}: its metadata must have the fields {sorted(INFO_FIELDS)}")
     for name, (low, high) in INFO_LIMITS.items():
         value = fields[name]
@@ -203,6 +208,11 @@ def checked_info(fields: dict, end: int, path: Path) -> FrameFileInfo:
                 or not low <= value <= high or (name != "fps" and not isinstance(value, int)):
             raise VideoDecodeError(f"{path}: metadata {name} must be a number from {low} to "
                                    f"{high}")
+    decoded = fields.get("decoded_frames")
+    if decoded is not None and (isinstance(decoded, bool) or not isinstance(decoded, int)
+                                or not 1 <= decoded <= fields["source_frames"]):
+        raise VideoDecodeError(f"{path}: metadata decoded_frames must be a frame count up to "
+                               f"source_frames")
     if fields["width"] * fields["height"] > MAX_FRAME_PIXELS:
         raise VideoDecodeError(f"{path}: metadata frames of {fields['width']}x{fields['height']} "
                                f"are larger than a frame store holds ({MAX_FRAME_PIXELS} pixels)")
@@ -275,9 +285,21 @@ class FrameStoreReader:
                 raise VideoDecodeError(f"{self.path}: a frame of {decoded.shape[:2]}, the store "
                                        f"says {frame.shape[:2]}")
         inverse = inverse.reshape(-1)
-        if np.array_equal(inverse, np.arange(len(unique))):  # distinct, in order: no copy
-            return frames
-        return frames[inverse]
+        if not np.array_equal(inverse, np.arange(len(unique))):  # (distinct, in order: no copy)
+            frames = frames[inverse]
+        return self.reported(indices, frames)
+
+    def reported(self, indices: np.ndarray, clip: Any) -> Any:
+        """``clip`` (the frames of ``indices``), or a :class:`PartialDecodeError` carrying it
+        when some indices lie past the frames the source decoded (a cut file): they hold the
+        last decoded frame, exactly as the video readers replace them."""
+        decoded = self.info.decoded_frames
+        if decoded is None or decoded >= self.info.source_frames:
+            return clip
+        missing = int(np.count_nonzero(np.asarray(indices) >= decoded))
+        if missing:
+            raise PartialDecodeError(self.path, len(indices) - missing, len(indices), clip)
+        return clip
 
     def jpeg_bytes(self, stored: np.ndarray) -> list[bytes]:
         """The JPEG files of the stored frames ``stored``."""

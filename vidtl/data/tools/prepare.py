@@ -48,12 +48,15 @@ class PrepareSummary:
     already_done: int = 0
     failed: dict[str, str] = field(default_factory=dict)
     bytes_written: int = 0
+    partial: dict[str, str] = field(default_factory=dict)  # prepared, but only in part
 
     def __str__(self) -> str:
         lines = [f"prepared {self.prepared} videos into {self.output} "
                  f"({self.bytes_written / 2**20:.1f} MiB), {self.already_done} already done, "
-                 f"{len(self.failed)} failed"]
+                 f"{len(self.failed)} failed, {len(self.partial)} decoded only in part"]
         lines += [f"  failed: {video}: {reason}" for video, reason in sorted(self.failed.items())]
+        lines += [f"  in part: {video}: {reason}"
+                  for video, reason in sorted(self.partial.items())]
         return "\n".join(lines)
 
 
@@ -64,15 +67,19 @@ def output_path(settings: PrepareSettings, output: Path, data_root: Path, video:
     return output / relative_video_path(video, data_root)
 
 
-def prepare_one(settings: PrepareSettings, job: tuple[Path, Path]) -> int:
-    """Prepare one ``(video, destination)`` (in a worker process); return the bytes written."""
+def prepare_one(settings: PrepareSettings, job: tuple[Path, Path]) -> tuple[int, str | None]:
+    """Prepare one ``(video, destination)`` (in a worker process); return the bytes written,
+    and ``"decoded 21 of 40 frames"`` for a video that decoded only in part (a cut file)."""
     video, destination = job
     if settings.mode == "frames":
-        write_frame_file(video, destination, settings.short_side, settings.quality, settings.fps)
+        info = write_frame_file(video, destination, settings.short_side, settings.quality,
+                                settings.fps)
+        decoded, promised = info.decoded_frames or info.source_frames, info.source_frames
     else:
-        reencode_video(video, destination, settings.short_side, settings.keyframe_interval,
-                       settings.crf)
-    return destination.stat().st_size
+        decoded, promised = reencode_video(video, destination, settings.short_side,
+                                           settings.keyframe_interval, settings.crf)
+    partly = f"decoded {decoded} of {promised} frames" if decoded < promised else None
+    return destination.stat().st_size, partly
 
 
 def copy_annotations(data_root: Path, output: Path) -> int:
@@ -145,8 +152,12 @@ def prepare_dataset(
             summary.failed[str(video)] = reason
             failures.add(video, reason)
         else:
+            size, partly = result
             summary.prepared += 1
-            summary.bytes_written += result
+            summary.bytes_written += size
+            if partly is not None:  # kept, as the video readers keep it (on_decode_error)
+                summary.partial[str(video)] = partly
+                failures.add(video, f"prepared in part: {partly}")
     write_text_atomic(output / SUMMARY, json.dumps(asdict(summary), indent=2) + "\n")
     return summary
 

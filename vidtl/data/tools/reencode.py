@@ -17,11 +17,12 @@ def reencode_video(
     keyframe_interval: int = 16,
     crf: int = 20,
     preset: str = "veryfast",
-) -> int:
+) -> tuple[int, int]:
     """Write ``video`` as H.264 with the short side at most ``short_side`` and a keyframe every
     ``keyframe_interval`` frames (so seeking decodes at most that many frames); return the
-    number of frames written. The container follows ``destination``'s suffix; the file appears
-    atomically (written under a temporary name, then renamed)."""
+    number of frames written and the number its header promised (more for a cut file, whose
+    copy then holds only the frames that decoded). The container follows ``destination``'s
+    suffix; the file appears atomically (written under a temporary name, then renamed)."""
     import av
 
     if video.stat().st_size == 0:
@@ -34,6 +35,7 @@ def reencode_video(
                 raise VideoDecodeError(f"{video}: no video stream")
             stream = source.streams.video[0]
             stream.thread_type = "AUTO"
+            promised = int(stream.frames or 0)
             rate = stream.average_rate or stream.guessed_rate or Fraction(25)
             height, width = resized_shape(stream.height, stream.width, short_side)
             height, width = height + height % 2, width + width % 2  # yuv420p needs even sides
@@ -56,4 +58,4 @@ def reencode_video(
                 target.mux(packet)
         if written == 0:
             raise VideoDecodeError(f"{video}: no decodable frame")
-    return written
+    return written, max(promised, written)
