@@ -78,3 +78,15 @@ def test_predict_a_wrong_input_is_one_clear_error(tiny_checkpoint, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="without video files"):
         expand_input(tmp_path / "empty")
+
+
+def test_predict_exits_with_an_error_when_no_video_could_be_read(tiny_checkpoint, tmp_path):
+    """Issue 24: vidtl-predict exited 0 when no video could be predicted."""
+    from vidtl.core.errors import UserError
+
+    for name in ("a.avi", "b.mp4"):
+        (tmp_path / name).write_bytes(b"not a video")
+    cfg = compose_config("predict", [f"ckpt_path={tiny_checkpoint}", f"input={tmp_path}",
+                                     "num_workers=0", "progress=false"])
+    with pytest.raises(UserError, match="no video could be predicted"):
+        predict(cfg)

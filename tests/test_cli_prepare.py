@@ -154,3 +154,18 @@ def test_check_reports_broken_videos_and_writes_an_exclusion_list(dataset_copy, 
     excluded = {str(v) for v in videos[:3]}
     assert count == sum(str(r.path) in excluded for rs in before.subsets.values() for r in rs) > 0
     assert not any(str(r.path) in excluded for rs in after.subsets.values() for r in rs)
+
+
+def test_a_command_whose_every_input_failed_exits_with_an_error(tmp_path):
+    """Issue 24: vidtl-prepare and vidtl-predict exited 0 after doing nothing."""
+    from vidtl.core.errors import UserError
+
+    root = tmp_path / "broken"
+    for split in ("train", "val"):
+        for name in ("a", "b"):
+            (root / split / name).mkdir(parents=True)
+            (root / split / name / "v.avi").write_bytes(b"not a video")
+    with pytest.raises(UserError, match="all 4 videos failed, nothing was prepared"):
+        prepare(compose_config("prepare", [
+            "data=folder", f"data.root={root}", "data.synthetic=null", "mode=frames",
+            f"output={tmp_path / 'store'}", "workers=1", "progress=false"]))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from helpers import make_video
@@ -154,3 +156,21 @@ def test_prepare_lists_the_videos_it_stored_in_part(tmp_path):
     assert list(summary.partial) == [str(cut)] and "of 40 frames" in summary.partial[str(cut)]
     listed = (tmp_path / "store" / FAILURES).read_text()
     assert str(cut) in listed and "prepared in part" in listed and str(whole) not in listed
+
+
+def test_two_videos_never_share_a_frame_file(tmp_path):
+    """Issue 24: a video outside the root went to ``_external/<absolute path>``, which a file
+    inside the root could also be: one frame file served both videos (and both labels)."""
+    from vidtl.core.errors import UserError
+    from vidtl.data.frames.frame_store import relative_video_path
+    from vidtl.data.frames.prepared_folder import PrepareSettings
+    from vidtl.data.tools.prepare import prepare_dataset
+
+    root = tmp_path / "data"
+    outside = make_video(tmp_path / "elsewhere" / "clip.avi")
+    old_scheme = make_video(root / "_external" / Path(*outside.parts[1:]), seed=1)
+    assert relative_video_path(outside, root) != relative_video_path(old_scheme, root)
+    twin = make_video(root / relative_video_path(outside, root), seed=2)  # made on purpose
+    with pytest.raises(UserError, match="would share the prepared file"):
+        prepare_dataset([outside, twin], root, tmp_path / "store", PrepareSettings(),
+                        progress=False)

@@ -65,3 +65,51 @@ def test_the_cache_refuses_what_changes_the_backbone_features(tiny_dataset, tmp_
         train(compose_config("train", tiny_train_overrides(tmp_path, tiny_dataset, *CACHED,
                                                            *change)))
     assert json.loads((tmp_path / "metrics.json").read_text())["skipped_videos"] == 0
+
+
+def test_a_damaged_cache_is_made_again_with_a_warning(cached_run, tiny_dataset, tmp_path,
+                                                      caplog):
+    """Issue 24: a damaged cache was a traceback (shapes, keys, labels out of range), or, with
+    NaN features, "val/loss": null and exit 0."""
+    from vidtl.training.feature_cache import cache_problem
+
+    out, _ = cached_run
+    (cache,) = (out / "data" / "feature_cache").glob("*.pt")
+    tensors = torch.load(cache, weights_only=True)
+    expected = {"train": len(tensors["train_labels"]), "val": len(tensors["val_labels"]),
+                "views": 2, "frames": 4, "features": tensors["train_features"].shape[-1],
+                "classes": 8}
+    assert cache_problem(tensors, expected) is None
+    broken = {"nan": {**tensors, "val_features": tensors["val_features"] * float("nan")},
+              "labels": {**tensors, "train_labels": tensors["train_labels"] + 100},
+              "shape": {**tensors, "train_features": tensors["train_features"][:, :1]},
+              "keys": {"train_features": tensors["train_features"]}}
+    for name, damaged in broken.items():
+        assert cache_problem(damaged, expected) is not None, name
+    torch.save(broken["nan"], cache)  # the next run finds it damaged, warns, makes it again
+    metrics = train(compose_config("train", tiny_train_overrides(
+        tmp_path, tiny_dataset, *CACHED, f"paths.data_dir={out / 'data'}")))
+    assert "is not usable" in caplog.text and metrics["val/loss"] is not None
+    assert cache_problem(torch.load(cache, weights_only=True), expected) is None
+
+
+def test_swapped_labels_are_another_cache_entry(tiny_dataset, tmp_path):
+    """The key covers every video's label (and its file's size and time), not their count."""
+    from helpers import write_csv_lists
+
+    from vidtl.data.annotations.index import load_index
+    from vidtl.training.feature_cache import videos_identity
+
+    train_list, val_list = write_csv_lists(tiny_dataset, tmp_path / "lists")
+
+    def identity() -> str:
+        return videos_identity(load_index("csv", tiny_dataset, train_list=train_list,
+                                          val_list=val_list))
+
+    before = identity()
+    rows = train_list.read_text().splitlines()
+    labels = [row.rsplit(",", 1)[1] for row in rows[1:]]
+    swapped = [rows[0]] + [f"{row.rsplit(',', 1)[0]},{label}"
+                           for row, label in zip(rows[1:], labels[::-1])]
+    train_list.write_text("\n".join(swapped) + "\n")
+    assert identity() != before

@@ -98,3 +98,21 @@ def test_train_on_vp9_webm(ssv2_root, tmp_path, backend):
     metrics = train(cfg)
     assert metrics["skipped_videos"] == 0 and metrics["videos_with_replaced_frames"] == 0
     assert 0 <= metrics["test/top1"] <= 1
+
+
+def test_reencoding_webm_videos_picks_a_container_that_holds_h264(ssv2_root, tmp_path):
+    """Issue 24: ``vidtl-prepare data=ssv2 mode=reencode`` failed every video ('webm' does not
+    hold libx264) and exited 0 saying "train on it with ..."."""
+    from helpers import compose_config
+
+    from vidtl.cli.prepare import prepare
+    from vidtl.data.frames.decoders import open_video
+
+    out = tmp_path / "reencoded"
+    summary = prepare(compose_config("prepare", [
+        "data=ssv2", f"data.root={ssv2_root}", "mode=reencode", f"output={out}",
+        "short_side=32", "workers=1", "progress=false"]))
+    assert summary.prepared == 12 and not summary.failed
+    video = next(out.rglob("*.webm"))
+    for backend in ("decord", "pyav"):
+        assert len(open_video(video, backend)) == 10

@@ -77,6 +77,8 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
                 results.append(rows[index])
     failed = sum("error" in r for r in results)
     log.info("predicted %d videos, %d unreadable", len(results) - failed, failed)
+    if results and failed == len(results):
+        raise UserError(f"no video could be predicted ({failed} unreadable; see above)")
     return results
 
 

@@ -58,6 +58,10 @@ def prepare(cfg: DictConfig) -> PrepareSummary:
     summary = prepare_dataset(videos, spec.root, frames, settings,
                               workers=cfg.workers or os.cpu_count() or 1, progress=cfg.progress)
     print(summary, flush=True)
+    if summary.failed and not summary.prepared and not summary.already_done:
+        first, reason = next(iter(sorted(summary.failed.items())))
+        raise UserError(f"vidtl-prepare: all {len(summary.failed)} videos failed, nothing was "
+                        f"prepared (the first: {first}: {reason})")
     if storage is not None:
         packed = write_shards(
             index, lambda video: frame_file_path(frames, spec.root, video),

@@ -208,8 +208,7 @@ def training_data(cfg: DictConfig, module: VideoClassificationModule,
     if settings is None or not settings.enabled:
         return datamodule
     data = {k: v for k, v in resolved_container(cfg.data).items() if k not in LOADER_ONLY_KEYS}
-    key = {"backbone": resolved_container(cfg.model.backbone), "data": data, "seed": cfg.seed,
-           "videos": {s: len(r) for s, r in datamodule.index.subsets.items()}}
+    key = {"backbone": resolved_container(cfg.model.backbone), "data": data, "seed": cfg.seed}
     tensors = build_feature_cache(module, datamodule, settings, key,
                                   Path(cfg.paths.data_dir) / "feature_cache")
     return CachedFeatureDataModule(tensors, datamodule.batch_size)

@@ -13,8 +13,11 @@ features:
   checkpoint is the whole model.
 
 The cache is written to ``cache_dir/<key>.pt`` (atomically), keyed by the backbone, its
-weights and every data setting that changes features, so runs and sweeps over heads share it;
-it is read with ``weights_only=True``.
+weights, every data setting that changes features, and every video (its path, label, time
+window, and its file's size and modification time), so runs and sweeps over heads share it
+while the data stays the same. It is read as a file vidtl did not write
+(:mod:`vidtl.core.tensor_files`), and one that does not fit (entries, shapes, labels out of
+range, values that are not finite) is extracted again with a warning, never used.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +38,7 @@ from torch.utils.data import DataLoader, Dataset
 from vidtl.core.atomic import atomic_path
 from vidtl.core.errors import UserError
 from vidtl.core.tensor_files import load_tensor_file
+from vidtl.data.annotations.records import VideoIndex
 from vidtl.data.loading.datamodule import VideoDataModule
 from vidtl.models.in_backbone import InBackboneTemporal
 from vidtl.training.module import VideoClassificationModule
@@ -78,6 +83,47 @@ def check_cacheable(module: VideoClassificationModule) -> None:
         raise UserError("feature_cache needs a frozen backbone: finetune=linear_probe")
 
 
+def videos_identity(index: VideoIndex) -> str:
+    """A digest of every record of ``index`` (subset, path, label, time window) and of its
+    file's size and modification time: what the cached features were made from."""
+    digest = hashlib.sha256()
+    for subset, records in sorted(index.subsets.items()):
+        for record in records:
+            try:
+                stat = os.stat(record.path)
+                identity = (stat.st_size, stat.st_mtime_ns)
+            except OSError:
+                identity = None
+            digest.update(json.dumps([subset, str(record.path), record.label, record.start_sec,
+                                      record.end_sec, identity]).encode())
+    return digest.hexdigest()
+
+
+def cache_problem(tensors: Any, expected: dict[str, int]) -> str | None:
+    """What is wrong with loaded cache ``tensors`` for ``expected`` counts and sizes (train and
+    val videos, views, frames, features, classes), or ``None`` when it fits."""
+    keys = {"train_features", "train_labels", "val_features", "val_labels"}
+    if not isinstance(tensors, dict) or set(tensors) != keys:
+        return f"expected the entries {sorted(keys)}"
+    shapes = {"train_features": (expected["train"], expected["views"], expected["frames"],
+                                 expected["features"]),
+              "train_labels": (expected["train"],),
+              "val_features": (expected["val"], 1, expected["frames"], expected["features"]),
+              "val_labels": (expected["val"],)}
+    for name, shape in shapes.items():
+        if tuple(tensors[name].shape) != shape:
+            return f"{name} has shape {tuple(tensors[name].shape)}, expected {shape}"
+    for name in ("train_labels", "val_labels"):
+        labels = tensors[name]
+        if labels.dtype != torch.int64 or (len(labels) and not (
+                0 <= int(labels.min()) and int(labels.max()) < expected["classes"])):
+            return f"{name} are not class indices 0...{expected['classes'] - 1}"
+    for name in ("train_features", "val_features"):
+        if not torch.isfinite(tensors[name]).all():
+            return f"{name} hold values that are not finite"
+    return None
+
+
 def cache_key(config: dict[str, Any]) -> str:
     """A short hash of everything that changes the cached features."""
     text = json.dumps(config, sort_keys=True, default=str)
@@ -109,10 +155,24 @@ def build_feature_cache(module: VideoClassificationModule, datamodule: VideoData
     has no entry for ``key_config``."""
     check_cacheable(module)
     folder = Path(settings.cache_dir).expanduser() if settings.cache_dir else default_dir
-    path = folder / f"{cache_key({**key_config, 'train_views': settings.train_views})}.pt"
-    if path.is_file():
-        log.info("frame features from the cache %s", path)
-        return load_tensor_file(path, "feature cache")
+    key = {**key_config, "videos": videos_identity(datamodule.index),
+           "train_views": settings.train_views}
+    path = folder / f"{cache_key(key)}.pt"
+    expected = {"train": len(datamodule.dataset("train")), "val": len(datamodule.dataset("val")),
+                "views": settings.train_views, "frames": datamodule.num_frames,
+                "features": module.classifier.backbone.num_features,
+                "classes": module.classifier.num_classes}
+    if os.path.lexists(path):
+        try:
+            tensors = load_tensor_file(path, "feature cache")
+            problem = cache_problem(tensors, expected)
+        except UserError as error:
+            problem = str(error)
+        if problem is None:
+            log.info("frame features from the cache %s", path)
+            return tensors
+        log.warning("the feature cache %s is not usable (%s): extracting the features again",
+                    path, problem)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     module.to(device)
     plain = {"batch_size": datamodule.plan.batch_size, "num_workers": datamodule.plan.num_workers,

@@ -17,6 +17,7 @@ samplers, time windows and annotations mean the same with either source.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -79,13 +80,15 @@ def frame_file_path(store_root: Path, data_root: Path, video: Path) -> Path:
 
 def relative_video_path(video: Path, data_root: Path) -> Path:
     """``video`` relative to ``data_root`` (symbolic links are not followed, so two links to one
-    file are two videos); a video outside it keeps its absolute path, re-rooted under
-    ``_external/`` so that two such videos cannot collide."""
+    file are two videos); a video outside it (``data.allow_outside_root``) goes under
+    ``_external/<digest of its absolute path>/``, which no path inside the root is (the
+    preparation refuses two videos that would share a file all the same)."""
     video, data_root = Path(os.path.abspath(video)), Path(os.path.abspath(data_root))
     try:
         return video.relative_to(data_root)
     except ValueError:
-        return Path("_external", *video.parts[1:])
+        digest = hashlib.sha256(str(video).encode()).hexdigest()[:20]
+        return Path("_external", digest, video.name)
 
 
 def resized_shape(height: int, width: int, short_side: int | None) -> tuple[int, int]:

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from vidtl.core.atomic import DiskFullError, atomic_path, process_alive, write_text_atomic
+from vidtl.core.errors import UserError
 from vidtl.core.safe_files import MAX_ANNOTATION_BYTES, inside, read_bytes
 from vidtl.data.clips.dataset import SkippedVideoLog
 from vidtl.data.frames.frame_store import frame_file_path, relative_video_path, write_frame_file
@@ -133,9 +134,12 @@ def prepare_dataset(
         copy_annotations(data_root, output)
     failures = SkippedVideoLog(output / FAILURES)
     summary = PrepareSummary(output=str(output))
-    todo = []
-    for video in dict.fromkeys(videos):  # each video once, in order
+    todo, sources = [], {}
+    for video in dict.fromkeys(Path(os.path.abspath(v)) for v in videos):  # each once
         destination = output_path(settings, output, data_root, video)
+        if sources.setdefault(destination, video) != video:
+            raise UserError(f"{sources[destination]} and {video} would share the prepared file "
+                            f"{destination}; rename one of them")
         if destination.is_file():
             summary.already_done += 1
         else:

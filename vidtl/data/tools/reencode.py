@@ -9,6 +9,10 @@ from vidtl.core.atomic import atomic_path
 from vidtl.data.frames.frame_store import resized_shape
 from vidtl.data.frames.reader import VideoDecodeError, decode_errors_named
 
+# Containers that hold H.264 under their own name; any other suffix (.webm, .mpg, .wmv...) gets
+# Matroska, which holds it, under the same file name (decoders read the content, not the name).
+H264_CONTAINERS = {".mp4", ".m4v", ".mov", ".mkv", ".avi", ".flv", ".ts"}
+
 
 def reencode_video(
     video: Path,
@@ -30,7 +34,9 @@ def reencode_video(
     written = 0
     with decode_errors_named(video, "re-encode"), \
             atomic_path(destination, keep_suffix=True) as partial:
-        with av.open(str(video)) as source, av.open(str(partial), "w") as target:
+        container = None if destination.suffix.lower() in H264_CONTAINERS else "matroska"
+        with av.open(str(video)) as source, \
+                av.open(str(partial), "w", format=container) as target:
             if not source.streams.video:
                 raise VideoDecodeError(f"{video}: no video stream")
             stream = source.streams.video[0]
