@@ -80,3 +80,24 @@ def write_csv_lists(root: Path, folder: Path) -> tuple[Path, Path]:
         lists.append(folder / name)
         lists[-1].write_text("path,label\n" + "".join(rows))
     return lists[0], lists[1]
+
+
+class LearningRateRecorder:
+    """A Lightning callback (named by ``_target_`` in a test's overrides) that appends each
+    training step's learning rates and weight decays to a JSON-lines file."""
+
+    def __new__(cls, path: str):
+        import json
+
+        import lightning as L
+
+        class Recorder(L.Callback):
+            def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+                groups = trainer.optimizers[0].param_groups
+                with open(path, "a") as file:
+                    file.write(json.dumps({"step": trainer.global_step,
+                                           "lr": [g["lr"] for g in groups],
+                                           "weight_decay": [g["weight_decay"] for g in groups]})
+                               + "\n")
+
+        return Recorder()

@@ -22,6 +22,11 @@ from vidtl.assembly.model import build_module
 from vidtl.callbacks.atomic_checkpoint_io import AtomicCheckpointIO
 from vidtl.callbacks.preemption import PreemptionCheckpoint
 from vidtl.callbacks.restored_paths import RestoredPaths
+from vidtl.callbacks.resume_changes import (
+    ApplyNewOptimizer,
+    check_resume_changes,
+    config_changes,
+)
 from vidtl.callbacks.run_record import RunRecord
 from vidtl.callbacks.sigterm_deadline import SigtermDeadline
 from vidtl.callbacks.train_throughput import TrainThroughput
@@ -36,6 +41,7 @@ from vidtl.cli.builders import (
 from vidtl.cli.errors import exit_on_user_error
 from vidtl.core.custom_imports import import_custom
 from vidtl.core.errors import UserError
+from vidtl.core.stored_config import plain_config
 from vidtl.data.loading.datamodule import VideoDataModule
 from vidtl.evaluation.reports import write_test_reports
 from vidtl.inference.checkpoint_model import read_checkpoint
@@ -99,6 +105,12 @@ def checkpoint_to_resume(cfg: DictConfig, output_dir: Path) -> str | None:
     """``resume=auto``: the newest checkpoint of this run folder that can be read (a run that
     was interrupted; an unreadable one, truncated by a crash, is passed over with a warning),
     else ``ckpt_path`` (null: a fresh start)."""
+    return resume_point(cfg, output_dir)[0]
+
+
+def resume_point(cfg: DictConfig, output_dir: Path) -> tuple[str | None, Any]:
+    """:func:`checkpoint_to_resume` and that checkpoint's ``vidtl`` record (``None`` for a
+    fresh start), each checkpoint read once."""
     resume, max_gb = cfg.get("resume"), cfg.get("max_checkpoint_gb")
     if resume is None:
         return _readable(cfg.get("ckpt_path"), max_gb)
@@ -108,12 +120,12 @@ def checkpoint_to_resume(cfg: DictConfig, output_dir: Path) -> str | None:
     candidates = resumable_checkpoints(output_dir)
     for candidate in candidates:
         try:
-            read_checkpoint(candidate, max_gb)
+            record = read_checkpoint(candidate, max_gb).get("vidtl")
         except UserError as error:
             log.warning("resume=auto: passing over %s", error)
             continue
         log.info("resume=auto: continuing from %s", candidate)
-        return str(candidate)
+        return str(candidate), record
     if candidates:
         raise UserError(f"resume=auto: none of the {len(candidates)} checkpoints in {output_dir} "
                         f"can be read ({', '.join(p.name for p in candidates)}); move them away "
@@ -123,15 +135,30 @@ def checkpoint_to_resume(cfg: DictConfig, output_dir: Path) -> str | None:
     return _readable(cfg.get("ckpt_path"), max_gb)
 
 
-def _readable(ckpt_path: str | None, max_gb: float | None = None) -> str | None:
-    """``ckpt_path``, once it has been read safely (a clear error for a missing, damaged or
-    pickled file before Lightning, which also loads it with ``weights_only=True``)."""
-    if ckpt_path is not None:
-        path = Path(str(ckpt_path)).expanduser()
-        if not path.exists():
-            raise FileNotFoundError(f"ckpt_path={ckpt_path}: no such checkpoint")
-        read_checkpoint(path, max_gb)
-    return ckpt_path
+def resumed_changes(cfg: DictConfig, checkpoint_path: str | None, record: Any) -> bool:
+    """When resuming from ``checkpoint_path`` (whose ``vidtl`` record is ``record``): log what
+    this run changes, refuse or apply optimizer and schedule changes (``resume_changes``, see
+    :mod:`vidtl.callbacks.resume_changes`); whether the optimizer must be built anew."""
+    if checkpoint_path is None or not isinstance(record, dict):
+        return False  # a fresh start, or not vidtl's checkpoint: nothing to compare with
+    saved = plain_config(record.get("config"), checkpoint_path)
+    if not isinstance(saved, dict):
+        return False
+    changes = config_changes(saved, resolved_container(cfg))
+    return check_resume_changes(changes, str(cfg.get("resume_changes", "refuse")),
+                                checkpoint_path)
+
+
+def _readable(ckpt_path: str | None, max_gb: float | None = None) -> tuple[str | None, Any]:
+    """``ckpt_path`` and its ``vidtl`` record, once it has been read safely (a clear error for
+    a missing, damaged or pickled file before Lightning, which also loads it with
+    ``weights_only=True``)."""
+    if ckpt_path is None:
+        return None, None
+    path = Path(str(ckpt_path)).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"ckpt_path={ckpt_path}: no such checkpoint")
+    return ckpt_path, read_checkpoint(path, max_gb).get("vidtl")
 
 
 def step_checkpoint(output_dir: Path, every_n_steps: int) -> ModelCheckpoint:
@@ -230,12 +257,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule.prepare_data()
     module = build_training_module(cfg, datamodule)
     throughput = TrainThroughput()
-    resume_from = checkpoint_to_resume(cfg, output_dir)
+    resume_from, resumed_record = resume_point(cfg, output_dir)
+    apply_changes = resumed_changes(cfg, resume_from, resumed_record)
     loggers = build_loggers(cfg)
     callbacks = [*build_callbacks(cfg, has_logger=bool(loggers)), throughput,
                  RunRecord(resolved_container(cfg)), RestoredPaths(),
                  PreemptionCheckpoint(output_dir / LAST_CHECKPOINT),
-                 SigtermDeadline(cfg.get("sigterm_grace_s", 120))]
+                 SigtermDeadline(cfg.get("sigterm_grace_s", 120)),
+                 *([ApplyNewOptimizer()] if apply_changes else [])]
     if cfg.get("checkpoint_every_n_steps"):
         callbacks.append(step_checkpoint(output_dir, int(cfg.checkpoint_every_n_steps)))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,

@@ -1,0 +1,70 @@
+"""Resuming with other settings (issue 24): every change is said; the optimizer's and the
+schedule's, which the checkpoint would restore, either apply or stop the run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from helpers import compose_config, tiny_train_overrides
+
+from vidtl.callbacks.resume_changes import config_changes
+from vidtl.cli.train import train
+from vidtl.core.errors import UserError
+
+
+def resumed(tmp_path, tiny_dataset, tiny_checkpoint, *extra: str) -> tuple[dict, list[dict]]:
+    """Resume the tiny run (1 epoch, AdamW lr 1e-3, weight decay 0.05, cosine) for a second
+    epoch with ``extra``; the metrics and each step's learning rates and weight decays."""
+    record = tmp_path / "steps.jsonl"
+    metrics = train(compose_config("train", tiny_train_overrides(
+        tmp_path, tiny_dataset, "test=false", "logger=none", f"ckpt_path={tiny_checkpoint}",
+        "trainer.max_epochs=2", "+callbacks.recorder._target_=helpers.LearningRateRecorder",
+        f"+callbacks.recorder.path={record}", *extra)))
+    return metrics, [json.loads(line) for line in record.read_text().splitlines()]
+
+
+def test_a_new_learning_rate_is_refused_unless_applied(tiny_dataset, tiny_checkpoint, tmp_path):
+    """Issue 24: ``ckpt_path=... optimizer.lr=0.1`` exited 0 with the config and W&B saying 0.1
+    while the optimizer kept 0.001."""
+    with pytest.raises(UserError, match=r"optimizer.lr=0.1 \(was 0.001\) would not take "
+                                        r"effect; add resume_changes=apply"):
+        resumed(tmp_path / "refused", tiny_dataset, tiny_checkpoint, "optimizer.lr=0.1")
+    _, steps = resumed(tmp_path / "applied", tiny_dataset, tiny_checkpoint, "optimizer.lr=0.1",
+                       "optimizer.weight_decay=0.2", "scheduler=none", "resume_changes=apply")
+    assert steps and all(s["lr"] == [0.1] * len(s["lr"]) for s in steps)  # no schedule: 0.1
+    assert all(s["weight_decay"] == [0.2] * len(s["weight_decay"]) for s in steps)
+
+
+def test_the_schedule_continues_at_the_restored_step_with_the_new_rate(tiny_dataset,
+                                                                       tiny_checkpoint,
+                                                                       tmp_path):
+    from vidtl.training.lr_schedules import cosine_with_warmup
+
+    _, steps = resumed(tmp_path, tiny_dataset, tiny_checkpoint, "optimizer.lr=0.01",
+                       "scheduler.warmup_epochs=0", "resume_changes=apply")
+    # cosine over the 2 epochs of 2 steps each, from step 2 on (the checkpoint's)
+    import torch
+
+    probe = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.01)
+    factor = cosine_with_warmup(probe, total_steps=4, steps_per_epoch=2).lr_lambdas[0]
+    assert [s["step"] for s in steps] == [2, 3]
+    for step in steps:
+        assert step["lr"][0] == pytest.approx(0.01 * factor(step["step"]))
+
+
+def test_max_epochs_and_other_changes_are_listed_and_take_effect(tiny_dataset, tiny_checkpoint,
+                                                                 tmp_path, caplog):
+    metrics, steps = resumed(tmp_path, tiny_dataset, tiny_checkpoint, "trainer.max_epochs=3",
+                             "module.label_smoothing=0.1")
+    assert "was trained with trainer.max_epochs=1; this run has 3" in caplog.text
+    assert "module.label_smoothing=0.0; this run has 0.1" in caplog.text
+    assert max(s["step"] for s in steps) == 5  # epochs 2 and 3 of 2 steps each
+    assert "val/top1" in metrics
+
+
+def test_bookkeeping_is_not_a_change():
+    saved = {"paths": {"output_dir": "/a"}, "run_name": "x", "optimizer": {"lr": 1.0}}
+    current = {"paths": {"output_dir": "/b"}, "run_name": "y", "optimizer": {"lr": 2.0},
+               "resume": "auto"}
+    assert config_changes(saved, current) == {"optimizer.lr": (1.0, 2.0)}
