@@ -12,11 +12,11 @@ import time
 import lightning as L
 import pytest
 import torch
-from helpers import tiny_train_overrides
+from helpers import compose_config, tiny_train_overrides
 from test_finetune import Stop, build, datamodule
 
 from vidtl.callbacks.atomic_checkpoint_io import AtomicCheckpointIO
-from vidtl.cli.train import step_checkpoint
+from vidtl.cli.train import step_checkpoint, train
 from vidtl.data.loading.resumable import EpochShuffleSampler, ResumableDataLoader
 from vidtl.finetune.schedule import FinetuneSchedule
 
@@ -102,7 +102,8 @@ def test_sigkill_then_resume_auto_finishes_the_run_in_the_same_wandb_run(tiny_da
                                                  "trainer.max_epochs=3",
                                                  "trainer.limit_train_batches=null",
                                                  "trainer.limit_val_batches=1",
-                                                 "logger=wandb", "test=false")
+                                                 "logger=[wandb,csv,tensorboard]",
+                                                 "trainer.log_every_n_steps=1", "test=false")
                  if not o.startswith("paths.output_dir")]
     command = [sys.executable, "-m", "vidtl.cli.train", *overrides, f"paths.log_dir={log_dir}",
                "run_name=preemptible", "resume=auto", "checkpoint_every_n_steps=1"]
@@ -136,3 +137,39 @@ def test_sigkill_then_resume_auto_finishes_the_run_in_the_same_wandb_run(tiny_da
     assert (run_dir / "wandb_run_id.txt").read_text().strip() == run_id
     runs = sorted((run_dir / "wandb").glob("offline-run-*"))
     assert len(runs) == 2 and all(r.name.endswith(run_id) for r in runs)  # one W&B run, resumed
+    # every training step's curve once, in order, in CSV and in TensorBoard (issue 24)
+    import csv
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    rows = list(csv.DictReader((run_dir / "csv" / "metrics.csv").open()))
+    assert [int(r["step"]) for r in rows if r.get("train/loss")] == list(range(24))
+    events = EventAccumulator(str(next((run_dir / "tensorboard").rglob("events.*")).parent))
+    events.Reload()
+    assert [e.step for e in events.Scalars("train/loss")] == list(range(24))
+
+
+def test_the_csv_curves_of_every_attempt_survive_a_resume(tiny_dataset, tmp_path):
+    """Issue 24: after ``resume=auto``, ``csv/metrics.csv`` held only the resumed steps. Now it
+    holds every step once, in order; the rows an interrupted attempt logged after its last
+    checkpoint (here planted: steps 2 and 3) give way to the resumed run's."""
+    import csv
+
+    run = tmp_path / "run"
+    common = ["logger=csv", "test=false", "trainer.log_every_n_steps=1", "resume=auto"]
+    train(compose_config("train", tiny_train_overrides(run, tiny_dataset, *common)))
+    metrics_file = run / "csv" / "metrics.csv"
+    with metrics_file.open("a") as file:  # what an attempt killed after step 2's checkpoint left
+        for step in (2, 3):
+            file.write(f"0,{step},,,,,,999.0,\n")
+    train(compose_config("train", tiny_train_overrides(run, tiny_dataset, *common,
+                                                       "trainer.max_epochs=2")))
+    rows = list(csv.DictReader(metrics_file.open()))
+    steps = [int(row["step"]) for row in rows if row.get("train/loss")]
+    assert steps == [0, 1, 2, 3]
+    assert not any("999" in value for row in rows for value in row.values() if value)
+    # each epoch's validation, and the final weights' (the first attempt's was superseded)
+    assert [int(row["step"]) for row in rows if row.get("val/top1")] == [1, 3, 4]
+    for key in rows[0]:  # no metric twice at one step
+        logged = [row["step"] for row in rows if row.get(key) and key not in ("step", "epoch")]
+        assert len(logged) == len(set(logged)), key

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from vidtl.core.atomic import write_text_atomic
@@ -23,16 +23,27 @@ def resolved_container(cfg: DictConfig) -> dict[str, Any]:
     return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
 
 
-def build_loggers(cfg: DictConfig) -> list[L.pytorch.loggers.Logger]:
-    """Loggers of ``cfg.logger``; W&B runs offline unless ``WANDB_MODE`` says otherwise."""
+def build_loggers(cfg: DictConfig, resume_step: int | None = None
+                  ) -> list[L.pytorch.loggers.Logger]:
+    """Loggers of ``cfg.logger``; W&B runs offline unless ``WANDB_MODE`` says otherwise. A run
+    resumed at ``resume_step`` keeps the curves logged before it (CSV, TensorBoard)."""
+    from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
+
+    from vidtl.callbacks.csv_history import ResumableCSVLogger
+
     loggers = []
     for name, logger_cfg in (cfg.get("logger") or {}).items():
         if not isinstance(logger_cfg, DictConfig) or "_target_" not in logger_cfg:
             continue
-        options = {}
-        if "wandb" in logger_cfg._target_.lower():
+        options: dict[str, Any] = {}
+        kind = get_class(logger_cfg._target_)
+        if issubclass(kind, WandbLogger):
             os.environ.setdefault("WANDB_MODE", "offline")
             options = wandb_options(cfg, logger_cfg)
+        elif issubclass(kind, ResumableCSVLogger):
+            options["resume_step"] = resume_step
+        elif issubclass(kind, TensorBoardLogger) and resume_step is not None:
+            options["purge_step"] = resume_step  # events of steps from it on are superseded
         log.info("logger %s: %s", name, logger_cfg._target_)
         loggers.append(instantiate(logger_cfg, **options))
     return loggers

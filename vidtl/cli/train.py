@@ -7,6 +7,7 @@ bundled ImageNet EfficientNet-Lite0 on it. Any config key can be overridden; ``-
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -105,12 +106,28 @@ def checkpoint_to_resume(cfg: DictConfig, output_dir: Path) -> str | None:
     """``resume=auto``: the newest checkpoint of this run folder that can be read (a run that
     was interrupted; an unreadable one, truncated by a crash, is passed over with a warning),
     else ``ckpt_path`` (null: a fresh start)."""
-    return resume_point(cfg, output_dir)[0]
+    return resume_point(cfg, output_dir).path
 
 
-def resume_point(cfg: DictConfig, output_dir: Path) -> tuple[str | None, Any]:
-    """:func:`checkpoint_to_resume` and that checkpoint's ``vidtl`` record (``None`` for a
-    fresh start), each checkpoint read once."""
+@dataclass(frozen=True)
+class ResumePoint:
+    """The checkpoint a run resumes from (``None``: a fresh start), its ``vidtl`` record and
+    its global step."""
+
+    path: str | None = None
+    record: Any = None
+    step: int | None = None
+
+
+def _resume_point(path: str, checkpoint: dict[str, Any]) -> ResumePoint:
+    step = checkpoint.get("global_step")
+    return ResumePoint(path, checkpoint.get("vidtl"),
+                       step if isinstance(step, int) and step >= 0 else None)
+
+
+def resume_point(cfg: DictConfig, output_dir: Path) -> ResumePoint:
+    """:func:`checkpoint_to_resume`, with what the run needs of that checkpoint, each
+    checkpoint read once."""
     resume, max_gb = cfg.get("resume"), cfg.get("max_checkpoint_gb")
     if resume is None:
         return _readable(cfg.get("ckpt_path"), max_gb)
@@ -120,12 +137,12 @@ def resume_point(cfg: DictConfig, output_dir: Path) -> tuple[str | None, Any]:
     candidates = resumable_checkpoints(output_dir)
     for candidate in candidates:
         try:
-            record = read_checkpoint(candidate, max_gb).get("vidtl")
+            checkpoint = read_checkpoint(candidate, max_gb)
         except UserError as error:
             log.warning("resume=auto: passing over %s", error)
             continue
         log.info("resume=auto: continuing from %s", candidate)
-        return str(candidate), record
+        return _resume_point(str(candidate), checkpoint)
     if candidates:
         raise UserError(f"resume=auto: none of the {len(candidates)} checkpoints in {output_dir} "
                         f"can be read ({', '.join(p.name for p in candidates)}); move them away "
@@ -135,10 +152,11 @@ def resume_point(cfg: DictConfig, output_dir: Path) -> tuple[str | None, Any]:
     return _readable(cfg.get("ckpt_path"), max_gb)
 
 
-def resumed_changes(cfg: DictConfig, checkpoint_path: str | None, record: Any) -> bool:
-    """When resuming from ``checkpoint_path`` (whose ``vidtl`` record is ``record``): log what
-    this run changes, refuse or apply optimizer and schedule changes (``resume_changes``, see
-    :mod:`vidtl.callbacks.resume_changes`); whether the optimizer must be built anew."""
+def resumed_changes(cfg: DictConfig, point: ResumePoint) -> bool:
+    """When resuming (``point``): log what this run changes, refuse or apply optimizer and
+    schedule changes (``resume_changes``, see :mod:`vidtl.callbacks.resume_changes`); whether
+    the optimizer must be built anew."""
+    checkpoint_path, record = point.path, point.record
     if checkpoint_path is None or not isinstance(record, dict):
         return False  # a fresh start, or not vidtl's checkpoint: nothing to compare with
     saved = plain_config(record.get("config"), checkpoint_path)
@@ -149,16 +167,16 @@ def resumed_changes(cfg: DictConfig, checkpoint_path: str | None, record: Any) -
                                 checkpoint_path)
 
 
-def _readable(ckpt_path: str | None, max_gb: float | None = None) -> tuple[str | None, Any]:
-    """``ckpt_path`` and its ``vidtl`` record, once it has been read safely (a clear error for
-    a missing, damaged or pickled file before Lightning, which also loads it with
+def _readable(ckpt_path: str | None, max_gb: float | None = None) -> ResumePoint:
+    """The resume point of ``ckpt_path``, once it has been read safely (a clear error for a
+    missing, damaged or pickled file before Lightning, which also loads it with
     ``weights_only=True``)."""
     if ckpt_path is None:
-        return None, None
+        return ResumePoint()
     path = Path(str(ckpt_path)).expanduser()
     if not path.exists():
         raise FileNotFoundError(f"ckpt_path={ckpt_path}: no such checkpoint")
-    return ckpt_path, read_checkpoint(path, max_gb).get("vidtl")
+    return _resume_point(ckpt_path, read_checkpoint(path, max_gb))
 
 
 def step_checkpoint(output_dir: Path, every_n_steps: int) -> ModelCheckpoint:
@@ -257,9 +275,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule.prepare_data()
     module = build_training_module(cfg, datamodule)
     throughput = TrainThroughput()
-    resume_from, resumed_record = resume_point(cfg, output_dir)
-    apply_changes = resumed_changes(cfg, resume_from, resumed_record)
-    loggers = build_loggers(cfg)
+    point = resume_point(cfg, output_dir)
+    resume_from = point.path
+    apply_changes = resumed_changes(cfg, point)
+    loggers = build_loggers(cfg, point.step)
     callbacks = [*build_callbacks(cfg, has_logger=bool(loggers)), throughput,
                  RunRecord(resolved_container(cfg)), RestoredPaths(),
                  PreemptionCheckpoint(output_dir / LAST_CHECKPOINT),
@@ -290,7 +309,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         metrics |= footprint | peak_memory_mb(module.device)
         for logger in loggers:
             logger.log_metrics({k: metrics[k] for k in ("peak_rss_mb", "peak_gpu_memory_mb")
-                                if k in metrics})
+                                if k in metrics}, step=trainer.global_step)
         text = write_metrics(output_dir, metrics)
         finish_loggers(loggers)
     if metrics["skipped_videos"] or metrics["videos_with_replaced_frames"]:
