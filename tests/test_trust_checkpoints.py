@@ -13,7 +13,7 @@ import pytest
 import torch
 from helpers import compose_config
 
-from vidtl.cli.train import checkpoint_to_resume
+from vidtl.cli.starting_point import checkpoint_to_resume
 from vidtl.core.errors import UserError
 from vidtl.core.trusted_targets import UntrustedTargetError, check_targets, is_trusted
 from vidtl.inference.checkpoint_model import (

@@ -7,7 +7,6 @@ bundled ImageNet EfficientNet-Lite0 on it. Any config key can be overridden; ``-
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +24,6 @@ from vidtl.callbacks.preemption import PreemptionCheckpoint
 from vidtl.callbacks.restored_paths import RestoredPaths
 from vidtl.callbacks.resume_changes import (
     ApplyNewOptimizer,
-    check_resume_changes,
-    config_changes,
 )
 from vidtl.callbacks.run_record import RunRecord
 from vidtl.callbacks.sigterm_deadline import SigtermDeadline
@@ -40,12 +37,16 @@ from vidtl.cli.builders import (
     write_metrics,
 )
 from vidtl.cli.errors import exit_on_user_error
+from vidtl.cli.starting_point import (
+    LAST_CHECKPOINT,
+    resume_point,
+    resumed_changes,
+    start_weights,
+)
 from vidtl.core.custom_imports import import_custom
 from vidtl.core.errors import UserError
-from vidtl.core.stored_config import plain_config
 from vidtl.data.loading.datamodule import VideoDataModule
 from vidtl.evaluation.reports import write_test_reports
-from vidtl.inference.checkpoint_model import read_checkpoint
 from vidtl.training.feature_cache import (
     CachedFeatureDataModule,
     FeatureCacheSettings,
@@ -76,7 +77,6 @@ def _checkpoint_to_evaluate(trainer: L.Trainer, val_is_test: bool) -> str | None
     return best
 
 
-LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
 
 
 def class_weights(weighting: str | None, datamodule: VideoDataModule,
@@ -94,89 +94,18 @@ def class_weights(weighting: str | None, datamodule: VideoDataModule,
     return weights.tolist()
 
 
-def resumable_checkpoints(output_dir: Path) -> list[Path]:
-    """The checkpoints a run folder holds, newest first: ``checkpoints/*.ckpt`` and the
-    ``hpc_ckpt_<n>.ckpt`` that Lightning writes when SLURM preempts a job."""
-    found = [*(output_dir / LAST_CHECKPOINT.parent).glob("*.ckpt"),
-             *output_dir.glob("hpc_ckpt_*.ckpt")]
-    return sorted(found, key=lambda path: path.stat().st_mtime, reverse=True)
-
-
-def checkpoint_to_resume(cfg: DictConfig, output_dir: Path) -> str | None:
-    """``resume=auto``: the newest checkpoint of this run folder that can be read (a run that
-    was interrupted; an unreadable one, truncated by a crash, is passed over with a warning),
-    else ``ckpt_path`` (null: a fresh start)."""
-    return resume_point(cfg, output_dir).path
-
-
-@dataclass(frozen=True)
-class ResumePoint:
-    """The checkpoint a run resumes from (``None``: a fresh start), its ``vidtl`` record and
-    its global step."""
-
-    path: str | None = None
-    record: Any = None
-    step: int | None = None
-
-
-def _resume_point(path: str, checkpoint: dict[str, Any]) -> ResumePoint:
-    step = checkpoint.get("global_step")
-    return ResumePoint(path, checkpoint.get("vidtl"),
-                       step if isinstance(step, int) and step >= 0 else None)
-
-
-def resume_point(cfg: DictConfig, output_dir: Path) -> ResumePoint:
-    """:func:`checkpoint_to_resume`, with what the run needs of that checkpoint, each
-    checkpoint read once."""
-    resume, max_gb = cfg.get("resume"), cfg.get("max_checkpoint_gb")
-    if resume is None:
-        return _readable(cfg.get("ckpt_path"), max_gb)
-    if resume != "auto":
-        raise UserError(f"resume must be null or auto, got {resume!r} (ckpt_path=PATH starts "
-                        f"from a given checkpoint)")
-    candidates = resumable_checkpoints(output_dir)
-    for candidate in candidates:
-        try:
-            checkpoint = read_checkpoint(candidate, max_gb)
-        except UserError as error:
-            log.warning("resume=auto: passing over %s", error)
-            continue
-        log.info("resume=auto: continuing from %s", candidate)
-        return _resume_point(str(candidate), checkpoint)
-    if candidates:
-        raise UserError(f"resume=auto: none of the {len(candidates)} checkpoints in {output_dir} "
-                        f"can be read ({', '.join(p.name for p in candidates)}); move them away "
-                        f"to start afresh, or set ckpt_path=PATH")
-    log.info("resume=auto: no checkpoint in %s yet; starting %s", output_dir,
-             f"from {cfg.ckpt_path}" if cfg.get("ckpt_path") else "afresh")
-    return _readable(cfg.get("ckpt_path"), max_gb)
-
-
-def resumed_changes(cfg: DictConfig, point: ResumePoint) -> bool:
-    """When resuming (``point``): log what this run changes, refuse or apply optimizer and
-    schedule changes (``resume_changes``, see :mod:`vidtl.callbacks.resume_changes`); whether
-    the optimizer must be built anew."""
-    checkpoint_path, record = point.path, point.record
-    if checkpoint_path is None or not isinstance(record, dict):
-        return False  # a fresh start, or not vidtl's checkpoint: nothing to compare with
-    saved = plain_config(record.get("config"), checkpoint_path)
-    if not isinstance(saved, dict):
-        return False
-    changes = config_changes(saved, resolved_container(cfg))
-    return check_resume_changes(changes, str(cfg.get("resume_changes", "refuse")),
-                                checkpoint_path)
-
-
-def _readable(ckpt_path: str | None, max_gb: float | None = None) -> ResumePoint:
-    """The resume point of ``ckpt_path``, once it has been read safely (a clear error for a
-    missing, damaged or pickled file before Lightning, which also loads it with
-    ``weights_only=True``)."""
-    if ckpt_path is None:
-        return ResumePoint()
-    path = Path(str(ckpt_path)).expanduser()
-    if not path.exists():
-        raise FileNotFoundError(f"ckpt_path={ckpt_path}: no such checkpoint")
-    return _resume_point(ckpt_path, read_checkpoint(path, max_gb))
+def run_callbacks(cfg: DictConfig, output_dir: Path, apply_changes: bool) -> list[L.Callback]:
+    """The callbacks every training run has: its record in each checkpoint, restored paths
+    checked, preemption, the SIGTERM deadline, periodic checkpoints, and the new optimizer
+    settings of a resumed run when they apply."""
+    callbacks = [RunRecord(resolved_container(cfg)), RestoredPaths(),
+                 PreemptionCheckpoint(output_dir / LAST_CHECKPOINT),
+                 SigtermDeadline(cfg.get("sigterm_grace_s", 120))]
+    if apply_changes:
+        callbacks.append(ApplyNewOptimizer())
+    if cfg.get("checkpoint_every_n_steps"):
+        callbacks.append(step_checkpoint(output_dir, int(cfg.checkpoint_every_n_steps)))
+    return callbacks
 
 
 def step_checkpoint(output_dir: Path, every_n_steps: int) -> ModelCheckpoint:
@@ -277,15 +206,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     throughput = TrainThroughput()
     point = resume_point(cfg, output_dir)
     resume_from = point.path
-    apply_changes = resumed_changes(cfg, point)
+    start_weights(cfg, module, point, datamodule.class_names)
     loggers = build_loggers(cfg, point.step)
     callbacks = [*build_callbacks(cfg, has_logger=bool(loggers)), throughput,
-                 RunRecord(resolved_container(cfg)), RestoredPaths(),
-                 PreemptionCheckpoint(output_dir / LAST_CHECKPOINT),
-                 SigtermDeadline(cfg.get("sigterm_grace_s", 120)),
-                 *([ApplyNewOptimizer()] if apply_changes else [])]
-    if cfg.get("checkpoint_every_n_steps"):
-        callbacks.append(step_checkpoint(output_dir, int(cfg.checkpoint_every_n_steps)))
+                 *run_callbacks(cfg, output_dir, apply_changes=resumed_changes(cfg, point))]
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
                                      plugins=[AtomicCheckpointIO()])
     if cfg.get("lr_reference_batch"):

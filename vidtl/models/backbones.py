@@ -95,6 +95,12 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         size = check_regular(path, "pretrained checkpoint")
         return load(read_bytes(path, expansion_limit(size), "pretrained checkpoint"))
     checkpoint = load_tensor_file(path, "pretrained checkpoint")
+    if isinstance(checkpoint, dict) and "vidtl" in checkpoint:
+        others = [k for k in checkpoint.get("state_dict", {})
+                  if not k.startswith("classifier.backbone.")]
+        log.warning("pretrained=%s is a vidtl checkpoint: only its backbone is loaded, not its "
+                    "%d other tensors (temporal module, head); init_from=%s starts a run from "
+                    "everything in it that fits", path, len(others), path)
     for key in ("state_dict", "model", "module"):
         if isinstance(checkpoint, dict) and isinstance(checkpoint.get(key), dict):
             checkpoint = checkpoint[key]
