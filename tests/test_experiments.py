@@ -70,6 +70,40 @@ def test_focal_loss_module_from_outside_with_class_balance(tiny_dataset, tmp_pat
     assert "val/top1" in json.loads((tmp_path / "run" / "metrics.json").read_text())
 
 
+EVERY_MODULE_OPTION = ("module.mixup_alpha=0.8", "module.cutmix_alpha=1.0",
+                      "module.label_smoothing=0.1", "module.class_weights=balanced")
+
+
+@pytest.mark.parametrize("folder, choice", [("focal_loss", "module=focal"),
+                                            ("frame_difference",
+                                             "model/temporal=frame_difference")])
+def test_every_example_composes_with_every_module_option(folder, choice, tiny_dataset,
+                                                         tmp_path):
+    """Issue 24: ``module=focal module.mixup_alpha=0.8`` was refused (its config did not extend
+    the default module config), and its loss failed on Mixup's soft targets."""
+    train_from_experiment(folder, tiny_dataset, tmp_path / "run", choice, *EVERY_MODULE_OPTION)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["val/loss"] is not None
+
+
+def test_focal_loss_takes_soft_targets_and_smoothing():
+    import torch
+    import torch.nn.functional as F
+
+    from experiments.focal_loss.focal_loss import FocalLossModule
+
+    module = FocalLossModule.__new__(FocalLossModule)
+    torch.nn.Module.__init__(module)
+    module.class_weights, module.gamma, module.label_smoothing = None, 0.0, 0.1
+    logits = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 0.0]])
+    soft = torch.tensor([[0.7, 0.3, 0.0], [0.0, 0.0, 1.0]])
+    expected = F.cross_entropy(logits, soft, label_smoothing=0.1)
+    assert torch.allclose(module.compute_loss(logits, soft), expected)
+    indices = torch.tensor([0, 2])
+    assert torch.allclose(module.compute_loss(logits, indices),
+                          F.cross_entropy(logits, indices, label_smoothing=0.1))
+
+
 def test_focal_loss_is_cross_entropy_at_gamma_zero_and_down_weights_easy_clips():
     import torch
     import torch.nn.functional as F
@@ -78,7 +112,7 @@ def test_focal_loss_is_cross_entropy_at_gamma_zero_and_down_weights_easy_clips()
 
     module = FocalLossModule.__new__(FocalLossModule)
     torch.nn.Module.__init__(module)
-    module.class_weights = None
+    module.class_weights, module.label_smoothing = None, 0.0
     logits, labels = torch.tensor([[4.0, 0.0], [0.0, 0.5]]), torch.tensor([0, 0])
     module.gamma = 0.0
     assert torch.allclose(module.compute_loss(logits, labels), F.cross_entropy(logits, labels))
@@ -98,7 +132,8 @@ def test_dataset_format_from_outside_the_package(tiny_dataset, tmp_path):
     (root / "clips").symlink_to(tiny_dataset)  # videos linked in from elsewhere: inside the root
     (root / "annotations.jsonl").write_text("\n".join(lines) + "\n")
     run = tmp_path / "run"
-    train_from_experiment("jsonl_format", root, run, "data=jsonl")  # data.root=root
+    train_from_experiment("jsonl_format", root, run, "data=jsonl",  # data.root=root
+                          *EVERY_MODULE_OPTION)
     config = (run / ".hydra" / "config.yaml").read_text()
     assert "experiments.jsonl_format.jsonl_format.read_jsonl" in config
     assert "jsonl_data" in (run / "train.log").read_text()  # the index came from our root

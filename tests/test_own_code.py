@@ -54,7 +54,8 @@ def subclass_run(tiny_dataset, tmp_path_factory):
             work / "run", tiny_dataset, f"hydra.searchpath=[file://{project / 'conf'}]",
             "experiment=mylab_csv", f"data.train_list={train_list}",
             f"data.val_list={val_list}", "module.init_scale=3.0", "test=false",
-            "logger=none"))
+            "logger=none", "module.mixup_alpha=0.8", "module.cutmix_alpha=1.0",
+            "module.label_smoothing=0.1"))  # every module option composes with the project's
         train(cfg)
     finally:
         patch.undo()
