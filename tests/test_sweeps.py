@@ -9,7 +9,7 @@ import sys
 
 import pytest
 import yaml
-from helpers import tiny_train_overrides
+from helpers import compose_config, tiny_train_overrides
 
 from vidtl.cli.builders import sweep_run_options
 
@@ -163,3 +163,14 @@ def test_sweep_tags_are_the_swept_values_only_and_runs_are_named_after_their_fol
     assert named["name"] == "1" and named["resume"] == "allow"
     assert named["id"] == (job_dir / "wandb_run_id.txt").read_text().strip()
     assert "name" not in wandb_options(cfg, OmegaConf.create({"name": "mine"}))
+
+
+def test_the_logged_config_names_the_run_as_it_is(tmp_path):
+    """Issue 24: the config logged to W&B showed the sweep's time as run_name and an empty
+    group for every job."""
+    from vidtl.cli.builders import logged_config
+
+    job_dir = tmp_path / "multirun" / "2026-12-01_02-00-00" / "3"
+    cfg = compose_config("train", [f"paths.output_dir={job_dir}", "logger=wandb"])
+    config = logged_config(cfg)
+    assert config["run_name"] == "3" and config["logger"]["wandb"]["name"] == "3"

@@ -23,6 +23,24 @@ def resolved_container(cfg: DictConfig) -> dict[str, Any]:
     return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
 
 
+def logged_config(cfg: DictConfig) -> dict[str, Any]:
+    """The config as the loggers record it, saying what the run really is: ``run_name`` is the
+    run folder's name (in a sweep, the job's, not the sweep's time), and each W&B logger's
+    ``name``, ``group`` and ``tags`` are those its W&B run has."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    config = resolved_container(cfg)
+    config["run_name"] = Path(cfg.paths.output_dir).name
+    for name, logger_cfg in (cfg.get("logger") or {}).items():
+        if isinstance(logger_cfg, DictConfig) and "_target_" in logger_cfg and issubclass(
+                get_class(logger_cfg._target_), WandbLogger):
+            options = wandb_options(cfg, logger_cfg)
+            entry = config["logger"][name]
+            entry.update({key: options[key] for key in ("name", "group", "tags")
+                          if key in options})
+    return config
+
+
 def build_loggers(cfg: DictConfig, resume_step: int | None = None
                   ) -> list[L.pytorch.loggers.Logger]:
     """Loggers of ``cfg.logger``; W&B runs offline unless ``WANDB_MODE`` says otherwise. A run

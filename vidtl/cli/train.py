@@ -33,6 +33,7 @@ from vidtl.cli.builders import (
     build_callbacks,
     build_loggers,
     finish_loggers,
+    logged_config,
     resolved_container,
     write_metrics,
 )
@@ -218,7 +219,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     log.info("trainable parameters: %d of %d (%.2f%%)", footprint["trainable_params"],
              footprint["total_params"], 100 * footprint["trainable_share"])
     for logger in loggers:
-        logger.log_hyperparams({**resolved_container(cfg), **footprint})
+        logger.log_hyperparams({**logged_config(cfg), **footprint})
 
     metrics: dict[str, Any] = {}
     try:
