@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from vidtl.data.tools.synthetic import SyntheticVideoSpec, write_video
 
@@ -101,3 +103,18 @@ class LearningRateRecorder:
                                + "\n")
 
         return Recorder()
+
+
+def require_decoder(backend: str) -> None:
+    """Skip the test when ``backend`` cannot run here (torchcodec without FFmpeg's libraries),
+    naming what is missing; under CI=true fail instead (.ci/run installs FFmpeg)."""
+    from vidtl.core.errors import UserError
+    from vidtl.data.frames.decoders import check_decoder
+
+    try:
+        check_decoder(backend)
+    except UserError as error:
+        message = f"data.backend={backend} cannot run on this machine: {error}"
+        if os.environ.get("CI", "").lower() in ("true", "1"):
+            pytest.fail(f"CI=true: {message}")
+        pytest.skip(message)

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import make_video
+from helpers import make_video, require_decoder
 
 ROOT = Path(__file__).resolve().parents[1]
 HELPERS = {"docs_section.py", "training_rows.py"}
@@ -37,6 +37,7 @@ def test_every_script_has_a_smoke_test():
 
 @pytest.mark.slow
 def test_decoders_smoke():
+    require_decoder("torchcodec")
     table = run_smoke("decoders.py")
     for backend in ("decord", "torchcodec", "pyav"):
         assert f"| {backend} | " in table

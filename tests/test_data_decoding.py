@@ -3,7 +3,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import make_video
+from helpers import make_video, require_decoder
 
 from vidtl.data.annotations.records import VideoRecord
 from vidtl.data.clips.dataset import DecodeFailedError, VideoClipDataset
@@ -28,6 +28,7 @@ SHARED = {
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("name", sorted(SHARED))
 def test_real_clips(shared_videos, name, backend):
+    require_decoder(backend)
     frames, height, width = SHARED[name]
     reader = open_video(shared_videos / name, backend)
     assert len(reader) == frames
@@ -49,6 +50,7 @@ def test_backends_agree_on_real_clip(shared_videos):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_out_of_range_indices_are_clamped(tmp_path, backend):
+    require_decoder(backend)
     path = make_video(tmp_path / "v.avi", num_frames=10)
     reader = open_video(path, backend)
     clip = reader.get_frames(np.array([0, 9, 15, -3]))
@@ -78,6 +80,7 @@ def _faststart_mp4_truncated(path: Path, num_frames: int) -> Path:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_header_overstating_frame_count_is_reported_with_the_replaced_clip(tmp_path, backend):
+    require_decoder(backend)
     path = _faststart_mp4_truncated(tmp_path / "cut.mp4", 40)
     reader = open_video(path, backend)
     # frame 0 always decodes and frame 39 never; decord2 decodes frame 10 of the cut file or not
@@ -113,6 +116,7 @@ def test_on_decode_error_policies(tmp_path, policy):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_broken_files_raise_decode_errors(tmp_path, backend):
+    require_decoder(backend)
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")
     text = tmp_path / "text.mp4"
@@ -156,6 +160,7 @@ def test_a_missing_torchcodec_says_how_to_install_it(tmp_path, monkeypatch):
 
 
 def test_a_tiny_run_trains_on_torchcodec(tiny_dataset, tmp_path):
+    require_decoder("torchcodec")
     from helpers import compose_config, tiny_train_overrides
 
     from vidtl.cli.train import train
@@ -163,3 +168,53 @@ def test_a_tiny_run_trains_on_torchcodec(tiny_dataset, tmp_path):
     metrics = train(compose_config("train", tiny_train_overrides(
         tmp_path, tiny_dataset, "data.backend=torchcodec", "test=false", "logger=none")))
     assert metrics["skipped_videos"] == 0 and np.isfinite(metrics["val/loss"])
+
+
+def test_missing_ffmpeg_libraries_stop_a_torchcodec_run_at_start(tiny_dataset, tmp_path,
+                                                                 monkeypatch):
+    """Issue 24: without FFmpeg's shared libraries every video was listed as broken and the run
+    ended on a RuntimeError from a worker; now the run stops before training with one line."""
+    pytest.importorskip("torchcodec._internally_replaced_utils")
+    import torchcodec._internally_replaced_utils as native
+    from helpers import compose_config, tiny_train_overrides
+
+    from vidtl.cli.errors import one_line
+    from vidtl.cli.train import train
+    from vidtl.data.frames.torchcodec_reader import TorchCodecUnavailableError
+
+    def missing(*args, **kwargs):
+        raise RuntimeError("Could not load libtorchcodec.\nlibavutil.so.59: cannot open shared "
+                           "object file: No such file or directory")
+
+    monkeypatch.setattr(native, "load_core_libraries", missing)
+    config = compose_config("train", tiny_train_overrides(
+        tmp_path, tiny_dataset, "data.backend=torchcodec", "test=false", "logger=none"))
+    with pytest.raises(TorchCodecUnavailableError) as error:
+        train(config)
+    message = one_line(error.value)
+    assert message is not None and "\n" not in message
+    assert "apt-get install ffmpeg" in message and "Could not load libtorchcodec" in message
+    assert not list(tmp_path.rglob("*.ckpt")), "no training step may have run"
+
+
+@pytest.mark.parametrize("backend, package", [("decord", "decord"), ("pyav", "av"),
+                                              ("torchcodec", "torchcodec.decoders")])
+def test_each_decoder_is_checked_before_any_video_is_read(backend, package, tiny_dataset,
+                                                          tmp_path, monkeypatch):
+    """Issue 24: a decoder that cannot load stops the run at its start with one line naming what
+    to install (a partial with options, as for NVDEC, is checked too)."""
+    import functools
+    import sys
+
+    from helpers import make_datamodule
+
+    from vidtl.cli.errors import one_line
+    from vidtl.data.frames.decoders import check_decoder, resolve_decoder
+    from vidtl.data.frames.reader import DecoderUnavailableError
+
+    monkeypatch.setitem(sys.modules, package, None)  # the import fails as if not installed
+    with pytest.raises(DecoderUnavailableError) as error:
+        check_decoder(functools.partial(resolve_decoder(backend)))
+    assert "pip install" in one_line(error.value) and "\n" not in one_line(error.value)
+    with pytest.raises(DecoderUnavailableError):  # when the data module is built
+        make_datamodule(tiny_dataset, backend=backend)

@@ -130,3 +130,19 @@ def test_a_killed_loader_worker_names_the_cause_and_keeps_the_checkpoint(tiny_da
     line = next(x for x in stderr.splitlines() if x.startswith("error: "))
     assert "worker" in line and "out-of-memory killer" in line and "resume=auto" in line
     assert torch.load(last, weights_only=True)["global_step"] >= 1  # intact
+
+
+def test_a_dataset_of_only_broken_videos_ends_in_one_line(tiny_dataset, tmp_path, capsys):
+    """Issue 24: "no readable video among N tried" came back from a loader worker as a
+    RuntimeError traceback; it is one line, the worker's own message, like every user error."""
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_dataset, broken)
+    for video in broken.rglob("*.avi"):
+        video.write_bytes(b"not a video\n" * 10)
+    cfg = compose_config("train", tiny_train_overrides(
+        tmp_path / "run", broken, "logger=none", "data.num_workers=1"))
+    line = error_line(train, cfg, capsys)
+    assert "no readable video among" in line and "Caught" not in line
+    assert "Traceback" not in line and "DataLoader worker" not in line

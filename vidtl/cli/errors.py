@@ -38,7 +38,7 @@ OPTIONAL_PACKAGES = {
 def one_line(error: BaseException) -> str | None:
     """The one-line message of an error the user can fix, or ``None`` (a bug: traceback)."""
     if isinstance(error, USER_ERRORS):
-        return str(error)
+        return from_worker(str(error))
     if type(error).__name__ == "MissingMandatoryValue":  # a ??? key the command line left out
         key = getattr(error, "full_key", None) or "a key"
         return f"{key} is required: give {key}=... on the command line"
@@ -65,6 +65,16 @@ def one_line(error: BaseException) -> str | None:
     if isinstance(error, (ValueError, TypeError)) and "vidtl" in _raised_in(error):
         return f"{error} (HYDRA_FULL_ERROR=1 shows the traceback)"
     return None
+
+
+def from_worker(message: str) -> str:
+    """A message as raised: one re-raised from a DataLoader worker ("Caught X in DataLoader worker
+    process 0. Original Traceback ...") becomes the worker's own message again."""
+    if not message.startswith("Caught ") or "Original Traceback" not in message:
+        return message
+    last = [line for line in message.splitlines() if line.strip()][-1]
+    name, _, text = last.partition(": ")
+    return text if text and " " not in name else last
 
 
 def missing_target(message: str) -> str | None:

@@ -22,6 +22,10 @@ log = logging.getLogger(__name__)
 DECODE_ERROR_POLICIES = ("replace", "skip", "fail")
 
 
+class NoReadableVideoError(UserError):
+    """Every video tried in a row failed: the data, or the decoder, is broken throughout."""
+
+
 class DecodeFailedError(UserError):
     """``data.on_decode_error=fail``: a video could not be decoded, and the run stops."""
 
@@ -161,7 +165,7 @@ class VideoClipDataset(Dataset):
                         f"keep the run going and list the video)") from None
                 self._bad.add(position)
                 self.skipped.add(record.path, f"{type(error).__name__}: {error}")
-        raise RuntimeError(
+        raise NoReadableVideoError(
             f"no readable video among {min(self.max_replacements, len(self.records))} tried from "
             f"index {index} (first: {self.records[index].path}); see the skipped-videos log"
         )

@@ -20,6 +20,15 @@ def resolve_decoder(backend: str | ReaderFactory) -> ReaderFactory:
     return DECODERS.get(backend) if isinstance(backend, str) else backend
 
 
+def check_decoder(backend: str | ReaderFactory) -> None:
+    """Fail at once, with one line naming what to install, when ``backend`` cannot run here (a
+    reader that declares ``check_available``: decord, PyAV, and torchcodec for FFmpeg)."""
+    factory = resolve_decoder(backend)
+    check = getattr(getattr(factory, "func", factory), "check_available", None)  # or a partial
+    if callable(check):
+        check()
+
+
 def open_video(path: str | Path, backend: str | ReaderFactory = "decord",
                num_threads: int = 1) -> VideoReader:
     """Open ``path`` with ``backend`` (a registered name such as ``decord`` or ``pyav``, or a

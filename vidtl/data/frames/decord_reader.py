@@ -10,14 +10,20 @@ import numpy as np
 
 from vidtl.data.frames.decoder_registry import DECODERS
 from vidtl.data.frames.pyav_reader import PyAVReader
-from vidtl.data.frames.reader import VideoDecodeError, frames_one_by_one
+from vidtl.data.frames.reader import VideoDecodeError, frames_one_by_one, import_decoder
 
 log = logging.getLogger(__name__)
+INSTALL = "data.backend=decord needs decord2: pip install decord2 (or data.backend=pyav)"
 
 
 @DECODERS.register("decord")
 class DecordReader:
     """decord ``VideoReader``: seeks to and decodes only the requested frames (``get_batch``)."""
+
+    @staticmethod
+    def check_available() -> None:
+        """Before any video is read: decord (with the FFmpeg it bundles) loads, or one line."""
+        import_decoder("decord", INSTALL)
 
     def __init__(self, path: str | Path, num_threads: int = 1) -> None:
         import decord

@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from vidtl.data.frames.decoder_registry import DECODERS
-from vidtl.data.frames.reader import PartialDecodeError, VideoDecodeError
+from vidtl.data.frames.reader import PartialDecodeError, VideoDecodeError, import_decoder
+
+INSTALL = "data.backend=pyav needs PyAV: pip install av"
 
 
 @DECODERS.register("pyav")
@@ -17,6 +19,11 @@ class PyAVReader:
 
     Slower for sparse access into long videos, but it reads files decord rejects.
     """
+
+    @staticmethod
+    def check_available() -> None:
+        """Before any video is read: PyAV (with the FFmpeg it bundles) loads, or one line."""
+        import_decoder("av", INSTALL)
 
     def __init__(self, path: str | Path, num_threads: int = 1) -> None:
         import av

@@ -17,6 +17,25 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from vidtl.core.atomic import DiskFullError
+from vidtl.core.errors import UserError
+
+
+class DecoderUnavailableError(UserError):
+    """A decoder backend cannot run on this machine (its package or a system library is
+    missing): one error at the start of a run, never every video "broken"."""
+
+
+def import_decoder(module: str, install: str):
+    """Import a decoder's package, or raise :class:`DecoderUnavailableError` saying ``install``
+    (a native library that fails to load raises ``OSError`` or ``RuntimeError``, not
+    ``ImportError``)."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except (ImportError, OSError, RuntimeError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise DecoderUnavailableError(f"{install} ({first})") from None
 
 
 class VideoDecodeError(RuntimeError):

@@ -16,7 +16,7 @@ from typing import Protocol
 from vidtl.core.errors import UserError
 from vidtl.core.registry import Registry
 from vidtl.data.frames.decoder_registry import ReaderFactory
-from vidtl.data.frames.decoders import open_video
+from vidtl.data.frames.decoders import check_decoder, open_video
 from vidtl.data.frames.encoded_frames import EncodedFrameStoreReader
 from vidtl.data.frames.frame_store import FrameStoreReader, frame_file_path
 from vidtl.data.frames.prepared_folder import read_manifest
@@ -77,7 +77,9 @@ class EncodedFrameStoreSource(FrameStoreSource):
 
 @SOURCES.register("video")
 def video_files(options: SourceOptions) -> FrameSource:
-    """``data.source=video``: decode the videos themselves."""
+    """``data.source=video``: decode the videos themselves (the decoder checked first: a
+    missing system library is one error at start, not every video broken)."""
+    check_decoder(options.backend)
     return VideoFileSource(options.backend, options.decode_threads)
 
 

@@ -15,9 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vidtl.core.errors import UserError
 from vidtl.data.frames.decoder_registry import DECODERS
-from vidtl.data.frames.reader import VideoDecodeError, frames_one_by_one
+from vidtl.data.frames.reader import DecoderUnavailableError, VideoDecodeError, frames_one_by_one
 
 log = logging.getLogger(__name__)
 INSTALL = ("data.backend=torchcodec needs torchcodec and FFmpeg's shared libraries: pip install "
@@ -25,7 +24,7 @@ INSTALL = ("data.backend=torchcodec needs torchcodec and FFmpeg's shared librari
            "conda install ffmpeg)")
 
 
-class TorchCodecUnavailableError(UserError):
+class TorchCodecUnavailableError(DecoderUnavailableError):
     """torchcodec, or the FFmpeg libraries it loads, is not installed."""
 
 
@@ -45,6 +44,23 @@ def video_decoder_class() -> type:
 @DECODERS.register("torchcodec")
 class TorchCodecReader:
     """torchcodec ``VideoDecoder``: seeks to and decodes only the requested frames."""
+
+    @staticmethod
+    def check_available() -> None:
+        """Before any video is read: torchcodec and FFmpeg's libraries load, or one
+        :class:`TorchCodecUnavailableError` says what to install (else every video would be
+        listed as broken)."""
+        video_decoder_class()
+        try:
+            from torchcodec._internally_replaced_utils import load_core_libraries
+        except ImportError:  # another torchcodec: its first decoder says what is missing
+            return
+        try:
+            load_core_libraries()
+        except (OSError, RuntimeError) as error:
+            raise TorchCodecUnavailableError(
+                f"{INSTALL}; FFmpeg's libraries could not be loaded ({_first_line(error)})") \
+                from None
 
     def __init__(self, path: str | Path, num_threads: int = 1, device: str = "cpu") -> None:
         decoder_class = video_decoder_class()
