@@ -10,7 +10,7 @@ import numpy as np
 
 from vidtl.data.frames.decoder_registry import DECODERS
 from vidtl.data.frames.pyav_reader import PyAVReader
-from vidtl.data.frames.reader import VideoDecodeError, frames_one_by_one, import_decoder
+from vidtl.data.frames.reader import VideoDecodeError, import_decoder
 
 log = logging.getLogger(__name__)
 INSTALL = "data.backend=decord needs decord2: pip install decord2 (or data.backend=pyav)"
@@ -29,6 +29,7 @@ class DecordReader:
         import decord
 
         self.path = Path(path)
+        self.num_threads = num_threads
         if self.path.stat().st_size == 0:
             raise VideoDecodeError(f"{self.path}: empty file")
         try:
@@ -52,8 +53,13 @@ class DecordReader:
             return self._fallback.get_frames(indices)
         try:
             frames = self._reader.get_batch(indices.tolist()).asnumpy()
-        except Exception:
-            frames = frames_one_by_one(self.path, lambda i: self._reader[i].asnumpy(), indices)
+        except Exception as error:
+            # A file decord cannot decode throughout (a cut file, a broken packet): decord's
+            # threaded decoder then fails at random frames, even the first, when the machine is
+            # busy. PyAV decodes it in order, the same each time, and says which frames failed.
+            log.debug("%s: decord failed (%s); decoding this file with PyAV", self.path, error)
+            self._fallback = PyAVReader(self.path, self.num_threads)
+            return self._fallback.get_frames(indices)
         if frames.shape[-1] != 3:
             # decord2 3.4 returns scrambled 4-channel frames for some sizes (e.g. 48x32, 96x64).
             log.warning("%s: decord returned frames of shape %s; decoding this file with PyAV",
