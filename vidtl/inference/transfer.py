@@ -7,7 +7,8 @@ tensor of that name and shape: the backbone, the temporal module, the adapters a
 inside the backbone. The classifier head is the one module the classifier declares as its head
 (``VideoClassifier.head``): its tensors are never loaded, whatever the class counts, since the
 classes are this run's. Nothing is decided from a tensor's name otherwise: a tensor the model
-lacks, or of another shape, is dropped, and the report says which and why.
+lacks, or of another shape, is dropped, and the report says which and why; a ViT's position
+embeddings are resampled to this run's image size first (:mod:`vidtl.models.resized_weights`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 import torch
 
+from vidtl.models.resized_weights import fit_weight
 from vidtl.training.module import VideoClassificationModule
 
 log = logging.getLogger(__name__)
@@ -65,7 +67,8 @@ def transfer_weights(module: VideoClassificationModule,
             report.dropped[key] = "of the classifier head, new for this run's classes"
         elif key not in target:
             report.dropped[key] = "this model does not have"
-        elif tuple(target[key].shape) != tuple(value.shape):
+        elif target[key].shape != value.shape and (
+                value := fit_weight(module, key, value, target[key].shape)) is None:
             report.dropped[key] = "of another shape than this model's"
         else:
             loaded[key] = value

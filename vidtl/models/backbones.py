@@ -28,6 +28,7 @@ from vidtl.core.registry import Registry
 from vidtl.core.safe_files import check_regular, read_bytes
 from vidtl.core.tensor_files import expansion_limit, load_tensor_file
 from vidtl.core.trusted_targets import rebuildable
+from vidtl.models.resized_weights import fit_weight
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,10 @@ class UnknownBackboneError(UserError):
 
 class PretrainedMismatchError(UserError):
     """``pretrained=PATH`` does not fit the backbone, and no partial load was asked for."""
+
+
+class ImageSizeError(UserError):
+    """Frames of another size than the one a fixed-size backbone (a ViT) was built for."""
 
 # Parts of a key that name a classification head (or vidtl's temporal module and head): such
 # tensors of a checkpoint have nothing to load into in a headless backbone, which is expected.
@@ -71,7 +76,23 @@ class Backbone(nn.Module):
         self.name = name
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        fixed = self.fixed_image_size()
+        if fixed is not None and tuple(images.shape[-2:]) != fixed:
+            raise ImageSizeError(
+                f"the backbone {self.name} was built for {fixed[0]}x{fixed[1]} frames and got "
+                f"{images.shape[-2]}x{images.shape[-1]}: give data.crop_size={fixed[0]} (its "
+                f"training crop), or train it with +model.backbone.dynamic_img_size=true")
         return self.model(images)
+
+    def fixed_image_size(self) -> tuple[int, int] | None:
+        """The one frame size the model takes (a timm ViT or Swin), or ``None`` (any size)."""
+        patches = getattr(self.model, "patch_embed", None)
+        size = getattr(patches, "img_size", None)
+        if size is None or not getattr(patches, "strict_img_size", False) or getattr(
+                patches, "dynamic_img_pad", False) or getattr(self.model, "dynamic_img_size",
+                                                              False):
+            return None
+        return (int(size[0]), int(size[1]))
 
 
 BackboneBuilder = Callable[[Pretrained], Backbone]
@@ -138,6 +159,8 @@ def load_local_weights(model: nn.Module, path: str | Path, partial: bool = False
                 name = name.replace(".net.", ".")  # TSM: TemporalShift(conv).net
             if name in target:
                 matched = True
+                if target[name].shape != value.shape:  # a ViT at another image size
+                    value = _resampled(model, name, value, target[name].shape)
                 if target[name].shape == value.shape:
                     loaded[name] = value
                 else:
@@ -164,6 +187,18 @@ def load_local_weights(model: nn.Module, path: str | Path, partial: bool = False
     log.info("loaded %d tensors from %s", len(loaded), path)
 
 
+def _resampled(model: nn.Module, name: str, value: torch.Tensor,
+               expected: torch.Size) -> torch.Tensor:
+    """``value`` fitted to ``expected`` when it depends on the image size (a ViT's position
+    embeddings: :mod:`vidtl.models.resized_weights`), else as is."""
+    fitted = fit_weight(model, name, value, expected)
+    if fitted is None:
+        return value
+    log.info("%s resampled from %s to %s (another image size)", name, tuple(value.shape),
+             tuple(fitted.shape))
+    return fitted
+
+
 def _torchvision_backbone(name: str, pretrained: Pretrained) -> Backbone:
     import torchvision
 
@@ -184,11 +219,30 @@ def _torchvision_backbone(name: str, pretrained: Pretrained) -> Backbone:
     return Backbone(model, head.in_features, config, f"torchvision:{name}")
 
 
-def _timm_backbone(name: str, pretrained: Pretrained, **model_options: Any) -> Backbone:
+def _timm_backbone(name: str, pretrained: Pretrained, image_size: int | None = None,
+                   **model_options: Any) -> Backbone:
+    """timm's ``name`` without its classifier. A model built for a fixed image size (a ViT:
+    position embeddings, a Swin: windows) is built for ``image_size`` unless ``img_size`` is
+    given; timm resamples its pretrained position embeddings. Other models take any size."""
     import timm
 
+    if image_size is not None and "img_size" not in model_options:
+        try:
+            model = timm.create_model(name, pretrained=pretrained is True, num_classes=0,
+                                      img_size=image_size, **model_options)
+        except TypeError as error:  # raised before any weights are read
+            if "img_size" not in str(error):
+                raise
+        else:
+            return _timm_wrapped(model, name)
     model = timm.create_model(name, pretrained=pretrained is True, num_classes=0,
                               **model_options)
+    return _timm_wrapped(model, name)
+
+
+def _timm_wrapped(model: nn.Module, name: str) -> Backbone:
+    import timm
+
     data = timm.data.resolve_model_data_config(model)
     config = ImageDataConfig(tuple(data["mean"]), tuple(data["std"]), int(data["input_size"][-1]))
     # Models with a head after the pooling (MobileNetV3, ...) output head_hidden_size features.
@@ -214,20 +268,22 @@ def _unknown_message(name: str) -> str:
 
 @rebuildable("model")
 def create_backbone(name: str, pretrained: Pretrained = True, pretrained_partial: bool = False,
-                    **model_options: Any) -> Backbone:
+                    image_size: int | None = None, **model_options: Any) -> Backbone:
     """The backbone called ``name`` with ``pretrained`` weights (see the module docstring).
 
     ``pretrained=PATH`` loads a local checkpoint, which must fit the backbone unless
-    ``pretrained_partial`` (see :func:`load_local_weights`). ``model_options`` go to
-    ``timm.create_model`` (timm names only), e.g. ``img_size=112`` or
-    ``dynamic_img_size=True`` for a ViT on frames of another size than its pretraining.
+    ``pretrained_partial`` (see :func:`load_local_weights`); a ViT's position embeddings are
+    resampled to its image size, as timm does. ``image_size`` is the size of the frames it
+    will see (the configs pass ``data.crop_size``): a timm ViT or Swin is built for it.
+    ``model_options`` go to ``timm.create_model`` (timm names only), e.g.
+    ``dynamic_img_size=True`` for a ViT on frames of varying size.
     """
     import timm
 
     if isinstance(pretrained, str) and pretrained.lower() in ("true", "false"):
         pretrained = pretrained.lower() == "true"
     if isinstance(pretrained, (str, Path)):
-        backbone = create_backbone(name, False, **model_options)
+        backbone = create_backbone(name, False, image_size=image_size, **model_options)
         load_local_weights(backbone.model, pretrained, partial=pretrained_partial)
         return backbone
     if model_options and (name in BACKBONES or not timm.is_model(name)):
@@ -238,7 +294,7 @@ def create_backbone(name: str, pretrained: Pretrained = True, pretrained_partial
     if name.startswith("torchvision:"):
         return _torchvision_backbone(name.split(":", 1)[1], pretrained)
     if timm.is_model(name):
-        return _timm_backbone(name, pretrained, **model_options)
+        return _timm_backbone(name, pretrained, image_size, **model_options)
     raise UnknownBackboneError(_unknown_message(name))
 
 
