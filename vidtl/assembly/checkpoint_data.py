@@ -37,7 +37,7 @@ from vidtl.core.errors import UserError
 log = logging.getLogger(__name__)
 
 LOCATION_KEYS = ("root", "frames_root", "shards", "exclude_list", "train_list", "val_list",
-                 "test_list", "annotation_dir", "annotations", "video_dir")
+                 "test_list", "annotation_dir", "annotations", "video_dir", "extra_val_lists")
 CHOICE_KEYS = ("format", "sampler", "backend", "source")
 GEOMETRY_KEYS = ("num_frames", "sampler", "frame_interval", "crop_size", "short_side")
 MACHINE_KEYS = ("batch_size", "num_workers", "load_threads", "pin_memory", "persistent_workers",
@@ -66,8 +66,11 @@ def checkpoint_data(saved: Mapping[str, Any], overrides: Mapping[str, Any],
     data.update(overrides)
     note_geometry(data, saved)
     for key in LOCATION_KEYS:
-        value = data.get(key)
-        if key not in overrides and isinstance(value, str) and URL.match(value):
+        values = data.get(key)
+        urls = [value for value in (values if isinstance(values, (list, tuple)) else [values])
+                if isinstance(value, str) and URL.match(value)]
+        if key not in overrides and urls:
+            value = urls[0]
             raise UserError(f"{origin}: its data.{key} is a URL ({value.split('://')[0]}://...);"
                             f" vidtl opens no connection a checkpoint names: give "
                             f"data.{key}=... on the command line")
@@ -77,7 +80,7 @@ def checkpoint_data(saved: Mapping[str, Any], overrides: Mapping[str, Any],
         raise UserError(f"{origin}: the data.root it was trained on, {root}, is not a folder "
                         f"here; give data.root=... (a checkpoint's dataset is read where it "
                         f"is, never generated)")
-    named = [key for key in LOCATION_KEYS if data.get(key) not in (None, "")]
+    named = [key for key in LOCATION_KEYS if data.get(key) not in (None, "", [])]
     nested = [key for key in CHOICE_KEYS if isinstance(data.get(key), dict)
               and key not in overrides]  # a format of the checkpoint's may name files too
     return CheckpointData(OmegaConf.create(data),

@@ -36,7 +36,8 @@ CLIP_KEYS = ("sampler", "num_frames", "frame_interval", "crop_size", "short_side
              "decode_threads", "source", "frames_root", "shards", "on_decode_error")
 PLAN_KEYS = ("batch_size", "num_workers", "load_threads", "pin_memory", "persistent_workers",
              "balanced_sampling", "augment_on", "decode_on", "device_frame_size")
-SPEC_KEYS = ("root", "format", "strict", "exclude_list", "synthetic", "allow_outside_root")
+SPEC_KEYS = ("root", "format", "strict", "exclude_list", "synthetic", "allow_outside_root",
+             "extra_val_lists")
 
 
 def data_options(**overrides: Any) -> DictConfig:
@@ -78,7 +79,20 @@ def dataset_spec(data: DictConfig, quote_content: bool = True) -> DatasetSpec:
                        options=options, strict=bool(data.strict),
                        exclude_list=_path(data.exclude_list), generate=generate,
                        allow_outside_root=bool(data.get("allow_outside_root", False)),
-                       quote_content=quote_content)
+                       quote_content=quote_content,
+                       extra_val_lists=_extra_val_lists(data.get("extra_val_lists")))
+
+
+def _extra_val_lists(value: Any) -> tuple[Path, ...]:
+    """``data.extra_val_lists``: a list of CSV list paths (further validation sets)."""
+    if value is None:
+        return ()
+    items = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
+    if isinstance(items, str) or not isinstance(items, (list, tuple)) or not all(
+            isinstance(item, str) and item for item in items):
+        raise UserError(f"data.extra_val_lists must be a list of CSV list files "
+                        f"([hard.csv, night.csv]), got {items!r}")
+    return tuple(Path(item).expanduser() for item in items)
 
 
 def clip_pipeline(data: DictConfig, source: str | None = None) -> ClipPipeline:
@@ -127,6 +141,10 @@ def build_datamodule(data: DictConfig, output_dir: str | Path | None = None,
     skipped = Path(output_dir) / "skipped_videos.txt" if output_dir is not None else None
     plan = loading_plan(data)  # first: an impossible combination is the first error
     if data.source == "stream":
+        if data.get("extra_val_lists"):
+            raise UserError("data.extra_val_lists with data.source=stream: a shard store holds "
+                            "the subsets it was written with; validate on further sets with "
+                            "data.source=video or frames")
         if not data.get("shards"):
             raise UserError("data.source=stream needs data.shards=DIR or s3://bucket/prefix (a "
                             "store written by vidtl-prepare mode=shards)")

@@ -84,8 +84,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             if not datamodule.has_subset(subset):
                 log.info("the dataset has no %s subset", subset)
                 continue
-            if subset == "val":
-                results = trainer.validate(module, datamodule=datamodule)[0]
+            if subset == "val":  # every validation set
+                results = {k: v for result in trainer.validate(module, datamodule=datamodule)
+                           for k, v in result.items()}
             elif subset == "test":
                 results = trainer.test(module, datamodule=datamodule)[0]
                 if trainer.is_global_zero and module.test_results is not None:

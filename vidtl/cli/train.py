@@ -159,7 +159,8 @@ def evaluate_trained(trainer: L.Trainer, module: VideoClassificationModule,
     metrics: dict[str, Any] = {"evaluated_checkpoint": checkpoint or "final weights"}
     results = trainer.validate(module, datamodule=datamodule, ckpt_path=checkpoint,
                                weights_only=True)
-    metrics.update(_scalars(results[0], "val/"))
+    for result in results:  # one per validation set
+        metrics.update(_scalars(result, "val/"))
     if test and datamodule.has_subset("test"):
         results = trainer.test(module, datamodule=datamodule, ckpt_path=checkpoint,
                                weights_only=True)
@@ -182,6 +183,10 @@ def training_data(cfg: DictConfig, module: VideoClassificationModule,
     settings = FeatureCacheSettings(**resolved_container(options)) if options else None
     if settings is None or not settings.enabled:
         return datamodule
+    if len(datamodule.validation_sets) > 1:
+        raise UserError("feature_cache.enabled caches one validation set; several were given "
+                        "(data.extra_val_lists, or data.val_list as a list): drop them or the "
+                        "cache")
     data = {k: v for k, v in resolved_container(cfg.data).items() if k not in LOADER_ONLY_KEYS}
     key = {"backbone": resolved_container(cfg.model.backbone), "data": data, "seed": cfg.seed}
     tensors = build_feature_cache(module, datamodule, settings, key,

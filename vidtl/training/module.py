@@ -168,17 +168,37 @@ class VideoClassificationModule(L.LightningModule):
         self.log("train/top1", accuracy, prog_bar=True, batch_size=len(labels))
         return loss
 
-    def _evaluate(self, batch: tuple[torch.Tensor, torch.Tensor], metrics: MetricCollection,
-                  stage: str) -> None:
+    def setup(self, stage: str) -> None:
+        """One metric collection per named validation set of the data module (its
+        ``validation_sets``: ``data.extra_val_lists``, or ``data.val_list`` as a list)."""
+        datamodule = self._trainer.datamodule if self._trainer is not None else None
+        sets = getattr(datamodule, "validation_sets", None) or [("val", None)]
+        self.validation_names = [name for _, name in sets]
+        self.named_val_metrics = nn.ModuleDict({
+            str(position): accuracy_metrics(self.classifier.num_classes, f"val/{name}/")
+            for position, name in enumerate(self.validation_names) if name}).to(self.device)
+
+    def _log_evaluation(self, logits: torch.Tensor, labels: torch.Tensor,
+                        metrics: MetricCollection, prefix: str, prog_bar: bool) -> None:
+        self.log(f"{prefix}loss", self.compute_loss(logits, labels), batch_size=len(labels),
+                 sync_dist=True, add_dataloader_idx=False)
+        metrics.update(logits, labels)
+        self.log_dict(metrics, batch_size=len(labels), prog_bar=prog_bar,
+                      add_dataloader_idx=False)
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int,
+                        dataloader_idx: int = 0) -> None:
+        """The first validation set is logged as ``val/top1``... (what checkpoints watch);
+        each named set (several sets) as ``val/<name>/top1``..., the first under both."""
         clips, labels = batch
         logits = self.forward_clips(clips)
-        self.log(f"{stage}/loss", self.compute_loss(logits, labels), batch_size=len(labels),
-                 sync_dist=True)
-        metrics.update(logits, labels)
-        self.log_dict(metrics, batch_size=len(labels), prog_bar=stage == "val")
-
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        self._evaluate(batch, self.val_metrics, "val")
+        if dataloader_idx == 0:
+            self._log_evaluation(logits, labels, self.val_metrics, "val/", True)
+        named = getattr(self, "named_val_metrics", {})
+        if str(dataloader_idx) in named:
+            name = self.validation_names[dataloader_idx]
+            self._log_evaluation(logits, labels, named[str(dataloader_idx)], f"val/{name}/",
+                                 False)
 
     def score_clips(self, clips: torch.Tensor) -> torch.Tensor:
         """Logits of uint8 clips ``(N, T, C, H, W)`` (normalised here)."""

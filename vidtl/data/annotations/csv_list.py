@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from vidtl.core.quoting import quote
 from vidtl.data.annotations.annotation_files import read_lines
 from vidtl.data.annotations.formats import MAX_CLASSES, DatasetLayoutError, register_format
-from vidtl.data.annotations.records import VideoIndex, VideoRecord
+from vidtl.data.annotations.records import VideoIndex, VideoRecord, validation_set_name
 
 CSV_LAYOUT = (
     "CSV rows 'path,label[,start_sec,end_sec]' (header optional, paths relative to data.root)"
@@ -41,27 +43,66 @@ def read_csv_list(path: Path) -> list[tuple[int, str, str, float | None, float |
     return rows
 
 
+def list_path(root: Path, path: str | Path) -> Path:
+    """A list file named in the config: as given when absolute or found, else under ``root``."""
+    path = Path(str(path)).expanduser()
+    return path if path.is_absolute() or path.exists() else root / path
+
+
+def _validation_lists(val_list: Any) -> list[str | Path]:
+    """``data.val_list``: one list, or several (a list of lists: several validation sets)."""
+    if isinstance(val_list, (str, Path)):
+        return [val_list]
+    if isinstance(val_list, Sequence) and val_list and all(
+            isinstance(item, (str, Path)) and str(item) for item in val_list):
+        return list(val_list)
+    raise DatasetLayoutError(f"data.val_list must be a CSV list or a list of them "
+                             f"([a.csv, b.csv]: several validation sets), got {val_list!r}")
+
+
+def labelled_records(path: Path, rows: list[tuple[int, str, str, float | None, float | None]],
+                     root: Path, class_names: list[str], unknown: str) -> list[VideoRecord]:
+    """The records of ``rows`` (of list ``path``) whose labels are ``class_names`` (or their
+    integers, when the names are ``0...N-1``); a label outside them is an error saying it
+    ``unknown``."""
+    by_name = {name: i for i, name in enumerate(class_names)}
+    integer = all(name == str(i) for i, name in enumerate(class_names))
+    records = []
+    for number, video, label, start, end in rows:
+        key = str(int(label)) if integer and label.isdigit() else label
+        if key not in by_name:
+            raise DatasetLayoutError(f"{path}:{number}: label {quote(label)} {unknown}")
+        records.append(VideoRecord(list_path(root, video) if Path(video).is_absolute()
+                                   else root / video, by_name[key], start, end))
+    return records
+
+
 @register_format("csv", layout=CSV_LAYOUT)
 def csv_list(
     root: Path,
     train_list: str | Path | None = None,
-    val_list: str | Path | None = None,
+    val_list: str | Path | Sequence[str | Path] | None = None,
     test_list: str | Path | None = None,
 ) -> VideoIndex:
-    """CSV lists of ``path,label``; labels are class names or integers (all of one kind)."""
-    lists = {"train": train_list, "val": val_list, "test": test_list}
-    for subset in ("train", "val"):
-        if lists[subset] is None:
+    """CSV lists of ``path,label``; labels are class names or integers (all of one kind).
+    ``val_list`` may name several lists: each is a validation set named after its file
+    (``val/<stem>/top1``), the first is ``val`` too (the one checkpoints watch)."""
+    for subset, given in (("train", train_list), ("val", val_list)):
+        if given is None:
             raise DatasetLayoutError(
                 f"data.{subset}_list is required for the csv format ({CSV_LAYOUT})"
             )
-
-    def resolve(p: str | Path) -> Path:
-        p = Path(p).expanduser()
-        return p if p.is_absolute() or p.exists() else root / p
-
+    validation = _validation_lists(val_list)
+    lists: dict[str, str | Path | None] = {"train": train_list, "val": validation[0],
+                                           "test": test_list}
+    names: list[str] = []
+    if len(validation) > 1:
+        taken: set[str] = set()
+        names = [validation_set_name(path, taken) for path in validation]
+        lists |= {f"val/{name}": path for name, path in zip(names[1:], validation[1:])}
     parsed = {
-        s: (resolve(p), read_csv_list(resolve(p))) for s, p in lists.items() if p is not None
+        s: (list_path(root, p), read_csv_list(list_path(root, p)))
+        for s, p in lists.items() if p is not None
     }
     train_path, train_rows = parsed["train"]
     if not train_rows:
@@ -75,30 +116,10 @@ def csv_list(
         class_names = [str(i) for i in range(largest + 1)]
     else:
         class_names = sorted({label for _, _, label, _, _ in train_rows})
-    by_name = {name: i for i, name in enumerate(class_names)}
-    subsets = {}
-    for subset, (path, rows) in parsed.items():
-        records = []
-        for number, video, label, start, end in rows:
-            key = str(int(label)) if integer and label.isdigit() else label
-            if key not in by_name:
-                raise DatasetLayoutError(
-                    f"{path}:{number}: label {quote(label)} never occurs in the training list "
-                    f"{train_path} ("
-                    + (
-                        "integer labels 0..." + str(len(class_names) - 1)
-                        if integer
-                        else f"{len(class_names)} class names"
-                    )
-                    + ")"
-                )
-            records.append(
-                VideoRecord(
-                    resolve(video) if Path(video).is_absolute() else root / video,
-                    by_name[key],
-                    start,
-                    end,
-                )
-            )
-        subsets[subset] = records
-    return VideoIndex(class_names, subsets)
+    known = (f"never occurs in the training list {train_path} ("
+             + (f"integer labels 0...{len(class_names) - 1}" if integer
+                else f"{len(class_names)} class names") + ")")
+    subsets = {subset: labelled_records(path, rows, root, class_names, known)
+               for subset, (path, rows) in parsed.items()}
+    return VideoIndex(class_names, subsets, val_name=names[0] if names else None,
+                      extra_val=names[1:])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import inspect
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from vidtl.data.annotations.formats import (
     format_layout,
 )
 from vidtl.data.annotations.records import VideoIndex
+from vidtl.data.annotations.validation_lists import add_validation_lists
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,8 @@ class DatasetSpec:
     default). An annotated video must lie under ``root`` (or a folder an option names, such as
     SSv2's ``video_dir``) unless ``allow_outside_root``. ``quote_content`` false (a dataset a
     checkpoint named) keeps the annotation files' text out of every message
-    (:mod:`vidtl.core.quoting`).
+    (:mod:`vidtl.core.quoting`). ``extra_val_lists`` are further validation sets
+    (:mod:`vidtl.data.annotations.validation_lists`).
     """
 
     root: Path
@@ -57,6 +59,7 @@ class DatasetSpec:
     generate: Callable[[Path], Any] | None = None
     allow_outside_root: bool = False
     quote_content: bool = True
+    extra_val_lists: tuple[Path, ...] = ()
 
     @property
     def name(self) -> str:
@@ -71,7 +74,7 @@ def read_index(spec: DatasetSpec) -> VideoIndex:
         spec.generate(spec.root)
     with content_withheld(not spec.quote_content):
         index = load_index(spec.format, spec.root, spec.strict, spec.allow_outside_root,
-                           **spec.options)
+                           extra_val_lists=spec.extra_val_lists, **spec.options)
     if spec.exclude_list is not None:
         excluded = read_exclusion_list(spec.exclude_list, spec.root)
         before = sum(len(v) for v in index.subsets.values())
@@ -91,9 +94,11 @@ def options_of_other_formats() -> set[str]:
 
 
 def load_index(format: str | FormatFn, root: str | Path, strict: bool = False,
-               allow_outside_root: bool = False, **options: Any) -> VideoIndex:
-    """Read dataset ``root`` in ``format``; refuse entries outside it (unless
-    ``allow_outside_root``); drop (or, if ``strict``, refuse) missing files.
+               allow_outside_root: bool = False, extra_val_lists: Sequence[str | Path] = (),
+               **options: Any) -> VideoIndex:
+    """Read dataset ``root`` in ``format`` (and ``extra_val_lists``: further validation sets);
+    refuse entries outside it (unless ``allow_outside_root``); drop (or, if ``strict``,
+    refuse) missing files.
 
     ``options`` that the format does not take and that are ``None`` are ignored, so one data
     config can carry the keys of every format.
@@ -118,6 +123,7 @@ def load_index(format: str | FormatFn, root: str | Path, strict: bool = False,
     if not 0 < index.num_classes <= MAX_CLASSES:
         raise DatasetLayoutError(f"dataset {format} under {root} has {index.num_classes} "
                                  f"classes; expected 1 to {MAX_CLASSES}")
+    add_validation_lists(index, root, extra_val_lists)
     if not allow_outside_root:
         _refuse_outside(index, [root, *_named_folders(root, accepted)])
     _drop_missing(index, root, strict)

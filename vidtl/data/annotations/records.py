@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,17 +25,44 @@ class VideoRecord:
         return self.path.stem
 
 
+def subset_kind(subset: str) -> str:
+    """``train``, ``val`` or ``test``: what a subset is used for (``val/<name>``, a further
+    validation set, is ``val``)."""
+    return subset.split("/", 1)[0]
+
+
+def validation_set_name(path: str | Path, taken: set[str]) -> str:
+    """The name a validation set's metrics carry (``val/<name>/top1``): its list file's stem
+    in letters, digits, ``_``, ``-`` and ``.``, made unique among ``taken`` (which it joins)."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(str(path)).stem).strip("_.") or "set"
+    name, number = stem, 2
+    while name in taken:
+        name, number = f"{stem}_{number}", number + 1
+    taken.add(name)
+    return name
+
+
 @dataclass
 class VideoIndex:
     """Everything a format reads from a dataset's annotations.
 
     ``missing`` lists annotation entries whose file does not exist (they are not in the subsets).
+    Several validation sets: the first is the subset ``val`` (named ``val_name`` when it has a
+    name, e.g. its list file's), each further one the subset ``val/<name>`` (``extra_val``
+    lists the names in order).
     """
 
     class_names: list[str]
     subsets: dict[str, list[VideoRecord]]
     missing: list[Path] = field(default_factory=list)
+    val_name: str | None = None
+    extra_val: list[str] = field(default_factory=list)
 
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    @property
+    def validation_sets(self) -> list[tuple[str, str | None]]:
+        """``(subset, name)`` of each validation set, the first (``val``) first."""
+        return [("val", self.val_name), *((f"val/{name}", name) for name in self.extra_val)]

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from vidtl.core.errors import UserError
-from vidtl.data.annotations.records import VideoRecord
+from vidtl.data.annotations.records import VideoRecord, subset_kind
 from vidtl.data.clips.dataset import VideoClipDataset
 from vidtl.data.clips.sampling import FrameSampler
 from vidtl.data.clips.skipped_videos import SkippedVideoLog
@@ -93,8 +93,8 @@ class ClipPipeline:
         deterministic clip) or ``test`` (``test_views`` per video, items ``(views, label,
         video)``). ``transform`` and ``source`` replace the pipeline's where the loading plan
         moves work to the device (the worker then only resizes, or leaves JPEG bytes)."""
-        if subset not in SUBSETS:
-            raise ValueError(f"subset must be one of {SUBSETS}, got {subset!r}")
+        if subset_kind(subset) not in SUBSETS:
+            raise ValueError(f"subset must be one of {SUBSETS} (or val/<name>), got {subset!r}")
         training, test = subset == "train", subset == "test"
         default = self.train_transform if training else self.eval_transform
         return VideoClipDataset(

@@ -91,11 +91,19 @@ class VideoDataModule(L.LightningDataModule):
         val, test = self.index.subsets.get("val"), self.index.subsets.get("test")
         return bool(val) and bool(test) and [r.path for r in val] == [r.path for r in test]
 
+    @property
+    def validation_sets(self) -> list[tuple[str, str | None]]:
+        """``(subset, name)`` of each validation set in loader order: ``val`` first (the set
+        checkpoints watch), then ``val/<name>`` for each further one (``data.extra_val_lists``,
+        or ``data.val_list`` given as a list)."""
+        return self.index.validation_sets
+
     def has_subset(self, subset: str) -> bool:
         return bool(self.index.subsets.get(subset))
 
     def dataset(self, subset: str) -> VideoClipDataset:
-        """The clip dataset of ``train``, ``val`` or ``test``; ``test`` items are multi-view:
+        """The clip dataset of ``train``, ``val`` (or ``val/<name>``: a further validation
+        set) or ``test``; ``test`` items are multi-view:
         ``(views, label, video)`` with ``data.num_test_clips x data.num_test_crops`` views."""
         if subset not in self.datasets:
             records = self.index.subsets.get(subset)
@@ -148,8 +156,12 @@ class VideoDataModule(L.LightningDataModule):
             self._train_position = None
         return loader
 
-    def val_dataloader(self) -> DataLoader:
-        return self.dataloader("val")
+    def val_dataloader(self) -> DataLoader | list[DataLoader]:
+        """The validation loader, or one per validation set when there are several."""
+        sets = self.validation_sets
+        if len(sets) == 1:
+            return self.dataloader("val")
+        return [self.dataloader(subset) for subset, _ in sets]
 
     def test_dataloader(self) -> DataLoader:
         return self.dataloader("test")

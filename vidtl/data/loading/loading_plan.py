@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vidtl.core.errors import UserError
+from vidtl.data.annotations.records import subset_kind
 from vidtl.data.clips.pipeline import ClipPipeline
 from vidtl.data.clips.transforms import ClipTransform, CoverResizeTransform
 from vidtl.data.frames.sources import EncodedFrameStoreSource, FrameSource, FrameStoreSource
@@ -115,6 +116,6 @@ class LoadingPlan:
         """The loader's transform for ``subset`` (``None``: the pipeline's own)."""
         if subset == "train":
             return self.loader_train_transform(pipeline)
-        if subset == "val" and self.decodes_on_device:
+        if subset_kind(subset) == "val" and self.decodes_on_device:
             return keep_encoded
         return None
