@@ -14,7 +14,7 @@ import pytest
 import torch
 from helpers import compose_config, tiny_train_overrides
 
-from vidtl.cli.errors import exit_on_user_error, one_line
+from vidtl.cli.errors import exit_on_user_error, one_line, quiet_worker_teardown
 from vidtl.cli.evaluate import evaluate
 from vidtl.cli.export import export
 from vidtl.cli.train import train
@@ -100,9 +100,27 @@ def _children(pid: int) -> list[int]:
     return [int(c) for c in path.read_text().split()] if path.exists() else []
 
 
+class _RaisesOnDelete:
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def __del__(self) -> None:
+        raise self.error
+
+
+def test_a_worker_death_seen_again_at_loader_teardown_is_one_warning(capsys, caplog,
+                                                                       monkeypatch):
+    """PyTorch's SIGCHLD handler raises the same death in the loader's ``__del__``: the hook
+    vidtl installs makes it a warning; any other unraisable error still reaches Python's hook."""
+    monkeypatch.setattr(sys, "unraisablehook", quiet_worker_teardown)
+    _RaisesOnDelete(RuntimeError("DataLoader worker (pid 7) is killed by signal: Killed. "))
+    assert "Exception ignored" not in capsys.readouterr().err
+    assert "killed by signal" in caplog.text and "shut down" in caplog.text
+    _RaisesOnDelete(ValueError("something else"))
+    assert "Exception ignored" in capsys.readouterr().err
+
+
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="a race: PyTorch's SIGCHLD handler sometimes prints a "
-                   "traceback of its own as the dead worker's loader is torn down (open)")
 def test_a_killed_loader_worker_names_the_cause_and_keeps_the_checkpoint(tiny_dataset,
                                                                          tmp_path):
     """SIGKILL to a DataLoader worker, as the out-of-memory killer sends it, mid-epoch."""
@@ -124,9 +142,9 @@ def test_a_killed_loader_worker_names_the_cause_and_keeps_the_checkpoint(tiny_da
     _, stderr = process.communicate(timeout=120)
     assert killed, "no loader worker was found to kill"
     assert process.returncode == 2, stderr[-3000:]
-    # Known: PyTorch's own SIGCHLD handler may print "Exception ignored in DataLoader.__del__"
-    # with a traceback while the dead worker's loader is torn down at exit, after vidtl's line.
-    assert "Traceback" not in stderr.split("\nerror: ")[0]
+    # PyTorch's SIGCHLD handler raises the death again while the dead worker's loader is torn
+    # down ("Exception ignored in ...__del__" with a traceback): vidtl's line is all there is.
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr[-3000:]
     line = next(x for x in stderr.splitlines() if x.startswith("error: "))
     assert "worker" in line and "out-of-memory killer" in line and "resume=auto" in line
     assert torch.load(last, weights_only=True)["global_step"] >= 1  # intact

@@ -13,9 +13,10 @@ import functools
 import logging
 import os
 import re
+import signal
 import sys
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from vidtl.core.errors import UserError
 from vidtl.core.quoting import printable
@@ -48,8 +49,7 @@ def one_line(error: BaseException) -> str | None:
             extra = OPTIONAL_PACKAGES[root]
             how = f"pip install 'vidtl[{extra}]'" if extra else f"pip install {root}"
             return f"the optional package {root!r} is not installed; {how}"
-    if isinstance(error, RuntimeError) and "DataLoader worker" in str(error) and (
-            "killed by signal" in str(error) or "exited unexpectedly" in str(error)):
+    if isinstance(error, RuntimeError) and worker_died(str(error)):
         return (f"{str(error).splitlines()[0]}: a data loading worker process died, most often "
                 f"killed by the out-of-memory killer; lower data.num_workers or "
                 f"data.batch_size (or use data.num_workers=0 data.load_threads=N); the "
@@ -65,6 +65,23 @@ def one_line(error: BaseException) -> str | None:
     if isinstance(error, (ValueError, TypeError)) and "vidtl" in _raised_in(error):
         return f"{error} (HYDRA_FULL_ERROR=1 shows the traceback)"
     return None
+
+
+def worker_died(message: str) -> bool:
+    """Whether ``message`` is PyTorch's news of a DataLoader worker that died."""
+    return "DataLoader worker" in message and (
+        "killed by signal" in message or "exited unexpectedly" in message)
+
+
+def quiet_worker_teardown(unraisable: Any) -> None:
+    """``sys.unraisablehook``: a worker death that PyTorch's SIGCHLD handler raises again while
+    the dead worker's loader is torn down (in its ``__del__``, as the first error unwinds) is
+    one warning line, not a second traceback; anything else goes to Python's own hook."""
+    error = unraisable.exc_value
+    if isinstance(error, RuntimeError) and worker_died(str(error)):
+        log.warning("%s (seen again as its data loader shut down)", str(error).strip())
+        return
+    sys.__unraisablehook__(unraisable)
 
 
 def from_worker(message: str) -> str:
@@ -107,6 +124,7 @@ def exit_on_user_error(fn: Callable[..., T]) -> Callable[..., T]:
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        sys.unraisablehook = quiet_worker_teardown
         try:
             return fn(*args, **kwargs)
         except BrokenPipeError:  # the reader of the output went away (| head): not an error
@@ -116,6 +134,8 @@ def exit_on_user_error(fn: Callable[..., T]) -> Callable[..., T]:
             message = one_line(error)
             if message is None or os.environ.get("HYDRA_FULL_ERROR") == "1":
                 raise
+            if worker_died(str(error)):  # no second report from PyTorch's SIGCHLD handler
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             message = printable(" ".join(message.split()))
             log.error("%s", message)
             print(f"error: {message}", file=sys.stderr, flush=True)
