@@ -157,6 +157,21 @@ def test_resume_mid_epoch_reads_the_rest_exactly(shards, workers_then, workers_n
     assert resumed_loader.state_dict()["finished"]
 
 
+def test_a_resume_in_a_later_epoch_reads_that_epochs_rest(shards):
+    """Lightning makes the loader's first iterator after a restore before it restores its
+    epoch count (the trainer says epoch 0 then): the checkpoint's epoch is read, not epoch 0's
+    order again."""
+    state = {"epoch": 1, "consumed": [0, 1, 2], "finished": False, "world_size": 1}
+    loader = stream_module(shards).dataloader("train")
+    loader.load_state_dict(state)
+    stream = loader.dataset
+    rest = [batch[1].tolist() for batch in loader]
+    labels = [[stream.records[n].label for n in batch] for batch in stream.plan.batches(1)]
+    assert rest == labels[3:] and labels[3:] != [[stream.records[n].label for n in batch]
+                                                for batch in stream.plan.batches(0)][3:]
+    assert loader.state_dict()["epoch"] == 1 and loader.state_dict()["finished"]
+
+
 def test_each_test_video_once_with_views(shards):
     module = stream_module(shards, num_test_clips=2)
     seen = []

@@ -96,10 +96,11 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
                 raise ValueError(f"subsets may hold 'val' and 'test', got {subset!r}")
             metrics.update({k: float(v) for k, v in results.items() if k.startswith(subset + "/")})
     finally:
-        metrics["skipped_videos"] = datamodule.skipped.compact()
+        metrics["skipped_videos"] = datamodule.skipped.compact(rewrite=trainer.is_global_zero)
         metrics["videos_with_replaced_frames"] = datamodule.skipped.replaced()
         metrics["train_clips_per_s"] = None  # no training in an evaluation run
-        text = write_metrics(output_dir, metrics)
+        if trainer.is_global_zero:  # one metrics.json for a run of several processes
+            text = write_metrics(output_dir, metrics)
         finish_loggers(loggers)
     if trainer.is_global_zero:
         print(text, flush=True)

@@ -26,6 +26,7 @@ from vidtl.callbacks.resume_changes import (
     ApplyNewOptimizer,
 )
 from vidtl.callbacks.run_record import RunRecord
+from vidtl.callbacks.same_start import SameStartOnEveryProcess
 from vidtl.callbacks.sigterm_deadline import SigtermDeadline
 from vidtl.callbacks.train_throughput import TrainThroughput
 from vidtl.cli import config_dir
@@ -95,11 +96,13 @@ def class_weights(weighting: str | None, datamodule: VideoDataModule,
     return weights.tolist()
 
 
-def run_callbacks(cfg: DictConfig, output_dir: Path, apply_changes: bool) -> list[L.Callback]:
+def run_callbacks(cfg: DictConfig, output_dir: Path, apply_changes: bool,
+                  start_step: int = 0) -> list[L.Callback]:
     """The callbacks every training run has: its record in each checkpoint, restored paths
-    checked, preemption, the SIGTERM deadline, periodic checkpoints, and the new optimizer
-    settings of a resumed run when they apply."""
+    checked, one start for every process, preemption, the SIGTERM deadline, periodic
+    checkpoints, and the new optimizer settings of a resumed run when they apply."""
     callbacks = [RunRecord(resolved_container(cfg)), RestoredPaths(),
+                 SameStartOnEveryProcess(start_step),
                  PreemptionCheckpoint(output_dir / LAST_CHECKPOINT),
                  SigtermDeadline(cfg.get("sigterm_grace_s", 120))]
     if apply_changes:
@@ -215,7 +218,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     start_weights(cfg, module, point, datamodule.class_names)
     loggers = build_loggers(cfg, point.step)
     callbacks = [*build_callbacks(cfg, has_logger=bool(loggers)), throughput,
-                 *run_callbacks(cfg, output_dir, apply_changes=resumed_changes(cfg, point))]
+                 *run_callbacks(cfg, output_dir, apply_changes=resumed_changes(cfg, point),
+                                start_step=point.step or 0)]
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
                                      plugins=[AtomicCheckpointIO()])
     if cfg.get("lr_reference_batch"):
@@ -233,14 +237,15 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         metrics |= evaluate_trained(trainer, module, datamodule, bool(cfg.get("test", True)),
                                     output_dir, loggers)
     finally:
-        metrics["skipped_videos"] = datamodule.skipped.compact()
+        metrics["skipped_videos"] = datamodule.skipped.compact(rewrite=trainer.is_global_zero)
         metrics["videos_with_replaced_frames"] = datamodule.skipped.replaced()
         metrics["train_clips_per_s"] = throughput.clips_per_s
         metrics |= footprint | peak_memory_mb(module.device)
         for logger in loggers:
             logger.log_metrics({k: metrics[k] for k in ("peak_rss_mb", "peak_gpu_memory_mb")
                                 if k in metrics}, step=trainer.global_step)
-        text = write_metrics(output_dir, metrics)
+        if trainer.is_global_zero:  # one metrics.json for a run of several processes
+            text = write_metrics(output_dir, metrics)
         finish_loggers(loggers)
     if metrics["skipped_videos"] or metrics["videos_with_replaced_frames"]:
         log.warning("%d videos were skipped and %d read with replaced frames; see %s",

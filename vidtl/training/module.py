@@ -13,9 +13,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.optim import Optimizer
 from torchmetrics import MetricCollection
+from torchmetrics.aggregation import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from vidtl.data.loading.device_stage import DeviceStage
+from vidtl.data.loading.rank_shares import buffers_from_rank_zero, gather_uneven
 from vidtl.evaluation.video_results import VideoResults
 from vidtl.evaluation.views import aggregate_views, score_views
 from vidtl.finetune.schedule import FinetuneSchedule
@@ -102,6 +104,10 @@ class VideoClassificationModule(L.LightningModule):
         num_classes = classifier.num_classes
         self.val_metrics = accuracy_metrics(num_classes, "val/")
         self.test_clip_metrics = accuracy_metrics(num_classes, "test/clip_")
+        # The mean loss per evaluated clip, by prefix: a metric's sums gather exactly from
+        # processes with different numbers of clips (Lightning's own mean of logged values
+        # rounds the clip count to an integer there).
+        self.loss_means = nn.ModuleDict({"val/": MeanMetric(), "test/": MeanMetric()})
         aggregate_views(torch.zeros(1, 1, 1), view_aggregation)  # fails early on a bad name
         self.view_aggregation = view_aggregation
         self.view_chunk = view_chunk
@@ -177,11 +183,15 @@ class VideoClassificationModule(L.LightningModule):
         self.named_val_metrics = nn.ModuleDict({
             str(position): accuracy_metrics(self.classifier.num_classes, f"val/{name}/")
             for position, name in enumerate(self.validation_names) if name}).to(self.device)
+        for name in self.validation_names:
+            if name:
+                self.loss_means[f"val/{name}/"] = MeanMetric().to(self.device)
 
     def _log_evaluation(self, logits: torch.Tensor, labels: torch.Tensor,
                         metrics: MetricCollection, prefix: str, prog_bar: bool) -> None:
-        self.log(f"{prefix}loss", self.compute_loss(logits, labels), batch_size=len(labels),
-                 sync_dist=True, add_dataloader_idx=False)
+        loss_mean = self.loss_means[prefix]
+        loss_mean.update(self.compute_loss(logits, labels), weight=len(labels))
+        self.log(f"{prefix}loss", loss_mean, add_dataloader_idx=False)
         metrics.update(logits, labels)
         self.log_dict(metrics, batch_size=len(labels), prog_bar=prog_bar,
                       add_dataloader_idx=False)
@@ -204,7 +214,11 @@ class VideoClassificationModule(L.LightningModule):
         """Logits of uint8 clips ``(N, T, C, H, W)`` (normalised here)."""
         return self.forward_clips(self.device_stage.normalize(clips))
 
+    def on_validation_epoch_start(self) -> None:
+        buffers_from_rank_zero(self)  # one model, that of the checkpoints, on every process
+
     def on_test_epoch_start(self) -> None:
+        buffers_from_rank_zero(self)
         self._test_outputs = []
         self.test_results = None
 
@@ -216,8 +230,9 @@ class VideoClassificationModule(L.LightningModule):
         logits = score_views(views, self.score_clips, self.view_chunk)  # (B, V, K)
         clip_logits = logits.flatten(0, 1)
         clip_labels = labels.repeat_interleave(logits.shape[1])
-        self.log("test/loss", self.compute_loss(clip_logits, clip_labels),
-                 batch_size=len(clip_labels), sync_dist=True)
+        self.loss_means["test/"].update(self.compute_loss(clip_logits, clip_labels),
+                                        weight=len(clip_labels))
+        self.log("test/loss", self.loss_means["test/"])
         self.test_clip_metrics.update(clip_logits, clip_labels)
         self.log_dict(self.test_clip_metrics, batch_size=len(clip_labels))
         scores = aggregate_views(logits, self.view_aggregation)
@@ -233,7 +248,7 @@ class VideoClassificationModule(L.LightningModule):
             videos = labels = torch.zeros(0, dtype=torch.int64, device=self.device)
             scores = torch.zeros(0, num_classes, device=self.device)
         if self.trainer.world_size > 1:
-            videos, labels, scores = (self.all_gather(t) for t in (videos, labels, scores))
+            videos, labels, scores = (gather_uneven(self, t) for t in (videos, labels, scores))
         self.test_results = VideoResults.from_batches([videos], [labels], [scores])
         self._test_outputs = []
         for name, value in self.test_results.metrics(num_classes).items():

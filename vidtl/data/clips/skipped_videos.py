@@ -55,11 +55,12 @@ class SkippedVideoLog:
             skipped.setdefault(video, reason)
         return skipped
 
-    def compact(self) -> int:
-        """Rewrite the log sorted and without duplicates; return the number of videos skipped
-        (those read with replaced frames are counted by :meth:`replaced`)."""
+    def compact(self, rewrite: bool = True) -> int:
+        """Rewrite the log sorted and without duplicates (``rewrite``: one process of a run
+        does); return the number of videos skipped (those read with replaced frames are
+        counted by :meth:`replaced`)."""
         skipped = self.read()
-        if self.path is not None and skipped:
+        if rewrite and self.path is not None and skipped:
             write_text_atomic(self.path,
                               "".join(f"{v}\t{r}\n" for v, r in sorted(skipped.items())))
         return len(skipped) - self.replaced()

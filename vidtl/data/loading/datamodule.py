@@ -19,6 +19,13 @@ from vidtl.data.clips.skipped_videos import SkippedVideoLog
 from vidtl.data.loading.encoded_batches import collate_encoded
 from vidtl.data.loading.loading_plan import LoadingPlan
 from vidtl.data.loading.pooled_loader import PooledDataLoader
+from vidtl.data.loading.rank_shares import (
+    EvaluationShare,
+    RankShare,
+    ShareSampler,
+    check_enough,
+    shared_seed,
+)
 from vidtl.data.loading.resumable import (
     EpochBalancedSampler,
     EpochShuffleSampler,
@@ -124,15 +131,18 @@ class VideoDataModule(L.LightningDataModule):
         plan = self.plan
         training = subset == "train"
         threads = {"threads": plan.load_threads} if plan.load_threads else {}
+        share = RankShare.of(self.trainer)  # this process's part (see rank_shares)
+        sampler: ShareSampler
         if training:  # seeded per epoch, and resumable mid-epoch (see resumable)
+            check_enough(len(dataset), share, "training videos")
             loader_class = ThreadedDataLoader if threads else ResumableDataLoader
-            sampler = (EpochBalancedSampler([r.label for r in dataset.records],
-                                            torch.initial_seed()) if plan.balanced_sampling
-                       else EpochShuffleSampler(len(dataset), torch.initial_seed()))
-            order: dict[str, Any] = {"sampler": sampler}
+            seed = shared_seed(self.trainer)
+            sampler = (EpochBalancedSampler([r.label for r in dataset.records], seed, share)
+                       if plan.balanced_sampling else
+                       EpochShuffleSampler(len(dataset), seed, share=share))
         else:
             loader_class = ThreadedDataLoader if threads else PooledDataLoader
-            order = {"shuffle": False}
+            sampler = EvaluationShare(len(dataset), share)
         encoded = plan.decodes_on_device and subset != "test"
         collate: Any = collate_encoded if encoded else collate_clips
         if plan.num_workers > 0 and not encoded:  # batches handed over in reused memory
@@ -140,8 +150,8 @@ class VideoDataModule(L.LightningDataModule):
         return loader_class(
             dataset,
             batch_size=plan.batch_size,
-            **order,
-            drop_last=training and len(dataset) > plan.batch_size,
+            sampler=sampler,
+            drop_last=training and len(sampler) > plan.batch_size,
             num_workers=plan.num_workers,
             pin_memory=plan.pin_memory and torch.cuda.is_available(),  # pinning needs a GPU
             persistent_workers=plan.persistent_workers and plan.num_workers > 0,

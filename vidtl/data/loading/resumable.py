@@ -6,9 +6,9 @@ run shuffles every epoch as the interrupted one did. :class:`ResumableDataLoader
 many batches of the current epoch the training loop has consumed (``state_dict``, which
 Lightning stores in the checkpoint) and, after ``load_state_dict``, starts that epoch after
 them: a run killed mid-epoch and resumed sees the same batches in the same order as one that
-never stopped, without decoding the skipped clips. (Under DDP Lightning wraps the sampler in its
-own distributed sampler; the epoch's order is still seeded, but a mid-epoch resume restarts that
-epoch's data.)
+never stopped, without decoding the skipped clips. Under DDP every process draws the same order
+and reads its own slice of it (:mod:`vidtl.data.loading.rank_shares`), so the resume is exact
+there too, on one node or many.
 """
 
 from __future__ import annotations
@@ -18,27 +18,24 @@ from collections.abc import Iterator
 from typing import Any
 
 import torch
-from torch.utils.data import Sampler
 
 from vidtl.core.quoting import quote
 from vidtl.data.loading.pooled_loader import PooledDataLoader
+from vidtl.data.loading.rank_shares import RankShare, ShareSampler
 
 log = logging.getLogger(__name__)
 
 
-class EpochShuffleSampler(Sampler[int]):
-    """A random permutation of ``range(size)`` per epoch, drawn from ``(seed, epoch)``."""
+class EpochShuffleSampler(ShareSampler):
+    """A random permutation of ``range(size)`` per epoch, drawn from ``(seed, epoch)``; under
+    several processes (``share``), this process's slice of it."""
 
-    def __init__(self, size: int, seed: int, shuffle: bool = True) -> None:
-        self.size = size
+    def __init__(self, size: int, seed: int, shuffle: bool = True,
+                 share: RankShare | None = None) -> None:
+        super().__init__(size, share or RankShare())
         self.seed = seed
         self.shuffle = shuffle
-        self.epoch = 0
         self._skip: tuple[int, int] | None = None  # (epoch, items) to leave out once
-
-    def set_epoch(self, epoch: int) -> None:
-        """Called by Lightning at the start of every epoch."""
-        self.epoch = epoch
 
     def skip_once(self, epoch: int, items: int) -> None:
         """Start the next pass over epoch ``epoch`` at item ``items`` (other epochs: no skip)."""
@@ -54,16 +51,16 @@ class EpochShuffleSampler(Sampler[int]):
         return torch.randperm(self.size, generator=self.generator(epoch)).tolist()
 
     def __iter__(self) -> Iterator[int]:
-        order = self.order(self.epoch)
+        order = self.share.slice_of(self.order(self.epoch))
         start = 0
         if self._skip is not None:
             if self._skip[0] == self.epoch:
-                start = min(self._skip[1], self.size)
+                start = min(self._skip[1], len(order))
             self._skip = None
         return iter(order[start:])
 
     def __len__(self) -> int:
-        return self.size
+        return self.size // self.share.world_size
 
 
 class EpochBalancedSampler(EpochShuffleSampler):
@@ -72,8 +69,8 @@ class EpochBalancedSampler(EpochShuffleSampler):
     is seen about equally often; drawn from ``(seed, epoch)`` like :class:`EpochShuffleSampler`
     (and resumable the same way)."""
 
-    def __init__(self, labels: list[int], seed: int) -> None:
-        super().__init__(len(labels), seed)
+    def __init__(self, labels: list[int], seed: int, share: RankShare | None = None) -> None:
+        super().__init__(len(labels), seed, share=share)
         counts = torch.bincount(torch.tensor(labels))
         self.weights = 1.0 / counts[torch.tensor(labels)].double()
 
@@ -110,12 +107,13 @@ class ResumableDataLoader(CountsBatches, PooledDataLoader):
         return super().__iter__()
 
     def state_dict(self) -> dict[str, Any]:
-        """The epoch, the batches of it the training steps have consumed, and whether it was
-        read to its end."""
+        """The epoch, the batches of it the training steps have consumed (on each process:
+        they step together), whether it was read to its end, and over how many processes."""
         batches = self._yielded
         finished = self._exhausted or batches >= len(self)
+        share = getattr(self.sampler, "share", None)
         return {"epoch": int(getattr(self.sampler, "epoch", 0)), "finished": finished,
-                "batches": batches}
+                "batches": batches, "world_size": share.world_size if share else 1}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue where ``state`` was saved. Lightning iterates the loader once before it
@@ -131,6 +129,13 @@ class ResumableDataLoader(CountsBatches, PooledDataLoader):
                         "interrupted epoch restarts from its first batch", quote(state))
             return
         epoch = int(state["epoch"])
+        processes = self.sampler.share.world_size
+        if state.get("world_size", 1) != processes and not state.get("finished"):
+            log.warning("the checkpoint was saved by %s processes and this run has %d: the "
+                        "interrupted epoch restarts from its first batch",
+                        quote(state.get("world_size")), processes)
+            self.sampler.set_epoch(epoch)
+            return
         if state.get("finished"):
             self.sampler.set_epoch(epoch + 1)
             return

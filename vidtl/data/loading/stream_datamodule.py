@@ -19,6 +19,7 @@ from vidtl.data.annotations.records import VideoIndex
 from vidtl.data.clips.pipeline import ClipPipeline
 from vidtl.data.loading.datamodule import VideoDataModule
 from vidtl.data.loading.loading_plan import LoadingPlan
+from vidtl.data.loading.rank_shares import shared_seed
 from vidtl.data.loading.stream_loader import StreamDataLoader
 from vidtl.data.shards.epoch_plan import EpochPlan
 from vidtl.data.shards.shard_index import ShardIndex
@@ -74,7 +75,8 @@ class ShardStreamDataModule(VideoDataModule):
         trainer = self.trainer
         stream = self.dataset(subset)
         rank, world_size = self._ranks()
-        stream.replan(replace(stream.plan, rank=rank, world_size=world_size))
+        stream.replan(replace(stream.plan, rank=rank, world_size=world_size,
+                              seed=shared_seed(trainer)))  # one order for every process
         return StreamDataLoader(
             stream, num_workers=self.plan.num_workers,
             pin_memory=self.plan.pin_memory and torch.cuda.is_available(),

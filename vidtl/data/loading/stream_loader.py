@@ -49,11 +49,13 @@ class StreamDataLoader(CountsBatches, PooledDataLoader):
         self._passes += 1
         consumed: list[int] = []
         if self._resume is not None:
+            # The first pass after a restore is the interrupted epoch. (Lightning makes its
+            # iterator before it restores its epoch count, and keeps it for that epoch.)
             state, self._resume = self._resume, None
-            if int(state["epoch"]) == epoch:
-                consumed = [int(p) for p in state["consumed"]]
-                log.info("resuming epoch %d of the stream after %d of its batches", epoch,
-                         len(consumed))
+            epoch = int(state["epoch"])
+            consumed = [int(p) for p in state["consumed"]]
+            log.info("resuming epoch %d of the stream after %d of its batches", epoch,
+                     len(consumed))
         done = set(consumed)
         self._pass_positions = [p for p in range(len(stream)) if p not in done]
         stream.start(epoch, consumed)
