@@ -63,6 +63,24 @@ def test_max_epochs_and_other_changes_are_listed_and_take_effect(tiny_dataset, t
     assert "val/top1" in metrics
 
 
+def test_a_resume_after_max_steps_cut_an_epoch_says_what_is_not_read(tiny_dataset, tmp_path,
+                                                                      caplog):
+    """trainer.max_steps that ends an epoch early: Lightning counts the epoch as done, so a
+    resume with a larger max_steps starts the next epoch; that is said, not left silent."""
+    def run(*extra: str) -> None:
+        train(compose_config("train", tiny_train_overrides(
+            tmp_path, tiny_dataset, "test=false", "logger=none", "trainer.max_epochs=3",
+            *extra)))
+
+    run("+trainer.max_steps=3")  # 2 steps an epoch: epoch 1 ends after its first
+    caplog.clear()
+    run("+trainer.max_steps=-1", "resume=auto")
+    assert "when trainer.max_steps ended epoch 1 early" in caplog.text
+    caplog.clear()
+    run("+trainer.max_steps=-1", "resume=auto", "trainer.max_epochs=4")  # a full epoch's end
+    assert "ended epoch" not in caplog.text and "trained with trainer.max_epochs=3" in caplog.text
+
+
 def test_bookkeeping_is_not_a_change():
     saved = {"paths": {"output_dir": "/a"}, "run_name": "x", "optimizer": {"lr": 1.0}}
     current = {"paths": {"output_dir": "/b"}, "run_name": "y", "optimizer": {"lr": 2.0},

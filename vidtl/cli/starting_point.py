@@ -53,7 +53,30 @@ class ResumePoint:
     step: int | None = None
 
 
+def epoch_cut_short(checkpoint: dict[str, Any]) -> str | None:
+    """What a resume from ``checkpoint`` leaves unread, when it was saved as
+    ``trainer.max_steps`` ended an epoch early: Lightning counts that epoch as done (its loop
+    state), while the training loader had not read all of it."""
+    try:
+        progress = checkpoint["loops"]["fit_loop"]["epoch_progress"]["current"]
+        max_steps = checkpoint["vidtl"]["config"]["trainer"].get("max_steps")
+        cut = (progress["processed"] > progress["completed"] and isinstance(max_steps, int)
+               and 0 < max_steps <= checkpoint["global_step"])
+    except (KeyError, TypeError, AttributeError):
+        return None
+    loaders = [v.get("train_loader") for v in checkpoint.values() if isinstance(v, dict)]
+    position = next((p for p in loaders if isinstance(p, dict)), None)
+    if not cut or position is None or position.get("finished") is not False:
+        return None
+    return (f"it was saved when trainer.max_steps ended epoch {position.get('epoch')} early; "
+            f"Lightning counts that epoch as done, so the resumed run starts the next one and "
+            f"the rest of it is not read")
+
+
 def _resume_point(path: str, checkpoint: dict[str, Any]) -> ResumePoint:
+    cut_short = epoch_cut_short(checkpoint)
+    if cut_short:
+        log.warning("resuming from %s: %s", path, cut_short)
     step = checkpoint.get("global_step")
     return ResumePoint(path, checkpoint.get("vidtl"),
                        step if isinstance(step, int) and step >= 0 else None)
