@@ -46,8 +46,8 @@ def free_port() -> int:
 
 
 def launch_two_nodes(run: Path, data_root: Path, probe: Path, *overrides: str,
-                     preempt_at: int | None = None, node1_run: Path | None = None
-                     ) -> list[tuple[int, str, str]]:
+                     preempt_at: int | None = None, node1_run: Path | None = None,
+                     node1_overrides: tuple[str, ...] = ()) -> list[tuple[int, str, str]]:
     """Both launches, as two nodes would run them; ``(exit status, stdout, stderr)`` each."""
     port, launched = free_port(), []
     probe.mkdir(parents=True, exist_ok=True)
@@ -57,7 +57,8 @@ def launch_two_nodes(run: Path, data_root: Path, probe: Path, *overrides: str,
             o.replace("paths.output_dir", "hydra.run.dir") for o in tiny_train_overrides(
                 folder, data_root, *NODE_OPTIONS, *overrides))]
         if node == 1:  # its own log file; node 0 writes the run's .hydra/
-            command += ["hydra.output_subdir=null", "hydra.job.name=train_node1"]
+            command += ["hydra.output_subdir=null", "hydra.job.name=train_node1",
+                        *node1_overrides]
         env = {**os.environ, "WANDB_MODE": "disabled", "MASTER_ADDR": "127.0.0.1",
                "MASTER_PORT": str(port), "NODE_RANK": str(node), "VIDTL_PROBE_DIR": str(probe),
                "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS),
@@ -138,6 +139,14 @@ def assert_metrics_gathered_once(run: Path, results: list[tuple[int, str, str]],
     assert len(printed[0]) == 1 and not printed[1]
 
 
+def assert_both_refused(results: list[tuple[int, str, str]], *words: str) -> None:
+    for status, _, stderr in results:
+        assert status == 2, stderr[-3000:]
+        errors = [line for line in stderr.splitlines() if line.startswith("error: ")]
+        assert len(errors) == 1 and all(w in errors[0] for w in words), stderr[-3000:]
+        assert "Traceback" not in stderr
+
+
 @pytest.fixture(scope="module")
 def frame_store(tiny_dataset, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("multi_node") / "frames"
@@ -161,15 +170,16 @@ def test_two_nodes_on_the_frame_store(tiny_dataset, frame_store, tmp_path):
     last = run / "checkpoints" / "last.ckpt"
     assert torch.load(last, weights_only=True)["global_step"] == 5  # step 4 done, then saved
 
-    # A node that sees another run folder finds no checkpoint: both stop, with one line.
+    # A node that sees another run folder finds no checkpoint, one launched with another
+    # batch size would train with it: both nodes stop, with one line.
     refused = launch_two_nodes(run, tiny_dataset, tmp_path / "probe_refused", *data,
                                "resume=auto", node1_run=tmp_path / "elsewhere")
-    for status, _, stderr in refused:
-        assert status == 2, stderr[-3000:]
-        errors = [line for line in stderr.splitlines() if line.startswith("error: ")]
-        assert len(errors) == 1 and "start from different checkpoints" in errors[0], stderr[-3000:]
-        assert "process 0 at step 5, process 1 at step 0" in errors[0]
-        assert "Traceback" not in stderr
+    assert_both_refused(refused, "start from different checkpoints", "process 0 at step 5 of "
+                        "launch", "process 1 at step 0 (a fresh start)")
+    refused = launch_two_nodes(tmp_path / "other_run", tiny_dataset, tmp_path / "probe_other",
+                               *data, node1_overrides=("data.batch_size=2",))
+    assert_both_refused(refused, "launched with different settings: data.batch_size=4 on "
+                        "process 0 and 2 on process 1")
     assert torch.load(last, weights_only=True)["global_step"] == 5  # untouched
 
     results = launch_two_nodes(run, tiny_dataset, probe, *data, "resume=auto")

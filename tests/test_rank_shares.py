@@ -53,7 +53,7 @@ def test_a_loader_position_from_another_number_of_processes_restarts_the_epoch(c
     iterator = iter(two)
     next(iterator)
     state = two.state_dict()
-    assert state == {"epoch": 0, "batches": 1, "finished": False, "world_size": 2}
+    assert state == {"epoch": 0, "batches": 1, "finished": False, "world_size": 2, "seed": 0}
     same = loader(2)
     same.load_state_dict(state)
     assert len(list(same)) == 3  # 4 batches a process, one read before
@@ -84,3 +84,37 @@ def test_fewer_items_than_processes(caplog):
     assert "evaluates the last one again" in caplog.text
     with pytest.raises(UserError, match="3 training videos cannot be shared by 4 processes"):
         check_enough(3, RankShare(0, 4), "training videos")
+
+
+def test_a_loader_position_keeps_the_order_of_a_run_without_a_seed():
+    """With seed=null each launch has another torch seed: the resumed epoch must still be the
+    interrupted run's order, or it would skip items of another shuffle."""
+    first = ResumableDataLoader(list(range(12)), batch_size=2,
+                                sampler=EpochShuffleSampler(12, seed=1234))
+    iterator = iter(first)
+    seen = [next(iterator).tolist() for _ in range(2)]
+    resumed = ResumableDataLoader(list(range(12)), batch_size=2,
+                                  sampler=EpochShuffleSampler(12, seed=99))
+    resumed.load_state_dict(first.state_dict())
+    rest = [batch.tolist() for batch in resumed]
+    assert sorted(x for batch in seen + rest for x in batch) == list(range(12))
+    crafted = {**first.state_dict(), "finished": "no", "world_size": True}
+    odd = ResumableDataLoader(list(range(12)), batch_size=2,
+                              sampler=EpochShuffleSampler(12, seed=99))
+    odd.load_state_dict(crafted)  # not a count of processes: the epoch restarts
+    assert len(list(odd)) == 6
+
+
+def test_the_mean_loss_weighs_batches_by_their_clips_and_keeps_nan():
+    """Gathered as two sums (exact for uneven shares); a NaN batch is not dropped (torchmetrics'
+    MeanMetric drops it, or ignores the weights when told to keep it)."""
+    import torch
+
+    from vidtl.training.mean_loss import MeanLoss
+
+    loss = MeanLoss()
+    loss.update(torch.tensor(2.0), 4)
+    loss.update(torch.tensor(3.0), 3)
+    assert loss.compute().item() == pytest.approx(17 / 7)
+    loss.update(torch.tensor(float("nan")), 1)
+    assert torch.isnan(loss.compute())

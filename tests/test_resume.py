@@ -39,7 +39,8 @@ def test_loader_state_counts_the_batches_the_training_loop_consumed():
     iterator = iter(loader)
     seen = [next(iterator).tolist() for _ in range(3)]  # Lightning does not prefetch: 3 steps
     state = loader.state_dict()
-    assert state == {"epoch": 0, "batches": 3, "finished": False, "world_size": 1}
+    assert state == {"epoch": 0, "batches": 3, "finished": False, "world_size": 1,
+                     "seed": 0}
     resumed = ResumableDataLoader(list(range(12)), batch_size=2,
                                   sampler=EpochShuffleSampler(12, seed=0))
     resumed.load_state_dict(state)
@@ -48,7 +49,7 @@ def test_loader_state_counts_the_batches_the_training_loop_consumed():
     assert sorted(x for batch in seen + rest for x in batch) == list(range(12))
     assert [b.tolist() for b in resumed] == [b.tolist() for b in loader]  # then whole epochs
     assert loader.state_dict() == {"epoch": 0, "batches": 6, "finished": True,
-                                   "world_size": 1}  # none pending
+                                   "world_size": 1, "seed": 0}  # none pending
     after_the_epoch = ResumableDataLoader(list(range(12)), batch_size=2,
                                           sampler=EpochShuffleSampler(12, seed=0))
     after_the_epoch.load_state_dict(loader.state_dict())

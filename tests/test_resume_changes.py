@@ -66,18 +66,21 @@ def test_max_epochs_and_other_changes_are_listed_and_take_effect(tiny_dataset, t
 def test_a_resume_after_max_steps_cut_an_epoch_says_what_is_not_read(tiny_dataset, tmp_path,
                                                                       caplog):
     """trainer.max_steps that ends an epoch early: Lightning counts the epoch as done, so a
-    resume with a larger max_steps starts the next epoch; that is said, not left silent."""
-    def run(*extra: str) -> None:
+    resume with a larger max_steps starts the next epoch; that is said, not left silent. An
+    epoch that max_steps ends at its own end (2 batches here, limit_train_batches) is not."""
+    def run(folder: str, *extra: str) -> None:
         train(compose_config("train", tiny_train_overrides(
-            tmp_path, tiny_dataset, "test=false", "logger=none", "trainer.max_epochs=3",
-            *extra)))
+            tmp_path / folder, tiny_dataset, "test=false", "logger=none",
+            "trainer.max_epochs=3", *extra)))
 
-    run("+trainer.max_steps=3")  # 2 steps an epoch: epoch 1 ends after its first
+    run("cut", "+trainer.max_steps=3")  # 2 steps an epoch: epoch 1 ends after its first
+    run("whole", "+trainer.max_steps=2")  # epoch 0 ends at its end
     caplog.clear()
-    run("+trainer.max_steps=-1", "resume=auto")
-    assert "when trainer.max_steps ended epoch 1 early" in caplog.text
+    run("cut", "+trainer.max_steps=-1", "resume=auto")
+    assert "when trainer.max_steps ended epoch 1 after 1 of its 2 batches" in caplog.text
     caplog.clear()
-    run("+trainer.max_steps=-1", "resume=auto", "trainer.max_epochs=4")  # a full epoch's end
+    run("whole", "+trainer.max_steps=-1", "resume=auto")
+    run("cut", "+trainer.max_steps=-1", "resume=auto", "trainer.max_epochs=4")
     assert "ended epoch" not in caplog.text and "trained with trainer.max_epochs=3" in caplog.text
 
 

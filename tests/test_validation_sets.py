@@ -22,11 +22,11 @@ METRICS = ("top1", "top5", "mean_class_acc", "loss")
 
 
 def lists_of(tiny_dataset, folder):
-    """train.csv, outdoor.csv (group 3) and indoor.csv (the training videos of group 1)."""
+    """train.csv, outdoor.csv (group 3) and indoor.v2.csv (the training videos of group 1)."""
     train_list, outdoor = write_csv_lists(tiny_dataset, folder)
     outdoor = outdoor.rename(folder / "outdoor.csv")
     rows = [row for row in train_list.read_text().splitlines()[1:] if "_g01_" in row]
-    indoor = folder / "indoor.csv"
+    indoor = folder / "indoor.v2.csv"  # a "." in the name (no module name may hold one)
     indoor.write_text("path,label\n" + "\n".join(rows) + "\n")
     return train_list, outdoor, indoor
 
@@ -44,13 +44,13 @@ def test_several_csv_validation_sets_are_logged_apart_and_the_first_is_watched(
         run, tiny_dataset, "data=csv", f"data.train_list={train_list}",
         f"data.val_list=[{outdoor},{indoor}]", "trainer.max_epochs=2", "test=false",
         "trainer.limit_val_batches=null")))
-    for name in ("outdoor", "indoor"):
+    for name in ("outdoor", "indoor.v2"):
         assert all(f"val/{name}/{metric}" in metrics for metric in METRICS), sorted(metrics)
     assert metrics["val/top1"] == metrics["val/outdoor/top1"]  # the first set is val/ too
     saved = json.loads((run / "metrics.json").read_text())
-    assert saved["val/indoor/top1"] == metrics["val/indoor/top1"]
+    assert saved["val/indoor.v2/top1"] == metrics["val/indoor.v2/top1"]
     # per epoch in the CSV history: both sets, the first also under val/
-    rows = [row for row in csv_rows(run / "csv" / "metrics.csv") if row.get("val/indoor/top1")]
+    rows = [row for row in csv_rows(run / "csv" / "metrics.csv") if row.get("val/indoor.v2/top1")]
     epochs = rows[:2]  # then the validation of the best checkpoint, after training
     assert len(rows) == 3 and all(row["val/top1"] == row["val/outdoor/top1"] for row in rows)
     # the checkpoint watches the first set: its best score is the best val/outdoor/top1
@@ -60,7 +60,7 @@ def test_several_csv_validation_sets_are_logged_apart_and_the_first_is_watched(
     assert float(watched["best_model_score"]) == max(float(r["val/outdoor/top1"]) for r in epochs)
     # a sweep's table holds every set's metrics
     table = csv_rows(write_sweep_table(tmp_path / "sweep"))
-    assert float(table[0]["val/indoor/top1"]) == pytest.approx(metrics["val/indoor/top1"])
+    assert float(table[0]["val/indoor.v2/top1"]) == pytest.approx(metrics["val/indoor.v2/top1"])
 
 
 def test_further_validation_sets_for_any_format(tiny_dataset, tiny_checkpoint, tmp_path):
@@ -69,12 +69,12 @@ def test_further_validation_sets_for_any_format(tiny_dataset, tiny_checkpoint, t
     metrics = train(compose_config("train", tiny_train_overrides(
         tmp_path / "run", tiny_dataset, f"data.extra_val_lists=[{indoor}]", "test=false",
         "logger=none")))
-    assert "val/indoor/top1" in metrics and "val/top1" in metrics
+    assert "val/indoor.v2/top1" in metrics and "val/top1" in metrics
     assert not any(key.startswith("val/val/") for key in metrics)  # the split has no name
     evaluated = evaluate(compose_config("eval", [
         f"ckpt_path={tiny_checkpoint}", f"paths.output_dir={tmp_path / 'eval'}",
         "subsets=[val]", f"data.extra_val_lists=[{indoor},{outdoor}]", "logger=none"]))
-    assert {"val/top1", "val/indoor/top1", "val/outdoor/top1"} <= set(evaluated)
+    assert {"val/top1", "val/indoor.v2/top1", "val/outdoor/top1"} <= set(evaluated)
 
 
 def test_a_bad_further_validation_list_is_one_line_naming_file_and_line(tiny_dataset,

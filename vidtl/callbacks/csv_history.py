@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import warnings
 from typing import Any
 
 from lightning.pytorch.loggers import CSVLogger
@@ -19,6 +20,9 @@ from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 
 from vidtl.core.safe_files import read_text
+
+# Lightning warns that it will delete the earlier attempts' logs; this logger keeps their rows.
+warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
 
 log = logging.getLogger(__name__)
 

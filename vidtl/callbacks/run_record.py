@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import uuid
 from typing import Any
 
 import lightning as L
@@ -13,12 +15,15 @@ from vidtl.core.version import __version__
 class RunRecord(L.Callback):
     """Adds ``checkpoint["vidtl"]``: the resolved run config (plain containers, with its
     ``custom_imports``), the class names, the LightningModule's class and the vidtl version, so
-    a checkpoint alone can be evaluated. The config is checked to be what loading accepts
+    a checkpoint alone can be evaluated; also ``launch_id`` (one per launch: which run saved
+    it) and ``epoch_batches`` (the batches of a whole training epoch of that run, as limited
+    by ``trainer.limit_train_batches``). The config is checked to be what loading accepts
     (:func:`~vidtl.core.stored_config.plain_config`: plain data, no ``${``) when the run
     starts, not when the checkpoint is first loaded."""
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.config = plain_config(config, "the run's config")
+        self.launch_id = uuid.uuid4().hex
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule,
                            checkpoint: dict[str, Any]) -> None:
@@ -27,4 +32,7 @@ class RunRecord(L.Callback):
             "class_names": list(pl_module.class_names),
             "module_class": f"{type(pl_module).__module__}.{type(pl_module).__qualname__}",
             "version": __version__,
+            "launch_id": self.launch_id,
+            "epoch_batches": (int(trainer.num_training_batches)
+                              if math.isfinite(trainer.num_training_batches) else None),
         }

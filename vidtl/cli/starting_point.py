@@ -56,21 +56,35 @@ class ResumePoint:
 def epoch_cut_short(checkpoint: dict[str, Any]) -> str | None:
     """What a resume from ``checkpoint`` leaves unread, when it was saved as
     ``trainer.max_steps`` ended an epoch early: Lightning counts that epoch as done (its loop
-    state), while the training loader had not read all of it."""
+    state), while the training loader had read fewer batches than an epoch of that run has."""
     try:
         progress = checkpoint["loops"]["fit_loop"]["epoch_progress"]["current"]
-        max_steps = checkpoint["vidtl"]["config"]["trainer"].get("max_steps")
-        cut = (progress["processed"] > progress["completed"] and isinstance(max_steps, int)
-               and 0 < max_steps <= checkpoint["global_step"])
+        record = checkpoint["vidtl"]
+        max_steps = record["config"]["trainer"].get("max_steps")
+        epoch_batches = record.get("epoch_batches")
+        if not (progress["processed"] > progress["completed"] and isinstance(max_steps, int)
+                and 0 < max_steps <= checkpoint["global_step"]
+                and isinstance(epoch_batches, int)):
+            return None
     except (KeyError, TypeError, AttributeError):
         return None
     loaders = [v.get("train_loader") for v in checkpoint.values() if isinstance(v, dict)]
     position = next((p for p in loaders if isinstance(p, dict)), None)
-    if not cut or position is None or position.get("finished") is not False:
+    read = position.get("batches", len(position.get("consumed") or ())) if position else None
+    if not isinstance(read, int) or read >= epoch_batches:
         return None
-    return (f"it was saved when trainer.max_steps ended epoch {position.get('epoch')} early; "
-            f"Lightning counts that epoch as done, so the resumed run starts the next one and "
-            f"the rest of it is not read")
+    return (f"it was saved when trainer.max_steps ended epoch {position.get('epoch')} after "
+            f"{read} of its {epoch_batches} batches; Lightning counts that epoch as done, so "
+            f"the resumed run starts the next one and the rest of it is not read")
+
+
+def start_of(point: ResumePoint | None) -> tuple[int, str | None]:
+    """The step a run starts at and the launch that saved its checkpoint (``(0, None)``: a
+    fresh start), which every process of a run must share."""
+    if point is None or point.path is None:
+        return 0, None
+    launch = point.record.get("launch_id") if isinstance(point.record, dict) else None
+    return point.step or 0, launch if isinstance(launch, str) else None
 
 
 def _resume_point(path: str, checkpoint: dict[str, Any]) -> ResumePoint:

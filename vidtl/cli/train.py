@@ -41,8 +41,10 @@ from vidtl.cli.builders import (
 from vidtl.cli.errors import exit_on_user_error
 from vidtl.cli.starting_point import (
     LAST_CHECKPOINT,
+    ResumePoint,
     resume_point,
     resumed_changes,
+    start_of,
     start_weights,
 )
 from vidtl.core.custom_imports import import_custom
@@ -97,12 +99,12 @@ def class_weights(weighting: str | None, datamodule: VideoDataModule,
 
 
 def run_callbacks(cfg: DictConfig, output_dir: Path, apply_changes: bool,
-                  start_step: int = 0) -> list[L.Callback]:
+                  start: ResumePoint | None = None) -> list[L.Callback]:
     """The callbacks every training run has: its record in each checkpoint, restored paths
     checked, one start for every process, preemption, the SIGTERM deadline, periodic
     checkpoints, and the new optimizer settings of a resumed run when they apply."""
     callbacks = [RunRecord(resolved_container(cfg)), RestoredPaths(),
-                 SameStartOnEveryProcess(start_step),
+                 SameStartOnEveryProcess(start_of(start), resolved_container(cfg)),
                  PreemptionCheckpoint(output_dir / LAST_CHECKPOINT),
                  SigtermDeadline(cfg.get("sigterm_grace_s", 120))]
     if apply_changes:
@@ -219,7 +221,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     loggers = build_loggers(cfg, point.step)
     callbacks = [*build_callbacks(cfg, has_logger=bool(loggers)), throughput,
                  *run_callbacks(cfg, output_dir, apply_changes=resumed_changes(cfg, point),
-                                start_step=point.step or 0)]
+                                start=point)]
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
                                      plugins=[AtomicCheckpointIO()])
     if cfg.get("lr_reference_batch"):

@@ -13,7 +13,6 @@ import torch.nn.functional as F
 from torch import nn
 from torch.optim import Optimizer
 from torchmetrics import MetricCollection
-from torchmetrics.aggregation import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from vidtl.data.loading.device_stage import DeviceStage
@@ -23,6 +22,7 @@ from vidtl.evaluation.views import aggregate_views, score_views
 from vidtl.finetune.schedule import FinetuneSchedule
 from vidtl.models.classifier import VideoClassifier
 from vidtl.training.batch_mixing import BatchMixing
+from vidtl.training.mean_loss import MeanLoss
 
 # The device stage runs in transfer_batch_to_device on purpose; Lightning's notice is noise.
 warnings.filterwarnings("ignore", message=".*overridden `transfer_batch_to_device`.*")
@@ -104,10 +104,9 @@ class VideoClassificationModule(L.LightningModule):
         num_classes = classifier.num_classes
         self.val_metrics = accuracy_metrics(num_classes, "val/")
         self.test_clip_metrics = accuracy_metrics(num_classes, "test/clip_")
-        # The mean loss per evaluated clip, by prefix: a metric's sums gather exactly from
-        # processes with different numbers of clips (Lightning's own mean of logged values
-        # rounds the clip count to an integer there).
-        self.loss_means = nn.ModuleDict({"val/": MeanMetric(), "test/": MeanMetric()})
+        # The mean loss per evaluated clip, gathered exactly from processes with different
+        # numbers of clips (see mean_loss)
+        self.val_loss, self.test_loss = MeanLoss(), MeanLoss()
         aggregate_views(torch.zeros(1, 1, 1), view_aggregation)  # fails early on a bad name
         self.view_aggregation = view_aggregation
         self.view_chunk = view_chunk
@@ -183,15 +182,15 @@ class VideoClassificationModule(L.LightningModule):
         self.named_val_metrics = nn.ModuleDict({
             str(position): accuracy_metrics(self.classifier.num_classes, f"val/{name}/")
             for position, name in enumerate(self.validation_names) if name}).to(self.device)
-        for name in self.validation_names:
-            if name:
-                self.loss_means[f"val/{name}/"] = MeanMetric().to(self.device)
+        self.named_val_losses = nn.ModuleDict({
+            str(position): MeanLoss() for position, name in enumerate(self.validation_names)
+            if name}).to(self.device)
 
     def _log_evaluation(self, logits: torch.Tensor, labels: torch.Tensor,
-                        metrics: MetricCollection, prefix: str, prog_bar: bool) -> None:
-        loss_mean = self.loss_means[prefix]
-        loss_mean.update(self.compute_loss(logits, labels), weight=len(labels))
-        self.log(f"{prefix}loss", loss_mean, add_dataloader_idx=False)
+                        metrics: MetricCollection, loss: MeanLoss, prefix: str,
+                        prog_bar: bool) -> None:
+        loss.update(self.compute_loss(logits, labels), len(labels))
+        self.log(f"{prefix}loss", loss, add_dataloader_idx=False)
         metrics.update(logits, labels)
         self.log_dict(metrics, batch_size=len(labels), prog_bar=prog_bar,
                       add_dataloader_idx=False)
@@ -203,11 +202,12 @@ class VideoClassificationModule(L.LightningModule):
         clips, labels = batch
         logits = self.forward_clips(clips)
         if dataloader_idx == 0:
-            self._log_evaluation(logits, labels, self.val_metrics, "val/", True)
+            self._log_evaluation(logits, labels, self.val_metrics, self.val_loss, "val/", True)
         named = getattr(self, "named_val_metrics", {})
         if str(dataloader_idx) in named:
             name = self.validation_names[dataloader_idx]
-            self._log_evaluation(logits, labels, named[str(dataloader_idx)], f"val/{name}/",
+            self._log_evaluation(logits, labels, named[str(dataloader_idx)],
+                                 self.named_val_losses[str(dataloader_idx)], f"val/{name}/",
                                  False)
 
     def score_clips(self, clips: torch.Tensor) -> torch.Tensor:
@@ -230,9 +230,8 @@ class VideoClassificationModule(L.LightningModule):
         logits = score_views(views, self.score_clips, self.view_chunk)  # (B, V, K)
         clip_logits = logits.flatten(0, 1)
         clip_labels = labels.repeat_interleave(logits.shape[1])
-        self.loss_means["test/"].update(self.compute_loss(clip_logits, clip_labels),
-                                        weight=len(clip_labels))
-        self.log("test/loss", self.loss_means["test/"])
+        self.test_loss.update(self.compute_loss(clip_logits, clip_labels), len(clip_labels))
+        self.log("test/loss", self.test_loss)
         self.test_clip_metrics.update(clip_logits, clip_labels)
         self.log_dict(self.test_clip_metrics, batch_size=len(clip_labels))
         scores = aggregate_views(logits, self.view_aggregation)
@@ -252,7 +251,7 @@ class VideoClassificationModule(L.LightningModule):
         self.test_results = VideoResults.from_batches([videos], [labels], [scores])
         self._test_outputs = []
         for name, value in self.test_results.metrics(num_classes).items():
-            self.log(f"test/{name}", value)
+            self.log(f"test/{name}", value, sync_dist=True)  # one value on every process
 
     def on_train_epoch_start(self) -> None:
         if self.finetune is not None:

@@ -108,12 +108,14 @@ class ResumableDataLoader(CountsBatches, PooledDataLoader):
 
     def state_dict(self) -> dict[str, Any]:
         """The epoch, the batches of it the training steps have consumed (on each process:
-        they step together), whether it was read to its end, and over how many processes."""
+        they step together), whether it was read to its end, over how many processes, and the
+        seed of the order (with ``seed=null`` the next launch would draw another)."""
         batches = self._yielded
         finished = self._exhausted or batches >= len(self)
         share = getattr(self.sampler, "share", None)
         return {"epoch": int(getattr(self.sampler, "epoch", 0)), "finished": finished,
-                "batches": batches, "world_size": share.world_size if share else 1}
+                "batches": batches, "world_size": share.world_size if share else 1,
+                "seed": getattr(self.sampler, "seed", None)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue where ``state`` was saved. Lightning iterates the loader once before it
@@ -129,14 +131,18 @@ class ResumableDataLoader(CountsBatches, PooledDataLoader):
                         "interrupted epoch restarts from its first batch", quote(state))
             return
         epoch = int(state["epoch"])
+        if _is_count(state.get("seed"), 2**63 - 1):  # the interrupted run's order
+            self.sampler.seed = int(state["seed"])
         processes = self.sampler.share.world_size
-        if state.get("world_size", 1) != processes and not state.get("finished"):
+        finished = state.get("finished") is True
+        if not _is_count(state.get("world_size", 1), 2**31) or (
+                state.get("world_size", 1) != processes and not finished):
             log.warning("the checkpoint was saved by %s processes and this run has %d: the "
                         "interrupted epoch restarts from its first batch",
                         quote(state.get("world_size")), processes)
             self.sampler.set_epoch(epoch)
             return
-        if state.get("finished"):
+        if finished:
             self.sampler.set_epoch(epoch + 1)
             return
         self.sampler.set_epoch(epoch)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 from vidtl.data.clips.batch_pool import SharedBatchPool
@@ -67,12 +68,19 @@ class StreamDataLoader(CountsBatches, PooledDataLoader):
         """The epoch and the positions (in its plan) of the batches consumed so far."""
         consumed = self._consumed_before + delivered(self._pass_positions, self.num_workers,
                                                      self._yielded)
+        plan = self.dataset.plan  # type: ignore[attr-defined]
         return {"epoch": self._epoch, "consumed": consumed, "finished": self._exhausted,
-                "world_size": self.dataset.plan.world_size}  # type: ignore[attr-defined]
+                "world_size": plan.world_size, "seed": plan.seed}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue after ``state``'s batches when its epoch is read next."""
-        if not state or not isinstance(state, dict) or state.get("finished"):
+        if not state or not isinstance(state, dict):
+            return
+        seed = state.get("seed")
+        if isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2**63:
+            stream: ShardStreamDataset = self.dataset  # type: ignore[assignment]
+            stream.replan(replace(stream.plan, seed=seed))  # the interrupted run's order
+        if state.get("finished") is not False:
             return
         consumed = state.get("consumed")
         epoch = state.get("epoch")
