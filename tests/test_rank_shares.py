@@ -89,8 +89,8 @@ def test_fewer_items_than_processes(caplog):
 def test_a_loader_position_keeps_the_order_of_a_run_without_a_seed():
     """With seed=null each launch has another torch seed: the resumed epoch must still be the
     interrupted run's order, or it would skip items of another shuffle."""
-    first = ResumableDataLoader(list(range(12)), batch_size=2,
-                                sampler=EpochShuffleSampler(12, seed=1234))
+    first = ResumableDataLoader(list(range(12)), batch_size=2,  # torch seeds reach 2**64
+                                sampler=EpochShuffleSampler(12, seed=2**63 + 1234))
     iterator = iter(first)
     seen = [next(iterator).tolist() for _ in range(2)]
     resumed = ResumableDataLoader(list(range(12)), batch_size=2,
@@ -118,3 +118,18 @@ def test_the_mean_loss_weighs_batches_by_their_clips_and_keeps_nan():
     assert loss.compute().item() == pytest.approx(17 / 7)
     loss.update(torch.tensor(float("nan")), 1)
     assert torch.isnan(loss.compute())
+
+
+def test_the_mean_loss_takes_any_loss_shape_and_keeps_float64_sums():
+    """A compute_loss override may return one loss per clip; precision=bf16-true converts the
+    module, not these sums."""
+    import torch
+
+    from vidtl.training.mean_loss import MeanLoss
+
+    loss = MeanLoss().to(dtype=torch.bfloat16)
+    loss.update(torch.tensor([2.0, 3.0]), 2)
+    for _ in range(600):
+        loss.update(torch.tensor(1.0), 4)
+    assert loss.total.dtype == torch.float64
+    assert loss.compute().item() == pytest.approx((2.5 * 2 + 2400) / 2402)

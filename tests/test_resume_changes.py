@@ -84,6 +84,26 @@ def test_a_resume_after_max_steps_cut_an_epoch_says_what_is_not_read(tiny_datase
     assert "ended epoch" not in caplog.text and "trained with trainer.max_epochs=3" in caplog.text
 
 
+def test_a_crafted_position_never_makes_the_max_steps_warning_a_traceback():
+    from vidtl.cli.starting_point import epoch_cut_short
+
+    def checkpoint(position: dict, epoch_batches=4) -> dict:
+        return {"global_step": 3, "loops": {"fit_loop": {"epoch_progress": {"current": {
+            "processed": 2, "completed": 1}}}}, "Data": {"train_loader": position},
+            "vidtl": {"config": {"trainer": {"max_steps": 3}}, "epoch_batches": epoch_batches}}
+
+    assert "after 1 of its 4 batches" in epoch_cut_short(checkpoint({"epoch": 1, "batches": 1}))
+    assert "after 2 of its 4" in epoch_cut_short(checkpoint({"epoch": 1, "consumed": [0, 1]}))
+    assert "after 3 of its 4" in epoch_cut_short(checkpoint({"batches": 3, "consumed": 7}))
+    for crafted in ({"consumed": 5}, {"batches": True}, {"batches": -1}, {}):
+        assert epoch_cut_short(checkpoint(crafted)) is None
+    assert epoch_cut_short(checkpoint({"batches": 1}, epoch_batches=True)) is None
+
+
+def test_nan_settings_are_not_a_change():
+    assert config_changes({"a": float("nan"), "b": 1}, {"a": float("nan"), "b": 1}) == {}
+
+
 def test_bookkeeping_is_not_a_change():
     saved = {"paths": {"output_dir": "/a"}, "run_name": "x", "optimizer": {"lr": 1.0}}
     current = {"paths": {"output_dir": "/b"}, "run_name": "y", "optimizer": {"lr": 2.0},

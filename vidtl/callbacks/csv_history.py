@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import warnings
 from typing import Any
 
 from lightning.pytorch.loggers import CSVLogger
@@ -20,9 +19,6 @@ from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 
 from vidtl.core.safe_files import read_text
-
-# Lightning warns that it will delete the earlier attempts' logs; this logger keeps their rows.
-warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +28,21 @@ class _HistoryWriter(ExperimentWriter):
 
     def __init__(self, log_dir: str, resume_step: int | None) -> None:
         earlier = _earlier_rows(f"{log_dir}/{self.NAME_METRICS_FILE}", resume_step)
+        self._resuming = resume_step is not None
         super().__init__(log_dir=log_dir)  # (deletes the old file)
         self.metrics.extend(earlier)  # written with the first save, before the new rows
         if earlier:
             log.info("csv logger: kept %d rows of the earlier attempts (steps before %d)",
                      len(earlier), resume_step)
+
+
+    def _check_log_dir_exists(self) -> None:
+        """Lightning's check, without its warning that the earlier rows are lost when a
+        resumed run keeps them."""
+        if not self._resuming:
+            super()._check_log_dir_exists()
+        elif self._fs.isfile(self.metrics_file_path):
+            self._fs.rm_file(self.metrics_file_path)
 
 
 def _earlier_rows(path: str, resume_step: int | None) -> list[dict[str, Any]]:

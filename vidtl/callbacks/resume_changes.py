@@ -42,12 +42,17 @@ def _flat(config: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: config}
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Equal, NaN counting as equal to NaN."""
+    return a == b or (isinstance(a, float) and isinstance(b, float) and a != a and b != b)
+
+
 def config_changes(saved: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str, tuple]:
     """``{dotted key: (checkpoint's value, this run's value)}`` of every setting that differs,
     run bookkeeping (paths, names, loggers) left out."""
     before, after = _flat(saved), _flat(current)
     return {key: (before.get(key), after.get(key)) for key in sorted(set(before) | set(after))
-            if before.get(key) != after.get(key)
+            if not _same(before.get(key), after.get(key))
             and not any(key == k or key.startswith(k + ".") for k in IGNORED_KEYS)}
 
 

@@ -9,7 +9,8 @@ one launched with other settings (another ``data.batch_size``) would train with 
 epochs, schedules and data drift apart without a word, or they wait for each other for ever.
 :class:`SameStartOnEveryProcess` compares what every process starts from (the checkpoint's
 step and the launch that saved it) and its settings (bookkeeping such as paths and run names
-left out), and stops all of them with one line when they differ.
+left out, and where each node finds the data), and stops all of them with one line when they
+differ.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ import torch
 from vidtl.callbacks.resume_changes import config_changes
 from vidtl.core.errors import UserError
 from vidtl.core.quoting import quote
+
+# Settings that may differ from node to node: where each node finds the same videos (a copy
+# staged on its own disk) and the run folder as each node mounts it.
+PER_NODE_KEYS = ("data.root", "data.frames_root", "trainer.default_root_dir")
 
 
 class DifferentStartsError(UserError):
@@ -55,7 +60,8 @@ class SameStartOnEveryProcess(L.Callback):
                 f"they share) and so the same checkpoint; with resume=auto a node that finds "
                 f"none starts afresh")
         for rank, (_, settings) in enumerate(every):
-            changes = config_changes(every[0][1], settings)
+            changes = {key: values for key, values in config_changes(every[0][1], settings).items()
+                       if key not in PER_NODE_KEYS}
             if changes:
                 key, (first, other) = next(iter(changes.items()))
                 raise DifferentStartsError(

@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 from vidtl.callbacks.resume_changes import check_resume_changes, config_changes
 from vidtl.cli.builders import resolved_container
 from vidtl.core.errors import UserError
+from vidtl.core.quoting import quote
 from vidtl.core.stored_config import plain_config
 from vidtl.inference.checkpoint_model import load_checkpoint, read_checkpoint
 from vidtl.inference.transfer import initialize_from
@@ -53,6 +54,11 @@ class ResumePoint:
     step: int | None = None
 
 
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 \
+        else None
+
+
 def epoch_cut_short(checkpoint: dict[str, Any]) -> str | None:
     """What a resume from ``checkpoint`` leaves unread, when it was saved as
     ``trainer.max_steps`` ended an epoch early: Lightning counts that epoch as done (its loop
@@ -60,22 +66,24 @@ def epoch_cut_short(checkpoint: dict[str, Any]) -> str | None:
     try:
         progress = checkpoint["loops"]["fit_loop"]["epoch_progress"]["current"]
         record = checkpoint["vidtl"]
-        max_steps = record["config"]["trainer"].get("max_steps")
-        epoch_batches = record.get("epoch_batches")
-        if not (progress["processed"] > progress["completed"] and isinstance(max_steps, int)
-                and 0 < max_steps <= checkpoint["global_step"]
-                and isinstance(epoch_batches, int)):
+        max_steps = _count(record["config"]["trainer"].get("max_steps"))
+        epoch_batches = _count(record.get("epoch_batches"))
+        step = _count(checkpoint.get("global_step"))
+        if not (progress["processed"] > progress["completed"] and max_steps and step
+                and max_steps <= step and epoch_batches):
             return None
+        loaders = [v.get("train_loader") for v in checkpoint.values() if isinstance(v, dict)]
+        position = next((p for p in loaders if isinstance(p, dict)), {})
+        consumed = position.get("consumed")
+        read = _count(position.get("batches")) if "batches" in position else (
+            len(consumed) if isinstance(consumed, list) else None)
     except (KeyError, TypeError, AttributeError):
         return None
-    loaders = [v.get("train_loader") for v in checkpoint.values() if isinstance(v, dict)]
-    position = next((p for p in loaders if isinstance(p, dict)), None)
-    read = position.get("batches", len(position.get("consumed") or ())) if position else None
-    if not isinstance(read, int) or read >= epoch_batches:
+    if read is None or read >= epoch_batches:
         return None
-    return (f"it was saved when trainer.max_steps ended epoch {position.get('epoch')} after "
-            f"{read} of its {epoch_batches} batches; Lightning counts that epoch as done, so "
-            f"the resumed run starts the next one and the rest of it is not read")
+    return (f"it was saved when trainer.max_steps ended epoch {quote(position.get('epoch'))} "
+            f"after {read} of its {epoch_batches} batches; Lightning counts that epoch as "
+            f"done, so the resumed run starts the next one and the rest of it is not read")
 
 
 def start_of(point: ResumePoint | None) -> tuple[int, str | None]:

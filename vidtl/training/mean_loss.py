@@ -8,22 +8,37 @@ and ignores the weights when told to keep them. :class:`MeanLoss` keeps two floa
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import torch
+from torch.nn import Module
 from torchmetrics import Metric
 
 
 class MeanLoss(Metric):
-    """Weighted mean of losses: ``update(loss, clips)``; NaN stays NaN."""
+    """Weighted mean of losses: ``update(loss, clips)`` (a loss of any shape counts as its
+    mean); NaN stays NaN. The sums stay float64 whatever dtype the module is converted to
+    (``precision=bf16-true``), float32 on a device without float64 (MPS)."""
 
     full_state_update = False
+    STATES = ("total", "clips")
 
     def __init__(self) -> None:
         super().__init__()
-        self.add_state("total", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
-        self.add_state("clips", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
+        for name in self.STATES:
+            self.add_state(name, torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
+
+    def _apply(self, fn: Callable, exclude_state: Sequence[str] = "") -> Module:
+        this = super()._apply(fn, exclude_state=(*exclude_state, *self.STATES))
+        device = fn(torch.zeros(1, device=self.total.device)).device  # where the module goes
+        dtype = torch.float32 if device.type == "mps" else torch.float64
+        for name in self.STATES:
+            setattr(this, name, getattr(this, name).to(device=device, dtype=dtype))
+            this._defaults[name] = this._defaults[name].to(device=device, dtype=dtype)
+        return this
 
     def update(self, loss: torch.Tensor, clips: int) -> None:
-        self.total += loss.detach().double() * clips
+        self.total += loss.detach().to(self.total.dtype).mean() * clips
         self.clips += clips
 
     def compute(self) -> torch.Tensor:

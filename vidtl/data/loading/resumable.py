@@ -131,8 +131,10 @@ class ResumableDataLoader(CountsBatches, PooledDataLoader):
                         "interrupted epoch restarts from its first batch", quote(state))
             return
         epoch = int(state["epoch"])
-        if _is_count(state.get("seed"), 2**63 - 1):  # the interrupted run's order
-            self.sampler.seed = int(state["seed"])
+        if _is_count(state.get("seed"), 2**64 - 1) and state["seed"] != self.sampler.seed:
+            log.info("the data order continues with the interrupted run's seed %d (this "
+                     "launch drew %d)", state["seed"], self.sampler.seed)
+            self.sampler.seed = int(state["seed"])  # the interrupted run's order
         processes = self.sampler.share.world_size
         finished = state.get("finished") is True
         if not _is_count(state.get("world_size", 1), 2**31) or (

@@ -77,8 +77,11 @@ class StreamDataLoader(CountsBatches, PooledDataLoader):
         if not state or not isinstance(state, dict):
             return
         seed = state.get("seed")
-        if isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2**63:
-            stream: ShardStreamDataset = self.dataset  # type: ignore[assignment]
+        stream: ShardStreamDataset = self.dataset  # type: ignore[assignment]
+        if isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2**64 \
+                and seed != stream.plan.seed:
+            log.info("the data order continues with the interrupted run's seed %d (this "
+                     "launch drew %d)", seed, stream.plan.seed)
             stream.replan(replace(stream.plan, seed=seed))  # the interrupted run's order
         if state.get("finished") is not False:
             return
