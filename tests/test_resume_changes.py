@@ -100,6 +100,15 @@ def test_a_crafted_position_never_makes_the_max_steps_warning_a_traceback():
     assert epoch_cut_short(checkpoint({"batches": 1}, epoch_batches=True)) is None
 
 
+def test_a_launch_id_from_a_checkpoint_is_plain_hex_or_ignored():
+    from vidtl.cli.starting_point import ResumePoint, start_of
+
+    assert start_of(None) == (0, None) and start_of(ResumePoint()) == (0, None)
+    assert start_of(ResumePoint("c.ckpt", {"launch_id": "ab12"}, 5)) == (5, "ab12")
+    for crafted in ("\x1b[2Jab", "x" * 65, 7, ["ab"]):
+        assert start_of(ResumePoint("c.ckpt", {"launch_id": crafted}, 5)) == (5, None)
+
+
 def test_nan_settings_are_not_a_change():
     assert config_changes({"a": float("nan"), "b": 1}, {"a": float("nan"), "b": 1}) == {}
 

@@ -92,7 +92,9 @@ def start_of(point: ResumePoint | None) -> tuple[int, str | None]:
     if point is None or point.path is None:
         return 0, None
     launch = point.record.get("launch_id") if isinstance(point.record, dict) else None
-    return point.step or 0, launch if isinstance(launch, str) else None
+    plain = isinstance(launch, str) and 0 < len(launch) <= 64 and all(
+        c in "0123456789abcdef" for c in launch)  # (from the file: only what vidtl writes)
+    return point.step or 0, launch if plain else None
 
 
 def _resume_point(path: str, checkpoint: dict[str, Any]) -> ResumePoint:
