@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -170,6 +171,10 @@ def test_a_resume_in_a_later_epoch_reads_that_epochs_rest(shards):
     assert rest == labels[3:] and labels[3:] != [[stream.records[n].label for n in batch]
                                                 for batch in stream.plan.batches(0)][3:]
     assert loader.state_dict()["epoch"] == 1 and loader.state_dict()["finished"]
+    again = stream_module(shards).dataloader("train")  # a seed=null launch draws another
+    again.dataset.replan(replace(again.dataset.plan, seed=2**63 + 5))
+    again.load_state_dict({**state, "seed": stream.plan.seed})
+    assert [batch[1].tolist() for batch in again] == rest  # the interrupted run's order
 
 
 def test_each_test_video_once_with_views(shards):

@@ -131,10 +131,7 @@ class ResumableDataLoader(CountsBatches, PooledDataLoader):
                         "interrupted epoch restarts from its first batch", quote(state))
             return
         epoch = int(state["epoch"])
-        if _is_count(state.get("seed"), 2**64 - 1) and state["seed"] != self.sampler.seed:
-            log.info("the data order continues with the interrupted run's seed %d (this "
-                     "launch drew %d)", state["seed"], self.sampler.seed)
-            self.sampler.seed = int(state["seed"])  # the interrupted run's order
+        self.sampler.seed = seed_to_continue(state, self.sampler.seed)
         processes = self.sampler.share.world_size
         finished = state.get("finished") is True
         if not _is_count(state.get("world_size", 1), 2**31) or (
@@ -150,6 +147,18 @@ class ResumableDataLoader(CountsBatches, PooledDataLoader):
         self.sampler.set_epoch(epoch)
         self.sampler.skip_once(epoch, int(state["batches"]) * (self.batch_size or 1))
         log.info("resuming epoch %d after its first %d batches", epoch, state["batches"])
+
+
+def seed_to_continue(state: dict[str, Any], drawn: int) -> int:
+    """The seed of the data order a loader position (``state``, from a checkpoint) was saved
+    with, which a resumed run keeps (any torch seed, up to 2**64; with ``seed=null`` each
+    launch draws another), else ``drawn``, this launch's."""
+    seed = state.get("seed")
+    if not _is_count(seed, 2**64 - 1) or seed == drawn:
+        return drawn
+    log.info("the data order continues with the interrupted run's seed %d (this launch drew "
+             "%d)", seed, drawn)
+    return int(seed)
 
 
 def _is_count(value: Any, largest: int) -> bool:

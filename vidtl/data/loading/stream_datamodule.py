@@ -19,7 +19,7 @@ from vidtl.data.annotations.records import VideoIndex
 from vidtl.data.clips.pipeline import ClipPipeline
 from vidtl.data.loading.datamodule import VideoDataModule
 from vidtl.data.loading.loading_plan import LoadingPlan
-from vidtl.data.loading.rank_shares import shared_seed
+from vidtl.data.loading.rank_shares import RankShare, shared_seed
 from vidtl.data.loading.stream_loader import StreamDataLoader
 from vidtl.data.shards.epoch_plan import EpochPlan
 from vidtl.data.shards.shard_index import ShardIndex
@@ -54,10 +54,6 @@ class ShardStreamDataModule(VideoDataModule):
     def prepare_data(self) -> None:
         """Nothing to prepare: the store is read where it is."""
 
-    def _ranks(self) -> tuple[int, int]:
-        trainer = self.trainer
-        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
-
     def dataset(self, subset: str) -> ShardStreamDataset:  # type: ignore[override]
         if subset not in self.datasets:
             shards = self.shard_index.subsets.get(subset)
@@ -74,8 +70,8 @@ class ShardStreamDataModule(VideoDataModule):
         """The loader of ``subset`` for this process's rank (known once the trainer runs)."""
         trainer = self.trainer
         stream = self.dataset(subset)
-        rank, world_size = self._ranks()
-        stream.replan(replace(stream.plan, rank=rank, world_size=world_size,
+        share = RankShare.of(trainer)
+        stream.replan(replace(stream.plan, rank=share.rank, world_size=share.world_size,
                               seed=shared_seed(trainer)))  # one order for every process
         return StreamDataLoader(
             stream, num_workers=self.plan.num_workers,

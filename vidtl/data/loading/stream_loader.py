@@ -12,7 +12,7 @@ from typing import Any
 from vidtl.data.clips.batch_pool import SharedBatchPool
 from vidtl.data.clips.collate import collate_clips
 from vidtl.data.loading.pooled_loader import PooledDataLoader
-from vidtl.data.loading.resumable import CountsBatches
+from vidtl.data.loading.resumable import CountsBatches, seed_to_continue
 from vidtl.data.shards.epoch_plan import delivered
 from vidtl.data.shards.stream_dataset import ShardStreamDataset
 
@@ -76,13 +76,10 @@ class StreamDataLoader(CountsBatches, PooledDataLoader):
         """Continue after ``state``'s batches when its epoch is read next."""
         if not state or not isinstance(state, dict):
             return
-        seed = state.get("seed")
         stream: ShardStreamDataset = self.dataset  # type: ignore[assignment]
-        if isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2**64 \
-                and seed != stream.plan.seed:
-            log.info("the data order continues with the interrupted run's seed %d (this "
-                     "launch drew %d)", seed, stream.plan.seed)
-            stream.replan(replace(stream.plan, seed=seed))  # the interrupted run's order
+        seed = seed_to_continue(state, stream.plan.seed)
+        if seed != stream.plan.seed:
+            stream.replan(replace(stream.plan, seed=seed))
         if state.get("finished") is not False:
             return
         consumed = state.get("consumed")
