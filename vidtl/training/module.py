@@ -17,6 +17,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from vidtl.data.loading.device_stage import DeviceStage
 from vidtl.data.loading.rank_shares import buffers_from_rank_zero, gather_uneven
+from vidtl.evaluation.mean_class_accuracy import MeanClassAccuracy
 from vidtl.evaluation.video_results import VideoResults
 from vidtl.evaluation.views import aggregate_views, score_views
 from vidtl.finetune.schedule import FinetuneSchedule
@@ -32,12 +33,13 @@ SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
 
 
 def accuracy_metrics(num_classes: int, prefix: str) -> MetricCollection:
-    """top-1, top-5 (or top-C for fewer classes) and mean-class accuracy."""
+    """top-1, top-5 (or top-C for fewer classes) and mean class accuracy (over the classes
+    present in the evaluated split: :mod:`vidtl.evaluation.mean_class_accuracy`)."""
     return MetricCollection(
         {
             "top1": MulticlassAccuracy(num_classes, top_k=1, average="micro"),
             "top5": MulticlassAccuracy(num_classes, top_k=min(5, num_classes), average="micro"),
-            "mean_class_acc": MulticlassAccuracy(num_classes, top_k=1, average="macro"),
+            "mean_class_acc": MeanClassAccuracy(num_classes),
         },
         prefix=prefix,
         # Compute groups would merge these metrics when their first states happen to agree
