@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 from helpers import make_datamodule
@@ -44,3 +45,35 @@ def test_balanced_class_weights_and_weighted_loss(tiny_dataset):
     assert torch.allclose(module.compute_loss(logits, labels), expected)
     assert not torch.allclose(module.compute_loss(logits, labels),
                               F.cross_entropy(logits, labels))
+
+
+def test_eval_reports_the_loss_the_run_trained_with(tiny_dataset, tmp_path):
+    """A run with balanced class weights: vidtl-eval's test/loss is training's (the weights
+    travel in the checkpoint), not the unweighted cross-entropy, and does not depend on the
+    batch size (the weighted mean of the whole split)."""
+    from helpers import compose_config, tiny_train_overrides
+
+    from vidtl.cli.evaluate import evaluate
+    from vidtl.cli.train import train
+
+    exclude = tmp_path / "rare.txt"  # MoveRight keeps 1 of its 4 training videos
+    exclude.write_text("".join(f"MoveRight/v_MoveRight_g0{g}_c0{c}.avi\n"
+                               for g, c in ((2, 2), (3, 1), (3, 2))))
+    run = tmp_path / "run"
+    trained = train(compose_config("train", tiny_train_overrides(
+        run, tiny_dataset, "logger=none", "module.class_weights=balanced",
+        f"data.exclude_list={exclude}", "trainer.limit_test_batches=null")))
+    checkpoint = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    weights = checkpoint["vidtl"]["class_weights"]
+    assert len(weights) == 8 and max(weights) > 2 * min(weights)
+    evaluated = evaluate(compose_config("eval", [
+        f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}", f"paths.output_dir={tmp_path / 'ev'}",
+        "subsets=[test]", "data.num_workers=0", "trainer.accelerator=cpu", "logger=none",
+        "trainer.limit_test_batches=null", "data.batch_size=3"]))  # training's: 4
+    assert evaluated["test/loss"] == pytest.approx(trained["test/loss"], rel=1e-5)
+    from vidtl.inference.checkpoint_model import CheckpointMismatchError, load_trained_model
+    for crafted in ([1.0] * 7, ["x"] * 8, [float("nan")] * 8, [-1.0] * 8, {"a": 1}):
+        checkpoint["vidtl"]["class_weights"] = crafted
+        torch.save(checkpoint, tmp_path / "crafted.ckpt")
+        with pytest.raises(CheckpointMismatchError, match="class_weights must be 8 finite"):
+            load_trained_model(tmp_path / "crafted.ckpt")

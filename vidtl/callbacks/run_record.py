@@ -17,9 +17,10 @@ class RunRecord(L.Callback):
     ``custom_imports``), the class names, the LightningModule's class and the vidtl version, so
     a checkpoint alone can be evaluated; also ``launch_id`` (one per launch: which run saved
     it) and ``epoch_batches`` (the batches of a whole training epoch of that run, as limited
-    by ``trainer.limit_train_batches``). The config is checked to be what loading accepts
-    (:func:`~vidtl.core.stored_config.plain_config`: plain data, no ``${``) when the run
-    starts, not when the checkpoint is first loaded."""
+    by ``trainer.limit_train_batches``) and ``class_weights`` (the loss's, or ``None``: the
+    evaluation commands compute ``test/loss`` with them). The config is checked to be what
+    loading accepts (:func:`~vidtl.core.stored_config.plain_config`: plain data, no ``${``)
+    when the run starts, not when the checkpoint is first loaded."""
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.config = plain_config(config, "the run's config")
@@ -35,4 +36,10 @@ class RunRecord(L.Callback):
             "launch_id": self.launch_id,
             "epoch_batches": (int(trainer.num_training_batches)
                               if math.isfinite(trainer.num_training_batches) else None),
+            "class_weights": _class_weights(pl_module),
         }
+
+
+def _class_weights(module: L.LightningModule) -> list[float] | None:
+    weights = getattr(module, "class_weights", None)
+    return [float(w) for w in weights.tolist()] if weights is not None else None

@@ -11,6 +11,7 @@ the model is built within limits that follow from its weights, with no network
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -136,7 +137,7 @@ def trained_model_from(checkpoint: dict[str, Any], num_frames: int | None = None
     def build() -> VideoClassificationModule:
         return build_module(config.model, class_names, frames, pretrained=False,
                             module_factory=saved_module_class(config),
-                            class_weights=None,  # computed from the training set in training
+                            class_weights=stored_class_weights(checkpoint, len(class_names)),
                             **module_options)
 
     with built_from_checkpoint(origin):
@@ -149,6 +150,27 @@ def trained_model_from(checkpoint: dict[str, Any], num_frames: int | None = None
             f"the checkpoint's weights do not fit {type(module).__qualname__} (the checkpoint "
             f"was written by {written_by}): {str(error).splitlines()[0]}") from None
     return TrainedModel(module.eval(), config, class_names)
+
+
+def stored_class_weights(checkpoint: dict[str, Any], num_classes: int) -> list[float] | None:
+    """The loss's class weights the run trained with (``module.class_weights=balanced``), so
+    evaluation reports the same loss: the record's, or (checkpoints of vidtl 0.4) the saved
+    hyper-parameters'; ``None`` when it had none. Anything but ``num_classes`` finite weights
+    of at least 0 is a :class:`CheckpointMismatchError`."""
+    record = checkpoint["vidtl"]
+    weights = record.get("class_weights")
+    if "class_weights" not in record:
+        hyper = checkpoint.get("hyper_parameters")
+        weights = hyper.get("class_weights") if isinstance(hyper, dict) else None
+    if weights is None:
+        return None
+    if not isinstance(weights, list) or len(weights) != num_classes or not all(
+            isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w)
+            and w >= 0 for w in weights):
+        raise CheckpointMismatchError(
+            f"{record.get('origin', 'checkpoint')}: its class_weights must be {num_classes} "
+            f"finite numbers of at least 0 (one per class)")
+    return [float(w) for w in weights]
 
 
 @contextmanager

@@ -37,9 +37,11 @@ class MeanLoss(Metric):
             this._defaults[name] = this._defaults[name].to(device=device, dtype=dtype)
         return this
 
-    def update(self, loss: torch.Tensor, clips: int) -> None:
-        self.total += loss.detach().to(self.total.dtype).mean() * clips
-        self.clips += clips
+    def update(self, loss: torch.Tensor, clips: int | torch.Tensor) -> None:
+        """``clips``: the batch's weight in the mean (its clip count, or a sum of weights)."""
+        weight = torch.as_tensor(clips).detach().to(self.total)
+        self.total += loss.detach().to(self.total.dtype).mean() * weight
+        self.clips += weight
 
     def compute(self) -> torch.Tensor:
         return (self.total / self.clips).float()

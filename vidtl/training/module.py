@@ -155,6 +155,15 @@ class VideoClassificationModule(L.LightningModule):
         return F.cross_entropy(logits, targets, weight=self.class_weights,
                                label_smoothing=self.label_smoothing)
 
+    def loss_weight(self, labels: torch.Tensor) -> torch.Tensor | int:
+        """What a batch's mean loss weighs in an evaluation's mean: its clip count, or with
+        ``class_weights`` their sum over its labels (the cross-entropy's own denominator), so
+        ``val/loss`` and ``test/loss`` are the loss of the whole split as one batch, whatever
+        the batch size."""
+        if self.class_weights is None:
+            return len(labels)
+        return self.class_weights[labels].sum()
+
     def mix_batch(self, clips: torch.Tensor, labels: torch.Tensor
                   ) -> tuple[torch.Tensor, torch.Tensor]:
         """The training batch as the loss sees it: ``(clips, labels)`` unchanged, or, with
@@ -191,7 +200,7 @@ class VideoClassificationModule(L.LightningModule):
     def _log_evaluation(self, logits: torch.Tensor, labels: torch.Tensor,
                         metrics: MetricCollection, loss: MeanLoss, prefix: str,
                         prog_bar: bool) -> None:
-        loss.update(self.compute_loss(logits, labels), len(labels))
+        loss.update(self.compute_loss(logits, labels), self.loss_weight(labels))
         self.log(f"{prefix}loss", loss, add_dataloader_idx=False)
         metrics.update(logits, labels)
         self.log_dict(metrics, batch_size=len(labels), prog_bar=prog_bar,
@@ -232,7 +241,8 @@ class VideoClassificationModule(L.LightningModule):
         logits = score_views(views, self.score_clips, self.view_chunk)  # (B, V, K)
         clip_logits = logits.flatten(0, 1)
         clip_labels = labels.repeat_interleave(logits.shape[1])
-        self.test_loss.update(self.compute_loss(clip_logits, clip_labels), len(clip_labels))
+        self.test_loss.update(self.compute_loss(clip_logits, clip_labels),
+                              self.loss_weight(clip_labels))
         self.log("test/loss", self.test_loss)
         self.test_clip_metrics.update(clip_logits, clip_labels)
         self.log_dict(self.test_clip_metrics, batch_size=len(clip_labels))
