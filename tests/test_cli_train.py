@@ -35,8 +35,11 @@ def test_train_writes_metrics_and_checkpoints(trained_run):
     assert 0 <= saved["val/top1"] <= saved["val/top5"] <= 1
     assert (out / "checkpoints" / "last.ckpt").is_file()
     assert not (out / "skipped_videos.txt").exists()
-    # UCF101 layout: val is the test list, so the final weights are tested, not the best by val
-    assert saved["evaluated_checkpoint"] == "final weights"
+    # UCF101 layout: val is the test list, so the final weights are tested, not the best by
+    # val; they are kept as a file, which results.csv and vidtl-eval can name
+    assert saved["evaluated_weights"] == "final" and saved["validated_on"] == "test list"
+    assert saved["evaluated_checkpoint"] == str(out / "checkpoints" / "final.ckpt")
+    assert (out / "checkpoints" / "final.ckpt").is_file()
 
 
 def test_separate_val_split_evaluates_the_best_checkpoint(tmp_path):

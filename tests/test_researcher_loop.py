@@ -93,3 +93,28 @@ def test_the_researchers_loop_as_the_readme_shows_it(tiny_dataset, tmp_path):
                     f"output={tmp_path / 'model.pt'}"], project)
     assert exported.returncode == 0, exported.stderr[-3000:]
     assert (tmp_path / "model.pt").is_file()
+
+
+@pytest.mark.slow
+def test_predict_best_on_ucf101_layout(tiny_dataset, tmp_path):
+    """UCF101 layout validates on the test list: each job's final weights are its checkpoint
+    (kept as checkpoints/final.ckpt), results.csv names them, predict_best.py loads the best
+    and says what it was chosen on."""
+    project = shutil.copytree(ROOT / "experiments" / "own_project", tmp_path / "project")
+    sweep = tmp_path / "sweep"
+    result = run([str(BIN / "vidtl-train"), "-m", "-cd", "conf", "model/temporal=mean_max",
+                  "module=scaled", CUSTOM, f"data.root={tiny_dataset}", "data.synthetic=null",
+                  "module.init_scale=1.0,2.0", "logger=none", f"hydra.sweep.dir={sweep}",
+                  f"paths.data_dir={tmp_path / 'data'}", *TINY], project)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "validated on the test list" in result.stderr
+    with open(sweep / "results.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert all(r["validated_on"] == "test list" and r["checkpoint"].endswith("final.ckpt")
+               and Path(r["checkpoint"]).is_file() for r in rows)
+    video = sorted(tiny_dataset.rglob("*.avi"))[0]
+    script = run([sys.executable, "predict_best.py", str(sweep), str(video)], project)
+    assert script.returncode == 0, script.stderr[-3000:]
+    found = json.loads(script.stdout.strip().splitlines()[-1])
+    assert found["checkpoint"] == max(rows, key=lambda r: float(r["val/top1"]))["checkpoint"]
+    assert found["validated_on"] == "test list" and "computed on the test list" in script.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -54,6 +55,11 @@ def test_optuna_sweep_of_three_trials_writes_the_best_parameters(tiny_dataset, t
     assert best["best_params"]["model/temporal"] in ("avg", "attention")
     table = (sweep_dir / "results.csv").read_text().splitlines()  # the trials side by side
     assert len(table) == 4 and "optimizer.lr" in table[0] and "val/top1" in table[0]
+    # the search ranks trials on videos carved from training (UCF101 layout), never on test
+    with open(sweep_dir / "results.csv", newline="") as file:
+        assert {row["validated_on"] for row in csv.DictReader(file)} == {"carved from train"}
+    assert all((job / "val_from_train.csv").is_file() for job in jobs)
+    assert "validated on the test list" not in result.stderr
 
 
 def test_sweep_jobs_are_grouped_and_tagged():
@@ -135,8 +141,8 @@ def test_the_sweep_table_lists_a_failed_job_and_only_the_swept_keys(tmp_path):
         if top1 is not None:
             (folder / "metrics.json").write_text(f'{{"val/top1": {top1}, "run": "x"}}')
     lines = write_sweep_table(tmp_path).read_text().splitlines()
-    assert lines == ["job,optimizer.lr,status,checkpoint,val/top1", "0,0.1,done,,0.5",
-                     "1,0.01,no metrics,,"]
+    assert lines == ["job,optimizer.lr,status,checkpoint,evaluated_weights,validated_on,val/top1",
+                     "0,0.1,done,,,,0.5", "1,0.01,no metrics,,,,"]
 
 
 def test_sweep_tags_are_the_swept_values_only_and_runs_are_named_after_their_folder(tmp_path):

@@ -24,12 +24,17 @@ CUSTOM_IMPORTS = ["mylab.temporal", "mylab.module"]  # as in conf/experiment/myl
 
 
 def best_job(sweep_dir: Path, metric: str = "val/top1") -> dict[str, str]:
-    """The results.csv row of the finished job with the highest ``metric``."""
+    """The results.csv row of the finished job with the highest ``metric`` (its checkpoint:
+    the best epoch, or the final weights where those were evaluated)."""
     with open(sweep_dir / "results.csv", newline="") as file:
         rows = [row for row in csv.DictReader(file) if row["status"] == "done"]
     if not rows:
         raise SystemExit(f"{sweep_dir}/results.csv lists no finished job")
-    return max(rows, key=lambda row: float(row[metric]))
+    best = max(rows, key=lambda row: float(row[metric]))
+    if best.get("validated_on") == "test list":  # UCF101, HMDB51... without val_from_train
+        print(f"warning: {metric} of this sweep was computed on the test list; choose on "
+              f"data.val_from_train=0.1 for a number a paper can use", file=sys.stderr)
+    return best
 
 
 def main(sweep_dir: Path, video: Path) -> None:
@@ -41,6 +46,7 @@ def main(sweep_dir: Path, video: Path) -> None:
     from_tensor = model.predict(frames, top_k=3)
     print(json.dumps({
         "job": best["job"], "checkpoint": best["checkpoint"],
+        "validated_on": best.get("validated_on"),
         "module_class": type(model.module).__name__,
         "scale": round(model.module.log_scale.detach().exp().item(), 4),
         "from_path": from_path.classes, "from_tensor": from_tensor.classes,

@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from vidtl.assembly.config_files import config_dir
 from vidtl.core.errors import UserError
+from vidtl.data.annotations.carved_validation import CarvedValidation
 from vidtl.data.annotations.index import DatasetSpec
 from vidtl.data.clips.pipeline import ClipPipeline, ViewsPerVideo
 from vidtl.data.clips.sampling import build_sampler
@@ -37,7 +38,7 @@ CLIP_KEYS = ("sampler", "num_frames", "frame_interval", "crop_size", "short_side
 PLAN_KEYS = ("batch_size", "num_workers", "load_threads", "pin_memory", "persistent_workers",
              "balanced_sampling", "augment_on", "decode_on", "device_frame_size")
 SPEC_KEYS = ("root", "format", "strict", "exclude_list", "synthetic", "allow_outside_root",
-             "extra_val_lists")
+             "extra_val_lists", "val_from_train", "val_split_seed")
 
 
 def data_options(**overrides: Any) -> DictConfig:
@@ -80,7 +81,18 @@ def dataset_spec(data: DictConfig, quote_content: bool = True) -> DatasetSpec:
                        exclude_list=_path(data.exclude_list), generate=generate,
                        allow_outside_root=bool(data.get("allow_outside_root", False)),
                        quote_content=quote_content,
-                       extra_val_lists=_extra_val_lists(data.get("extra_val_lists")))
+                       extra_val_lists=_extra_val_lists(data.get("extra_val_lists")),
+                       val_from_train=carved_validation(data))
+
+
+def carved_validation(data: DictConfig) -> CarvedValidation | None:
+    """``data.val_from_train`` (and ``data.val_split_seed``), checked; ``None`` when off."""
+    amount = data.get("val_from_train")
+    if amount is None:
+        return None
+    if isinstance(amount, float) and amount.is_integer() and amount >= 1:
+        amount = int(amount)  # 20.0 from a sweep's float range: a count
+    return CarvedValidation(amount, data.get("val_split_seed", 0))
 
 
 def _extra_val_lists(value: Any) -> tuple[Path, ...]:
@@ -141,6 +153,11 @@ def build_datamodule(data: DictConfig, output_dir: str | Path | None = None,
     skipped = Path(output_dir) / "skipped_videos.txt" if output_dir is not None else None
     plan = loading_plan(data)  # first: an impossible combination is the first error
     if data.source == "stream":
+        if data.get("val_from_train") is not None:
+            raise UserError("data.val_from_train with data.source=stream: a shard store holds "
+                            "the subsets it was written with; write one with the carved split "
+                            "(vidtl-prepare mode=shards data.val_from_train=0.1) and train "
+                            "from it without the key, or train with data.source=video or frames")
         if data.get("extra_val_lists"):
             raise UserError("data.extra_val_lists with data.source=stream: a shard store holds "
                             "the subsets it was written with; validate on further sets with "

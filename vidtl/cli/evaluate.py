@@ -85,6 +85,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
                 log.info("the dataset has no %s subset", subset)
                 continue
             if subset == "val":  # every validation set
+                metrics["validated_on"] = datamodule.validated_on
                 results = {k: v for result in trainer.validate(module, datamodule=datamodule)
                            for k, v in result.items()}
             elif subset == "test":

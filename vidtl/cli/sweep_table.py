@@ -37,7 +37,9 @@ def _overrides(job: Path) -> dict[str, str]:
 def sweep_rows(sweep_dir: Path) -> list[dict[str, Any]]:
     """One row per job folder (``0``, ``1``...): ``job``, the swept keys (those whose value
     differs between jobs, or every override of a single job), ``status``, the ``checkpoint``
-    it evaluated (its best epoch) and the numeric metrics of its ``metrics.json``."""
+    it evaluated (its best epoch, or its final weights: ``evaluated_weights``), what its
+    ``val/`` metrics were computed on (``validated_on``: ``test list`` where the format has no
+    validation split) and the numeric metrics of its ``metrics.json``."""
     jobs = sorted((p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()),
                   key=lambda p: int(p.name))
     overrides = {job: _overrides(job) for job in jobs}
@@ -54,6 +56,8 @@ def sweep_rows(sweep_dir: Path) -> list[dict[str, Any]]:
             row["status"] = "done"
             evaluated = metrics.get("evaluated_checkpoint")  # the checkpoint to load: its best
             row["checkpoint"] = evaluated if evaluated and Path(evaluated).is_file() else ""
+            for key in ("evaluated_weights", "validated_on"):
+                row[key] = metrics.get(key, "")
             row |= {k: v for k, v in sorted(metrics.items())
                     if isinstance(v, (int, float)) and not isinstance(v, bool)}
         else:
@@ -80,5 +84,15 @@ class SweepTable(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         path = write_sweep_table(Path(config.hydra.sweep.dir))
-        if path is not None:  # on stderr: a run's last stdout line stays its metrics
-            print(f"sweep results: {path}", file=sys.stderr, flush=True)
+        if path is None:
+            return
+        # on stderr: a run's last stdout line stays its metrics
+        print(f"sweep results: {path}", file=sys.stderr, flush=True)
+        on_test = [row["job"] for row in sweep_rows(path.parent)
+                   if row.get("validated_on") == "test list"]
+        if on_test:
+            print(f"warning: {len(on_test)} jobs of this sweep were validated on the test list "
+                  f"(their format has no validation split): ranking them by a val/ metric "
+                  f"chooses on the test videos (validated_on in results.csv); "
+                  f"data.val_from_train=0.1 chooses on videos carved from training",
+                  file=sys.stderr, flush=True)

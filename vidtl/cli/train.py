@@ -13,6 +13,8 @@ from typing import Any
 import hydra
 import lightning as L
 import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig
@@ -49,6 +51,7 @@ from vidtl.cli.starting_point import (
 )
 from vidtl.core.custom_imports import import_custom
 from vidtl.core.errors import UserError
+from vidtl.data.annotations.carved_validation import CARVED_LIST, write_carved_list
 from vidtl.data.loading.datamodule import VideoDataModule
 from vidtl.evaluation.reports import write_test_reports
 from vidtl.training.feature_cache import (
@@ -79,6 +82,27 @@ def _checkpoint_to_evaluate(trainer: L.Trainer, val_is_test: bool) -> str | None
         log.info("no best checkpoint was saved; evaluating the final weights")
         return None
     return best
+
+
+def say_what_validation_is(cfg: DictConfig, datamodule: VideoDataModule, trainer: L.Trainer,
+                           output_dir: Path) -> None:
+    """Write the carved validation list to the run folder; warn once when validation is the
+    test list and a sweep or search ranks jobs by a validation metric."""
+    if datamodule.index.val_carved and trainer.is_global_zero:
+        write_carved_list(output_dir / CARVED_LIST, datamodule.index, datamodule.root)
+    if datamodule.validated_on != "test list":
+        return
+    sweeping = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+    metric = cfg.get("optimized_metric") or "val/top1"
+    if sweeping:
+        log.warning("validation is the test list (%s has no validation split): this sweep's "
+                    "%s, which results.csv and searches rank jobs by, is computed on the test "
+                    "videos. Set data.val_from_train=0.1 to choose on videos carved from "
+                    "training.", datamodule.spec.name, metric)
+    else:
+        log.info("validation is the test list (%s has no validation split): val/ numbers are "
+                 "test numbers and the final weights are evaluated; data.val_from_train=0.1 "
+                 "validates on videos carved from training", datamodule.spec.name)
 
 
 
@@ -161,7 +185,13 @@ def evaluate_trained(trainer: L.Trainer, module: VideoClassificationModule,
     """Validate and (if asked and the data has one) test the checkpoint to evaluate; write the
     test reports."""
     checkpoint = _checkpoint_to_evaluate(trainer, datamodule.val_is_test)
-    metrics: dict[str, Any] = {"evaluated_checkpoint": checkpoint or "final weights"}
+    final = output_dir / FINAL_CHECKPOINT
+    if checkpoint is None:  # the final weights, kept as a file that results.csv can name
+        trainer.save_checkpoint(final)
+    metrics: dict[str, Any] = {
+        "evaluated_checkpoint": checkpoint or str(final),
+        "evaluated_weights": "final" if checkpoint is None else "best epoch by validation",
+        "validated_on": datamodule.validated_on}
     results = trainer.validate(module, datamodule=datamodule, ckpt_path=checkpoint,
                                weights_only=True)
     for result in results:  # one per validation set
@@ -176,6 +206,7 @@ def evaluate_trained(trainer: L.Trainer, module: VideoClassificationModule,
     return metrics
 
 
+FINAL_CHECKPOINT = Path("checkpoints") / "final.ckpt"
 LOADER_ONLY_KEYS = ("num_workers", "pin_memory", "persistent_workers", "load_threads",
                     "batch_size", "balanced_sampling", "decode_threads", "strict")
 
@@ -224,6 +255,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                                 start=point)]
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
                                      plugins=[AtomicCheckpointIO()])
+    say_what_validation_is(cfg, datamodule, trainer, output_dir)
     if cfg.get("lr_reference_batch"):
         module.optimizer_factory = scaled_optimizer(cfg, datamodule.batch_size, trainer)
     footprint = parameter_counts(module)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from vidtl.core.quoting import quote
@@ -43,6 +44,7 @@ def hmdb51(root: Path, split: int = 1, annotation_dir: str | Path | None = None)
             if parts[1] == "0":
                 continue
             subset = "train" if parts[1] == "1" else "test"
-            subsets[subset].append(VideoRecord(root / name / parts[0], label))
+            group = re.sub(r"_\d+$", "", Path(parts[0]).stem)  # the clips of one scene
+            subsets[subset].append(VideoRecord(root / name / parts[0], label, group=group))
     subsets["val"] = subsets["test"]
     return VideoIndex(class_names, subsets)

@@ -21,6 +21,7 @@ from vidtl.data.annotations import (  # noqa: F401
     ssv2,
     ucf101,
 )
+from vidtl.data.annotations.carved_validation import CarvedValidation, carve_validation
 from vidtl.data.annotations.exclusions import drop_excluded, read_exclusion_list
 from vidtl.data.annotations.formats import (
     FORMATS,
@@ -48,7 +49,9 @@ class DatasetSpec:
     SSv2's ``video_dir``) unless ``allow_outside_root``. ``quote_content`` false (a dataset a
     checkpoint named) keeps the annotation files' text out of every message
     (:mod:`vidtl.core.quoting`). ``extra_val_lists`` are further validation sets
-    (:mod:`vidtl.data.annotations.validation_lists`).
+    (:mod:`vidtl.data.annotations.validation_lists`). ``val_from_train`` carves the
+    validation set from the training videos
+    (:mod:`vidtl.data.annotations.carved_validation`).
     """
 
     root: Path
@@ -60,6 +63,7 @@ class DatasetSpec:
     allow_outside_root: bool = False
     quote_content: bool = True
     extra_val_lists: tuple[Path, ...] = ()
+    val_from_train: CarvedValidation | None = None
 
     @property
     def name(self) -> str:
@@ -82,6 +86,8 @@ def read_index(spec: DatasetSpec) -> VideoIndex:
             index.subsets[subset] = drop_excluded(records, excluded)
         after = sum(len(v) for v in index.subsets.values())
         log.info("left out %d videos named in %s", before - after, spec.exclude_list)
+    if spec.val_from_train is not None:
+        carve_validation(index, spec.val_from_train)
     sizes = {k: len(v) for k, v in index.subsets.items()}
     log.info("%s at %s: %d classes, %s videos", spec.name, spec.root, index.num_classes, sizes)
     return index

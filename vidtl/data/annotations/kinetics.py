@@ -112,7 +112,8 @@ def kinetics(root: Path, annotations: str | Path | None = None) -> VideoIndex:
                 f"{path}:{number}: label {quote(label)} never occurs in the training rows"
             )
         file = on_disk.get(clip, root / subset / label / f"{clip}.mp4")
-        subsets[subset].append(VideoRecord(file, by_name[label]))
+        youtube_id = clip.rsplit("_", 2)[0]  # the clips of one YouTube video: one group
+        subsets[subset].append(VideoRecord(file, by_name[label], group=youtube_id))
     if not subsets["test"]:
         del subsets["test"]
     return VideoIndex(class_names, subsets)

@@ -12,13 +12,17 @@ class VideoRecord:
     """One annotated video (or a time window of one).
 
     ``start_sec``/``end_sec`` restrict sampling to a window of an untrimmed video; ``None`` means
-    the whole file.
+    the whole file. ``group`` names the source the video was cut from, as the format declares
+    it (UCF101's ``gXX``, HMDB51's clip name without its number, Kinetics' YouTube id): videos
+    of one group and class stay on one side of a validation split carved from training
+    (``data.val_from_train``); ``None``: the video is its own group.
     """
 
     path: Path
     label: int
     start_sec: float | None = None
     end_sec: float | None = None
+    group: str | None = None
 
     @property
     def video_id(self) -> str:
@@ -57,6 +61,7 @@ class VideoIndex:
     missing: list[Path] = field(default_factory=list)
     val_name: str | None = None
     extra_val: list[str] = field(default_factory=list)
+    val_carved: bool = False  # ``val`` was carved from the training videos
 
     @property
     def num_classes(self) -> int:

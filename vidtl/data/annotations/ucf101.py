@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from vidtl.core.quoting import quote
@@ -70,7 +71,9 @@ def ucf101(root: Path, split: int = 1, annotation_dir: str | Path | None = None)
                         f"{class_file}"
                     )
                 label = by_name[class_dir]
-            records.append(VideoRecord(root / relative, label))
+            group = re.search(r"_(g\d+)_c\d+$", Path(relative).stem)
+            records.append(VideoRecord(root / relative, label,
+                                       group=group.group(1) if group else None))
         return records
 
     train = read_list(folder / f"trainlist0{split}.txt", labelled=True)

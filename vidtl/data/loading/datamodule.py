@@ -99,6 +99,15 @@ class VideoDataModule(L.LightningDataModule):
         return bool(val) and bool(test) and [r.path for r in val] == [r.path for r in test]
 
     @property
+    def validated_on(self) -> str:
+        """What ``val/`` metrics are computed on: ``carved from train``
+        (``data.val_from_train``), ``test list`` (the format has no validation split: ``val/``
+        numbers are test numbers) or ``validation set`` (the format's own)."""
+        if self.index.val_carved:
+            return "carved from train"
+        return "test list" if self.val_is_test else "validation set"
+
+    @property
     def validation_sets(self) -> list[tuple[str, str | None]]:
         """``(subset, name)`` of each validation set in loader order: ``val`` first (the set
         checkpoints watch), then ``val/<name>`` for each further one (``data.extra_val_lists``,

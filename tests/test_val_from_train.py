@@ -1,0 +1,134 @@
+"""A validation split carved from training (``data.val_from_train``): whole groups per class,
+seeded, written to the run folder; the best epoch is chosen on it and the test list is scored
+once at the end. And where validation is the test list, every report says so."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from helpers import compose_config, tiny_train_overrides
+
+from vidtl.cli.sweep_table import sweep_rows
+from vidtl.cli.train import train
+from vidtl.core.errors import UserError
+from vidtl.data.annotations.carved_validation import CarvedValidation, carve_validation
+from vidtl.data.annotations.index import load_index
+from vidtl.data.annotations.records import VideoIndex, VideoRecord
+
+
+def ucf_index(root: Path) -> VideoIndex:
+    return load_index("ucf101", root, split=1)
+
+
+def test_ucf101_groups_stay_on_one_side_in_every_class(tiny_dataset):
+    index = ucf_index(tiny_dataset)
+    official_test = [r.path for r in index.subsets["test"]]
+    training = {r.path for r in index.subsets["train"]}
+    assert {r.group for r in index.subsets["train"]} == {"g02", "g03"}
+    carve_validation(index, CarvedValidation(0.25, seed=3))
+    train, val = index.subsets["train"], index.subsets["val"]
+    assert {r.path for r in train} | {r.path for r in val} == training
+    assert not {r.path for r in train} & {r.path for r in val}
+    for label in range(index.num_classes):  # every class validated, each group on one side
+        train_groups = {r.group for r in train if r.label == label}
+        val_groups = {r.group for r in val if r.label == label}
+        assert val_groups and train_groups and not train_groups & val_groups
+    assert [r.path for r in index.subsets["test"]] == official_test  # the test list stays
+    assert index.val_carved
+
+
+def test_the_split_is_seeded():
+    def carved(seed: int, amount: float | int = 0.3) -> list[str]:
+        records = [VideoRecord(Path(f"{c}_{g}_{i}.avi"), c, group=f"g{g}")
+                   for c in range(3) for g in range(10) for i in range(2)]
+        index = VideoIndex(["a", "b", "c"], {"train": records, "val": [], "test": records[:3]})
+        carve_validation(index, CarvedValidation(amount, seed))
+        return [r.path.name for r in index.subsets["val"]]
+
+    assert carved(0) == carved(0) and carved(0) != carved(1)
+    assert len(carved(0)) == 3 * 6  # 30% of each class's 20 videos: 3 groups of 2
+    assert len(carved(0, amount=12)) == 3 * 4  # 12 of 60: 4 per class
+
+
+def test_a_class_in_one_group_stays_in_training_and_bad_amounts_are_refused():
+    records = [VideoRecord(Path(f"a{i}.avi"), 0, group="g1") for i in range(4)]
+    records += [VideoRecord(Path(f"b{i}.avi"), 1) for i in range(4)]  # no group: one each
+    index = VideoIndex(["a", "b"], {"train": list(records), "val": list(records[:2])})
+    carve_validation(index, CarvedValidation(0.5))
+    assert {r.label for r in index.subsets["train"]} == {0, 1}
+    assert {r.label for r in index.subsets["val"]} == {1} and len(index.subsets["val"]) == 2
+    assert len(index.subsets["test"]) == 2  # no test list: the format's validation set is it
+    for amount in (0.0, 1.0, 1.5, -3, True, "0.1"):
+        with pytest.raises(UserError, match="data.val_from_train must be"):
+            CarvedValidation(amount)  # type: ignore[arg-type]
+    with pytest.raises(UserError, match="as many validation videos"):
+        carve_validation(VideoIndex(["a", "b"], {"train": list(records)}),
+                         CarvedValidation(8))
+    alone = VideoIndex(["a"], {"train": records[:4]})
+    with pytest.raises(UserError, match="no class has its training videos in two or more"):
+        carve_validation(alone, CarvedValidation(0.5))
+
+
+def test_groups_of_hmdb51_and_kinetics(tmp_path):
+    root = tmp_path / "hmdb"
+    splits = root / "splits"
+    splits.mkdir(parents=True)
+    (splits / "run_test_split1.txt").write_text(
+        "Movie_run_f_cm_np1_ri_med_0.avi 1\nMovie_run_f_cm_np1_ri_med_1.avi 1\n")
+    for name in ("Movie_run_f_cm_np1_ri_med_0.avi", "Movie_run_f_cm_np1_ri_med_1.avi"):
+        (root / "run").mkdir(exist_ok=True)
+        (root / "run" / name).touch()
+    index = load_index("hmdb51", root, split=1)
+    assert {r.group for r in index.subsets["train"]} == {"Movie_run_f_cm_np1_ri_med"}
+    k400 = tmp_path / "k400"
+    (k400 / "annotations").mkdir(parents=True)
+    (k400 / "annotations" / "train.csv").write_text(
+        "label,youtube_id,time_start,time_end,split\na,x_y-z,10,20,train\na,x_y-z,30,40,train\n")
+    for clip in ("x_y-z_000010_000020", "x_y-z_000030_000040"):
+        (k400 / f"{clip}.mp4").touch()
+    index = load_index("kinetics400", k400)
+    assert {r.group for r in index.subsets["train"]} == {"x_y-z"}
+
+
+def test_training_chooses_on_the_carved_set_and_writes_it(tiny_dataset, tmp_path):
+    out = tmp_path / "run"
+    metrics = train(compose_config("train", tiny_train_overrides(
+        out, tiny_dataset, "logger=none", "data.val_from_train=0.25",
+        "trainer.limit_val_batches=null", "trainer.limit_test_batches=null")))
+    assert metrics["validated_on"] == "carved from train"
+    assert metrics["evaluated_weights"] == "best epoch by validation"
+    assert metrics["evaluated_checkpoint"].startswith(str(out / "checkpoints" / "epoch_"))
+    with open(out / "val_from_train.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    index = ucf_index(tiny_dataset)
+    training = {str(r.path.relative_to(tiny_dataset)) for r in index.subsets["train"]}
+    assert rows and {row["path"] for row in rows} <= training
+    assert len({row["label"] for row in rows}) == index.num_classes
+    # the list reads back as a validation list of the csv format
+    again = load_index("csv", tiny_dataset, train_list=out / "val_from_train.csv",
+                       val_list=out / "val_from_train.csv")
+    assert len(again.subsets["val"]) == len(rows)
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["validated_on"] == "carved from train"
+
+
+def test_a_run_validated_on_the_test_list_says_so_and_names_its_weights(tiny_dataset,
+                                                                        tmp_path):
+    sweep = tmp_path / "sweep"
+    train(compose_config("train", tiny_train_overrides(sweep / "0", tiny_dataset,
+                                                       "logger=none", "test=false")))
+    (row,) = sweep_rows(sweep)
+    assert row["validated_on"] == "test list" and row["evaluated_weights"] == "final"
+    assert row["checkpoint"] == str(sweep / "0" / "checkpoints" / "final.ckpt")
+    assert Path(row["checkpoint"]).is_file()
+
+
+def test_the_stream_source_refuses_a_carved_split(tmp_path):
+    from vidtl.assembly.data import build_datamodule, data_options
+
+    with pytest.raises(UserError, match="val_from_train with data.source=stream"):
+        build_datamodule(data_options(root=tmp_path, source="stream", shards=str(tmp_path),
+                                      val_from_train=0.1))
