@@ -67,6 +67,19 @@ def test_all_broken_raises(tmp_path):
     assert one_line(error.value) is not None  # a user error: one line, no traceback
 
 
+def test_only_100_unreadable_videos_in_a_row_stop_a_run(tmp_path):
+    """The README's rule: 99 unreadable videos in a row are skipped, the 100th stops."""
+    good = VideoRecord(make_video(tmp_path / "good.avi"), 1)
+    broken = []
+    for i in range(100):
+        (tmp_path / f"bad{i}.mp4").write_bytes(b"x")
+        broken.append(VideoRecord(tmp_path / f"bad{i}.mp4", 0))
+    clip, label = dataset([*broken[:99], good])[0]
+    assert label == 1 and clip.shape == (4, 3, 16, 16)
+    with pytest.raises(NoReadableVideoError, match="no readable video"):
+        dataset([*broken, good])[0]
+
+
 def test_training_sampling_varies(tmp_path):
     data = dataset([VideoRecord(make_video(tmp_path / "v.avi", num_frames=40), 0)], training=True)
     clips = [data[0][0] for _ in range(5)]

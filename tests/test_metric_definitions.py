@@ -4,6 +4,10 @@ the evaluated split, of each class's top-1 accuracy, for clips (val/, test/clip_
 
 from __future__ import annotations
 
+import csv
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -50,3 +54,53 @@ def test_metric_is_accumulated_over_batches() -> None:
         metric.update(scores()[part], LABELS[part])
     assert metric.compute().item() == pytest.approx(by_hand())
     assert torch.isnan(MeanClassAccuracy(4).compute())
+
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "metrics.md"
+
+
+def undefined(names: set[str], docs: str) -> list[str]:
+    """The names a run wrote that docs/metrics.md does not define."""
+    missing = []
+    for name in sorted(names):
+        extra = re.fullmatch(r"val/night/(\w+)", name)
+        if extra:
+            found = "`val/<name>/top1`" in docs and f"`/{extra.group(1)}`" in docs or (
+                f"`val/<name>/{extra.group(1)}`" in docs)
+        elif name.startswith("lr-"):
+            found = "`lr-<Optimizer>`" in docs
+        else:
+            found = f"`{name}`" in docs
+        if not found:
+            missing.append(name)
+    return missing
+
+
+def test_the_docs_define_every_metric_name_a_run_writes(tiny_dataset, tmp_path):
+    """A tiny run with a further validation set and every logger row, its evaluation and its
+    sweep table: every name they write is defined in docs/metrics.md."""
+    from helpers import compose_config, tiny_train_overrides, write_csv_lists
+
+    from vidtl.cli.evaluate import evaluate
+    from vidtl.cli.sweep_table import sweep_rows
+    from vidtl.cli.train import train
+
+    _, val_list = write_csv_lists(tiny_dataset, tmp_path / "lists")
+    night = val_list.rename(tmp_path / "lists" / "night.csv")
+    run = tmp_path / "sweep" / "0"
+    trained = train(compose_config("train", tiny_train_overrides(
+        run, tiny_dataset, "logger=csv", f"data.extra_val_lists=[{night}]",
+        "trainer.log_every_n_steps=1")))
+    evaluated = evaluate(compose_config("eval", [
+        f"ckpt_path={trained['evaluated_checkpoint']}", f"paths.output_dir={tmp_path / 'ev'}",
+        "subsets=[val,test]", "data.num_workers=0", "trainer.accelerator=cpu", "logger=none",
+        "trainer.limit_val_batches=1", "trainer.limit_test_batches=1"]))
+    with open(run / "csv" / "metrics.csv", newline="") as file:
+        logged = set(next(csv.reader(file)))
+    (row,) = sweep_rows(tmp_path / "sweep")
+    names = set(trained) | set(evaluated) | logged | set(row)
+    assert {"train/loss", "val/night/top1", "test/clip_top1", "validated_on"} <= names
+    assert any(name.startswith("lr-") for name in names)
+    docs = DOCS.read_text()
+    assert undefined(names, docs) == []
+    assert undefined({"val/a_new_metric"}, docs) == ["val/a_new_metric"]

@@ -16,6 +16,13 @@ UCF101_LAYOUT = (
 )
 
 
+def _group(relative: str) -> str | None:
+    """``gXX`` of ``v_<Class>_gXX_cYY``: the clips of one source video (``None`` when the
+    name does not follow the pattern)."""
+    found = re.search(r"_(g\d+)_c\d+$", Path(relative).stem)
+    return found.group(1) if found else None
+
+
 @register_format("ucf101", layout=UCF101_LAYOUT)
 def ucf101(root: Path, split: int = 1, annotation_dir: str | Path | None = None) -> VideoIndex:
     """UCF101: ``classInd.txt``, ``trainlist0{split}.txt`` and ``testlist0{split}.txt``.
@@ -71,9 +78,7 @@ def ucf101(root: Path, split: int = 1, annotation_dir: str | Path | None = None)
                         f"{class_file}"
                     )
                 label = by_name[class_dir]
-            group = re.search(r"_(g\d+)_c\d+$", Path(relative).stem)
-            records.append(VideoRecord(root / relative, label,
-                                       group=group.group(1) if group else None))
+            records.append(VideoRecord(root / relative, label, group=_group(relative)))
         return records
 
     train = read_list(folder / f"trainlist0{split}.txt", labelled=True)
