@@ -12,21 +12,20 @@ contiguous first, the previous design); then the hand-over of a batch from a wor
 
     python benchmarks/data_throughput.py   # once, to prepare the data
     python benchmarks/clip_profile.py      # writes its table into docs/benchmarks.md
-    python benchmarks/clip_profile.py --smoke --data /tmp/x   # a tiny store: checks the script
+    python benchmarks/clip_profile.py --smoke --docs /tmp/page.md   # a tiny store (tests)
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
+import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 import torch
-from docs_section import write_section
+from docs_section import REPO, benchmark_parser, docs_page, machine, table_command, write_section
 from torch.utils.data import Dataset, default_collate
 from torchvision.io import decode_jpeg
 from torchvision.transforms.v2 import functional as F
@@ -36,7 +35,6 @@ from vidtl.data.clips.batch_pool import SharedBatchPool
 from vidtl.data.clips.collate import collate_clips
 from vidtl.data.loading.pooled_loader import PooledDataLoader
 
-REPO = Path(__file__).resolve().parents[1]
 START = "<!-- benchmarks/clip_profile.py: start -->"
 END = "<!-- benchmarks/clip_profile.py: end -->"
 
@@ -143,35 +141,47 @@ def handover_ms(dataset, batches: int) -> dict[str, float]:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=REPO / "logs" / "benchmarks" / "data")
+def build_parser() -> argparse.ArgumentParser:
+    parser = benchmark_parser(__doc__, "a tiny frame store in a temporary folder, 16 clips")
+    parser.add_argument("--data", type=Path, default=REPO / "logs" / "benchmarks" / "data",
+                        help="the folder data_throughput.py prepared")
     parser.add_argument("--clips", type=int, default=400)
-    parser.add_argument("--smoke", action="store_true", help="a tiny store, few clips, no docs")
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    data = {"root": args.data / "dataset", "format": "folder"}
-    if args.smoke:
-        args.clips = 16
-        data = {"root": tiny_frame_store(args.data), "format": "ucf101"}
-    datamodule = build_datamodule(data_options(**data, source="frames",
-                                               frames_root=args.data / "frames", num_workers=0))
+    return parser
+
+
+def measure(data: Path, clips: int, smoke: bool) -> dict[str, float]:
+    """Milliseconds per clip of each step, over the frame store that ``data`` holds (a tiny one
+    made there for a smoke run)."""
+    options = {"root": data / "dataset", "format": "folder"}
+    if smoke:
+        options = {"root": tiny_frame_store(data), "format": "ucf101"}
+    datamodule = build_datamodule(data_options(**options, source="frames",
+                                               frames_root=data / "frames", num_workers=0))
     dataset = datamodule.dataset("train")
     profile(dataset, len(dataset.records))  # warm the page cache and the code paths
-    steps = profile(dataset, args.clips)
-    steps.update(handover_ms(dataset, 8 if args.smoke else 60))
+    steps = profile(dataset, clips)
+    steps.update(handover_ms(dataset, 8 if smoke else 60))
+    return steps
+
+
+def main() -> None:
+    args = build_parser().parse_args()
+    torch.set_num_threads(1)
+    if args.smoke:
+        args.clips = 16
+        with tempfile.TemporaryDirectory() as folder:  # never in a prepared data folder
+            steps = measure(Path(folder), args.clips, smoke=True)
+    else:
+        steps = measure(args.data, args.clips, smoke=False)
     for step, ms in steps.items():
         print(f"{ms:7.2f} ms  {step}", flush=True)
-    if args.smoke:
-        return
-    lines = [START, f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, torch "
-             f"{torch.__version__}, one thread. Written by `python benchmarks/clip_profile.py` "
+    lines = [START, f"Machine: {machine()}, one thread. Written by `{table_command()}` "
              f"on {time.strftime('%Y-%m-%d')}: milliseconds per training clip (8 frames of "
              f"340x256, 224 px crop), {args.clips} clips.", "",
              "| step | ms per clip |", "|---|---|"]
     lines += [f"| {step} | {ms:.2f} |" for step, ms in steps.items()]
     lines.append(END)
-    write_section(lines, START, END)
+    write_section(lines, START, END, docs_page(args))
 
 
 if __name__ == "__main__":

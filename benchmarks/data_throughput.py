@@ -8,10 +8,11 @@ clips of ../shared/videos, each linked ``--copies`` times), prepares it with ``v
     python benchmarks/data_throughput.py                  # this machine's CPU figures
     python benchmarks/data_throughput.py --gpu            # plus model-only and end-to-end
                                                           # training of ResNet-50 TSN-8 (bf16)
-    python benchmarks/data_throughput.py --smoke --out /tmp/x   # checks the script (tests)
+    python benchmarks/data_throughput.py --smoke --docs /tmp/page.md   # checks the script (tests)
 
-Results go to logs/benchmarks/data/results.json and docs/benchmarks.md (between this script's
-markers; ``--gpu`` runs write their own table).
+Results go to logs/benchmarks/data/results.json (``--out``) and docs/benchmarks.md (or ``--docs``;
+between this script's markers, ``--gpu`` runs in their own table), with the command that wrote
+the table and each row's full ``vidtl-bench-data`` command.
 """
 
 from __future__ import annotations
@@ -19,17 +20,24 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import torch
-from docs_section import write_section
+from docs_section import (
+    REPO,
+    SHARED,
+    benchmark_parser,
+    command_list,
+    docs_page,
+    machine,
+    relative,
+    table_command,
+    write_section,
+)
 
-REPO = Path(__file__).resolve().parents[1]
 CLIPS_340x256_H264 = ("kinetics_demo_340x256.mp4", "test_340x256.mp4", "ava_demo_340x256.mp4",
                       "short_32frames_340x256.mp4")
 
@@ -129,10 +137,11 @@ def prepare_sources(root: Path, out: Path, workers: int) -> tuple[Path, Path, Pa
     return frames, reencoded, shards
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--videos", type=Path, default=REPO.parent / "shared" / "videos")
-    parser.add_argument("--out", type=Path, default=REPO / "logs" / "benchmarks" / "data")
+def build_parser() -> argparse.ArgumentParser:
+    parser = benchmark_parser(__doc__, "tiny generated clips, three rows, one run")
+    parser.add_argument("--videos", type=Path, default=SHARED / "videos")
+    parser.add_argument("--out", type=Path,
+                        help="default logs/benchmarks/data (a --smoke run: its smoke/ folder)")
     parser.add_argument("--copies", type=int, default=16, help="links per clip in train/")
     parser.add_argument("--clips", type=int, default=200,
                         help="clips measured per figure from video (5x that from frames)")
@@ -140,32 +149,38 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="runs per row; medians reported")
     parser.add_argument("--gpu", action="store_true",
                         help="also measure ResNet-50 TSN-8 training (bf16, batch 32)")
-    parser.add_argument("--smoke", action="store_true",
-                        help="tiny generated clips, two rows, one run: checks the script; "
-                             "docs untouched")
-    args = parser.parse_args()
-    if args.smoke:
-        args.videos = tiny_clips(args.out / "videos")
-        args.copies, args.clips, args.repeats, args.workers = 1, 4, 1, 1
-    root = build_dataset(args.videos, args.out / "dataset", args.copies)
-    frames, reencoded, shards = prepare_sources(root, args.out, args.workers)
-    vidtl = [sys.executable, "-m"]
-    data = ["data=folder", f"data.root={root}"]
-    sources = row_overrides(args.workers, frames, reencoded, shards, args.gpu, args.smoke)
-    bench = [*vidtl, "vidtl.cli.bench_data", *data]
+    return parser
+
+
+def bench_commands(args: argparse.Namespace, root: Path,
+                   sources: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Each row's ``vidtl-bench-data`` command (as ``python -m vidtl.cli.bench_data``)."""
+    bench = [sys.executable, "-m", "vidtl.cli.bench_data", "data=folder", f"data.root={root}"]
     if args.gpu:
         bench += ["model/backbone=resnet50", "model.backbone.pretrained=false",
                   "data.batch_size=32", "measure_model=true", "precision=bf16-mixed",
                   "channels_last=true"]
     else:
         bench += ["measure_model=false"]
+    fast = ("frames", "stream")  # about as many seconds per row as the video rows
+    return {name: [*bench, *overrides, f"clips={args.clips * (5 if name.startswith(fast) else 1)}"]
+            for name, overrides in sources.items()}
+
+
+def main() -> None:
+    args = build_parser().parse_args()
+    default = REPO / "logs" / "benchmarks" / "data"  # a smoke run never mixes with its data
+    args.out = args.out or (default / "smoke" if args.smoke else default)
+    if args.smoke:
+        args.videos = tiny_clips(args.out / "videos")
+        args.copies, args.clips, args.repeats, args.workers = 1, 4, 1, 1
+    root = build_dataset(args.videos, args.out / "dataset", args.copies)
+    frames, reencoded, shards = prepare_sources(root, args.out, args.workers)
+    sources = row_overrides(args.workers, frames, reencoded, shards, args.gpu, args.smoke)
     results = {"machine": machine(), "date": time.strftime("%Y-%m-%d"), "workers": args.workers,
                "repeats": args.repeats,
                "storage": storage(root / "train", frames, reencoded), "rows": {}}
-    fast = ("frames", "stream")  # about as many seconds per row as the video rows
-    commands = {name: [*bench, *overrides,
-                       f"clips={args.clips * (5 if name.startswith(fast) else 1)}"]
-                for name, overrides in sources.items()}  # frames: about as many seconds
+    commands = bench_commands(args, root, sources)
     runs: dict[str, list[dict]] = {name: [] for name in sources}
     for repeat in range(args.repeats):  # round-robin, so a slow spell of the machine hits all rows
         for name, command in commands.items():
@@ -176,8 +191,7 @@ def main() -> None:
         row = median_row(runs[name])
         row["loading"] = (f"{row['workers']} workers" if row["workers"]
                           else f"{row['load_threads']} threads, no workers")
-        row["command"] = " ".join(["vidtl-bench-data", *command[len(vidtl) + 1:]]).replace(
-            f"{REPO}/", "")
+        row["command"] = relative(" ".join(["vidtl-bench-data", *command[3:]]))
         results["rows"][name] = row
     video = results["rows"]["video"]["loader_clips_per_s"]
     results["over_video"] = {name: row["loader_clips_per_s"] / video
@@ -185,8 +199,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     name = "smoke.json" if args.smoke else "results_gpu.json" if args.gpu else "results.json"
     (args.out / name).write_text(json.dumps(results, indent=2) + "\n")
-    if not args.smoke:
-        write_docs(results, args.gpu)
+    write_docs(results, args.gpu, docs_page(args))
 
 
 def median_row(runs: list[dict]) -> dict:
@@ -205,19 +218,12 @@ def median_row(runs: list[dict]) -> dict:
     return row
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{cpu}, {os.cpu_count()} CPU cores, {gpu}, torch {torch.__version__}"
-
-
-def write_docs(results: dict, gpu: bool) -> None:
+def write_docs(results: dict, gpu: bool, docs: Path | None) -> None:
     start, end = markers(gpu)
     storage = results["storage"]
     lines = [
         start,
-        f"Machine: {results['machine']}. Written by "
-        f"`python benchmarks/data_throughput.py{' --gpu' if gpu else ''}` on {results['date']};"
+        f"Machine: {results['machine']}. Written by `{table_command()}` on {results['date']};"
         f" medians of {results['repeats']} runs taken round-robin over the rows (the loader's"
         " range in brackets).",
         "",
@@ -245,13 +251,10 @@ def write_docs(results: dict, gpu: bool) -> None:
         f" source H.264 {storage['video_gb_per_hour']:.2f} GB, re-encoded"
         f" {storage['reencoded_gb_per_hour']:.2f} GB, frame store (JPEG quality 90)"
         f" **{storage['frames_gb_per_hour']:.2f} GB**.",
-        "",
-        "Commands (from the repository root):",
-        "",
-        *[f"- {name}: `{row['command']}`" for name, row in results["rows"].items()],
+        *command_list({name: row["command"] for name, row in results["rows"].items()}),
         end,
     ]
-    write_section(lines, start, end)
+    write_section(lines, start, end, docs)
 
 
 if __name__ == "__main__":

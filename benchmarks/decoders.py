@@ -8,8 +8,11 @@ each of 8 segments, spread over the video) and dense sampling (8 consecutive fra
 start); the median first-frame latency (open + frame 0) over the videos.
 
     python benchmarks/decoders.py [--ucf-videos 60] [--shared ../shared]  # docs/benchmarks.md
-    python benchmarks/decoders.py --smoke                                 # checks the script
+    python benchmarks/decoders.py --smoke --docs /tmp/page.md   # two tiny videos (tests)
     python benchmarks/decoders.py --nvdec    # on a GPU: torchcodec NVDEC against its CPU path
+
+``--shared`` defaults to ../shared beside the checkout, or $VIDTL_SHARED. Each table names the
+command that wrote it.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -28,18 +30,25 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from docs_section import write_section  # noqa: E402
+from docs_section import (  # noqa: E402
+    SHARED,
+    benchmark_parser,
+    docs_page,
+    machine,
+    table_command,
+    write_section,
+)
 
 from vidtl.data.clips.sampling import DenseSampler, SegmentSampler  # noqa: E402
 from vidtl.data.frames.decoders import open_video  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 BACKENDS = ("decord", "torchcodec", "pyav")
 SAMPLERS = {"segment": SegmentSampler(8), "dense": DenseSampler(8, 1)}
-START = "<!-- decoders: start -->"
-END = "<!-- decoders: end -->"
-NVDEC_START = "<!-- decoders --nvdec: start -->"
-NVDEC_END = "<!-- decoders --nvdec: end -->"
+START = "<!-- benchmarks/decoders.py: start -->"
+END = "<!-- benchmarks/decoders.py: end -->"
+NVDEC_START = "<!-- benchmarks/decoders.py --nvdec: start -->"
+NVDEC_END = "<!-- benchmarks/decoders.py --nvdec: end -->"
+PROCESSES = (1, 2)
 
 
 def decode_clips(backend: str, sampling: str, videos: list[str], seed: int) -> int:
@@ -100,7 +109,7 @@ def nvdec_rates(videos: list[str], repeats: int = 3) -> dict[str, dict[str, floa
     return rates
 
 
-def write_nvdec(videos: list[str]) -> None:
+def write_nvdec(videos: list[str], docs: Path | None) -> None:
     import torch
 
     if not torch.cuda.is_available():
@@ -108,13 +117,13 @@ def write_nvdec(videos: list[str]) -> None:
     rates = nvdec_rates(videos)
     lines = [NVDEC_START, f"torchcodec on {len(videos)} real videos, 8-frame segment clips, one "
              f"process, a reader per clip ({torch.cuda.get_device_name(0)}, "
-             f"{os.cpu_count()} CPU cores; `python benchmarks/decoders.py --nvdec`):", "",
+             f"{os.cpu_count()} CPU cores; `{table_command()}`):", "",
              "| device | clips/s | files NVDEC left to the CPU |", "|---|---|---|"]
     for device, row in rates.items():
         lines.append(f"| {device} | {row['clips_per_s']:.1f} | {row['cpu_fallbacks']:.0f} |")
     lines.append(NVDEC_END)
     print("\n".join(lines))
-    write_section(lines, NVDEC_START, NVDEC_END)
+    write_section(lines, NVDEC_START, NVDEC_END, docs)
 
 
 def smoke_videos(folder: Path) -> list[str]:
@@ -137,51 +146,49 @@ def real_videos(shared: Path, ucf_videos: int) -> list[str]:
     return clips + [str(subset / p) for p in listed[:ucf_videos]]
 
 
-def machine() -> str:
-    import torch
+def table(rows: list[dict], videos: int, kind: str) -> list[str]:
+    """The table of ``rows``, with its markers and the command that wrote it."""
+    header = "| backend | " + " | ".join(
+        f"{s} clips/s, {p} process{'es' if p > 1 else ''}" for s in SAMPLERS
+        for p in PROCESSES) + " | first frame (median ms) |"
+    lines = [START, f"Decoders on {videos} {kind} videos, 8 frames per clip, a reader opened "
+             f"per clip ({machine()}; `{table_command()}`):", "", header,
+             "|---" * (len(SAMPLERS) * len(PROCESSES) + 2) + "|"]
+    for row in rows:
+        rates = " | ".join(f"{row[f'{s}_{p}p']:.1f}" for s in SAMPLERS for p in PROCESSES)
+        lines.append(f"| {row['backend']} | {rates} | {row['first_frame_ms']:.1f} |")
+    return [*lines, END]
 
-    cpu = platform.processor() or platform.machine()
-    return f"{cpu}, {os.cpu_count()} CPU cores, no GPU, torch {torch.__version__}"
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = benchmark_parser(__doc__, "two tiny videos")
+    parser.add_argument("--shared", type=Path, default=SHARED)
+    parser.add_argument("--ucf-videos", type=int, default=60)
+    parser.add_argument("--nvdec", action="store_true",
+                        help="only torchcodec on the CPU against NVDEC (needs a GPU)")
+    return parser
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
-    parser.add_argument("--ucf-videos", type=int, default=60)
-    parser.add_argument("--smoke", action="store_true", help="two tiny videos; no docs written")
-    parser.add_argument("--nvdec", action="store_true",
-                        help="only torchcodec on the CPU against NVDEC (needs a GPU)")
-    args = parser.parse_args()
+    args = build_parser().parse_args()
     if args.nvdec:
-        write_nvdec(real_videos(args.shared, args.ucf_videos))
+        write_nvdec(real_videos(args.shared, args.ucf_videos), docs_page(args))
         return
     with tempfile.TemporaryDirectory() as folder:
         videos = smoke_videos(Path(folder)) if args.smoke else real_videos(args.shared,
                                                                           args.ucf_videos)
-        process_counts = (1,) if args.smoke else (1, 2)
         rows = []
         for backend in BACKENDS:
             row = {"backend": backend, "first_frame_ms": first_frame_ms(backend, videos)}
             for sampling in SAMPLERS:
-                for processes in process_counts:
+                for processes in PROCESSES:
                     row[f"{sampling}_{processes}p"] = clips_per_s(backend, sampling, videos,
                                                                   processes)
             rows.append(row)
             print(row, flush=True)
-    header = "| backend | " + " | ".join(
-        f"{s} clips/s, {p} process{'es' if p > 1 else ''}" for s in SAMPLERS
-        for p in process_counts) + " | first frame (median ms) |"
-    kind = "tiny synthetic" if args.smoke else "real"
-    lines = [START, f"Decoders on {len(videos)} {kind} videos, 8 frames per clip, a reader opened "
-             f"per clip ({machine()}; `python benchmarks/decoders.py`):", "", header,
-             "|---" * (len(SAMPLERS) * len(process_counts) + 2) + "|"]
-    for row in rows:
-        rates = " | ".join(f"{row[f'{s}_{p}p']:.1f}" for s in SAMPLERS for p in process_counts)
-        lines.append(f"| {row['backend']} | {rates} | {row['first_frame_ms']:.1f} |")
-    lines.append(END)
+    lines = table(rows, len(videos), "tiny synthetic" if args.smoke else "real")
     print("\n".join(lines))
-    if not args.smoke:
-        write_section(lines, START, END)
+    write_section(lines, START, END, docs_page(args))
 
 
 if __name__ == "__main__":

@@ -5,9 +5,10 @@ EfficientNet-Lite0 with the defaults and tests it; the load average before the r
 since the wall time means little on a shared machine.
 
     python benchmarks/default_run.py                 # logs/benchmarks/default_run/, README
-    python benchmarks/default_run.py --smoke --out /tmp/x   # a tiny run: checks the script
+    python benchmarks/default_run.py --smoke --out /tmp/x --docs /tmp/page.md  # a tiny run
 
-Results go to ``<out>/results.json`` and the README's table (between this script's markers).
+Results go to ``<out>/results.json`` and the README's table (or ``--docs``; between this script's
+markers), with the command that wrote it.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ import sys
 import time
 from pathlib import Path
 
-from docs_section import write_section
-from training_rows import machine, tiny_synthetic
+from docs_section import REPO, benchmark_parser, docs_page, machine, table_command, write_section
+from training_rows import tiny_synthetic
 
-REPO = Path(__file__).resolve().parents[1]
+README = REPO / "README.md"
 START, END = "<!-- benchmarks/default_run.py: start -->", "<!-- benchmarks/default_run.py: end -->"
 SMOKE = [*tiny_synthetic("test_efficientnet", video_frames=8), "trainer.max_epochs=1"]
 
@@ -48,13 +49,13 @@ def run(out: Path, smoke: bool) -> dict:
             "metrics": json.loads(metrics_file.read_text())}
 
 
-def write_readme(results: dict) -> None:
+def write_readme(results: dict, docs: Path | None) -> None:
     m = results["metrics"]
     minutes, seconds = divmod(round(results["wall_seconds"]), 60)
     lines = [
         START,
         f"Machine: {results['machine']}; load average {results['load_before']:.2f} before the "
-        f"run. Written by `python benchmarks/default_run.py` on {results['date']}.",
+        f"run. Written by `{table_command()}` on {results['date']}.",
         "",
         "| vidtl | test/top1 | test/top5 | test/mean_class_acc | train_clips_per_s | wall time |",
         "|---|---|---|---|---|---|",
@@ -63,20 +64,22 @@ def write_readme(results: dict) -> None:
         f"{minutes} min {seconds} s |",
         END,
     ]
-    write_section(lines, START, END, REPO / "README.md")
+    write_section(lines, START, END, docs)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = benchmark_parser(__doc__, "a tiny run", page=README)
+    parser.add_argument("--out", type=Path, default=REPO / "logs" / "benchmarks" / "default_run")
+    return parser
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=REPO / "logs" / "benchmarks" / "default_run")
-    parser.add_argument("--smoke", action="store_true", help="a tiny run; the README untouched")
-    args = parser.parse_args()
+    args = build_parser().parse_args()
     results = run(args.out, args.smoke)
     (args.out / ("smoke.json" if args.smoke else "results.json")).write_text(
         json.dumps(results, indent=2) + "\n")
     print(json.dumps(results["metrics"]), flush=True)
-    if not args.smoke:
-        write_readme(results)
+    write_readme(results, docs_page(args, README))
 
 
 if __name__ == "__main__":

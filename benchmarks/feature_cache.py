@@ -8,7 +8,10 @@ from the cache. Reported: training epoch time (loading included, validation excl
 one-off extraction time, and test top-1 of the final weights (on decoded video for both).
 
     python benchmarks/feature_cache.py           # about 10 min on 2 cores
-    python benchmarks/feature_cache.py --smoke   # a tiny run that checks the script
+    python benchmarks/feature_cache.py --smoke --docs /tmp/page.md  # a tiny run (tests)
+
+Results go to ``<out>/results.json`` and to docs/benchmarks.md (or ``--docs``) between this
+benchmark's markers, with the command that wrote the table and each row's full command.
 """
 
 from __future__ import annotations
@@ -18,14 +21,21 @@ import os
 import time
 from pathlib import Path
 
-from docs_section import write_section
-from training_rows import (
+from docs_section import (
     REPO,
-    final_test_top1,
+    benchmark_parser,
+    command_list,
+    docs_page,
     machine,
+    table_command,
+    write_section,
+)
+from training_rows import (
+    final_test_top1,
     record,
     run_metrics,
     tiny_synthetic,
+    train_command,
     train_row,
 )
 
@@ -37,25 +47,31 @@ ROWS = {"decoded video": [], "cached features": ["feature_cache.enabled=true"]}
 SMOKE = [*tiny_synthetic("test_resnet", video_frames=12), "feature_cache.train_views=1"]
 
 
+def row_overrides(name: str, epochs: int, out: Path, smoke: bool) -> list[str]:
+    """Every override of the row's ``vidtl.train`` run."""
+    return [*HEAD, *ROWS[name], f"trainer.max_epochs={epochs}", f"paths.data_dir={out / 'data'}",
+            *(SMOKE if smoke else [])]
+
+
 def run_row(name: str, epochs: int, out: Path, smoke: bool) -> dict:
     run_dir = out / name.replace(" ", "_")
-    overrides = [*HEAD, *ROWS[name], f"trainer.max_epochs={epochs}",
-                 f"paths.data_dir={out / 'data'}", *(SMOKE if smoke else [])]
+    overrides = row_overrides(name, epochs, out, smoke)
     minutes = train_row(overrides, run_dir)
     metrics = run_metrics(run_dir)
     clips_per_s = metrics["train_clips_per_s"]
     train_list = out / "data" / "synthetic" / "ucfTrainTestlist" / "trainlist01.txt"
     train_videos = len(train_list.read_text().splitlines())
     epoch_seconds = train_videos / clips_per_s
-    return {"row": name, "overrides": ROWS[name], "epoch_seconds": epoch_seconds,
-            "minutes": minutes, "training_minutes": epochs * epoch_seconds / 60,
+    return {"row": name, "overrides": ROWS[name], "command": train_command(overrides),
+            "epoch_seconds": epoch_seconds, "minutes": minutes,
+            "training_minutes": epochs * epoch_seconds / 60,
             "test_top1": final_test_top1(run_dir)}
 
 
-def write_docs(rows: dict, epochs: int, load_before: float) -> None:
+def write_docs(rows: dict, epochs: int, load_before: float, docs: Path | None) -> None:
     video, cached = rows["decoded video"], rows["cached features"]
     lines = [START,
-             f"Machine: {machine()}. Written by `python benchmarks/feature_cache.py` on "
+             f"Machine: {machine()}. Written by `{table_command()}` on "
              f"{time.strftime('%Y-%m-%d')}; {epochs} epochs; the 1-minute load average "
              f"before the first row was {load_before:.1f}.", "",
              "| head trained on | epoch (s) | whole run (min) | test top-1 |", "|---|---|---|---|"]
@@ -65,17 +81,21 @@ def write_docs(rows: dict, epochs: int, load_before: float) -> None:
     speedup = video["epoch_seconds"] / cached["epoch_seconds"]
     lines += ["", f"Epochs from the cache are {speedup:.0f}x faster; the whole run includes the "
               "one-off extraction (4 views of every training video and the validation clips) "
-              "and the test on decoded video.", END]
-    write_section(lines, START, END)
+              "and the test on decoded video.",
+              *command_list({r["row"]: r["command"] for r in (video, cached)}), END]
+    write_section(lines, START, END, docs)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def build_parser() -> argparse.ArgumentParser:
+    parser = benchmark_parser(__doc__, "tiny data, 1 epoch")
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--out", type=Path,
                         default=REPO / "logs" / "benchmarks" / "feature_cache")
-    parser.add_argument("--smoke", action="store_true", help="tiny data, 1 epoch; docs untouched")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     if args.smoke:
         args.epochs, args.out = 1, args.out / "smoke"
     args.out.mkdir(parents=True, exist_ok=True)
@@ -85,8 +105,7 @@ def main() -> None:
         row = run_row(name, args.epochs, args.out, args.smoke)
         print(row, flush=True)
         rows = record(args.out / "results.json", name, row)
-    if not args.smoke:
-        write_docs(rows, args.epochs, load_before)
+    write_docs(rows, args.epochs, load_before, docs_page(args))
 
 
 if __name__ == "__main__":

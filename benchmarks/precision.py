@@ -2,12 +2,12 @@
 channels-last and torch.compile, all in one run on one GPU.
 
     python benchmarks/precision.py            # on a GPU machine; writes docs/benchmarks.md
-    python benchmarks/precision.py --smoke    # a tiny CPU run that checks the script works
+    python benchmarks/precision.py --smoke --docs /tmp/page.md  # a tiny CPU run (tests)
 
 Each row is one `vidtl-bench-data` run: the model-only ceiling (resident batches, no data
 cost) and end-to-end training from the synthetic dataset's loader. Results go to
-logs/benchmarks/precision/results.json and, without --smoke, docs/benchmarks.md (between this
-script's markers).
+logs/benchmarks/precision/results.json (``--out``) and docs/benchmarks.md (or ``--docs``;
+between this script's markers), with the command that wrote the table.
 """
 
 from __future__ import annotations
@@ -15,16 +15,23 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import torch
-from docs_section import write_section
+from docs_section import (
+    REPO,
+    benchmark_parser,
+    command_list,
+    docs_page,
+    machine,
+    relative,
+    table_command,
+    write_section,
+)
 
-REPO = Path(__file__).resolve().parents[1]
 START, END = "<!-- benchmarks/precision.py: start -->", "<!-- benchmarks/precision.py: end -->"
 
 VARIANTS = {
@@ -43,11 +50,14 @@ def run_json(command: list[str]) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--smoke", action="store_true", help="tiny model on the CPU")
+def build_parser() -> argparse.ArgumentParser:
+    parser = benchmark_parser(__doc__, "a tiny model on the CPU")
     parser.add_argument("--out", type=Path, default=REPO / "logs" / "benchmarks" / "precision")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     common = [sys.executable, "-m", "vidtl.cli.bench_data", "measure_model=true"]
     if args.smoke:
         variants = {"bf16 + channels_last": VARIANTS["bf16 + channels_last"]}  # fp32 on a CPU
@@ -65,7 +75,9 @@ def main() -> None:
                    "warmup_steps=10"]
     rows = {}
     for name, overrides in variants.items():
-        rows[name] = run_json([*common, *overrides])
+        command = [*common, *overrides]
+        rows[name] = {**run_json(command),
+                      "command": relative(" ".join(["vidtl-bench-data", *command[3:]]))}
         print(name, json.dumps(rows[name]), flush=True)
     baseline = rows.get("fp32 eager", next(iter(rows.values())))["model_clips_per_s"]
     results = {"machine": machine(), "date": time.strftime("%Y-%m-%d"), "smoke": args.smoke,
@@ -74,26 +86,20 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / ("smoke.json" if args.smoke else "results.json")).write_text(
         json.dumps(results, indent=2) + "\n")
-    if not args.smoke:
-        write_docs(results)
+    write_docs(results, docs_page(args))
 
 
-def machine() -> str:
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return (f"{platform.machine()}, {os.cpu_count()} CPU cores, {gpu}, "
-            f"torch {torch.__version__}")
-
-
-def write_docs(results: dict) -> None:
-    lines = [START, f"Machine: {results['machine']}. Written by `python benchmarks/precision.py` "
+def write_docs(results: dict, docs: Path | None) -> None:
+    lines = [START, f"Machine: {results['machine']}. Written by `{table_command()}` "
              f"on {results['date']}. ResNet-50 TSN-8, batch 32, 224 px.", "",
              "| variant | model-only clips/s | vs fp32 eager | end-to-end clips/s |",
              "|---|---|---|---|"]
     for name, row in results["rows"].items():
         lines.append(f"| {name} | {row['model_clips_per_s']:.0f} | "
                      f"{results['over_fp32'][name]:.2f}x | {row['train_clips_per_s']:.0f} |")
-    lines.append(END)
-    write_section(lines, START, END)
+    lines += [*command_list({name: row["command"] for name, row in results["rows"].items()}),
+              END]
+    write_section(lines, START, END, docs)
 
 
 if __name__ == "__main__":

@@ -7,10 +7,12 @@ checkpoint (no selection on it). Rows differ in what learns and how time is mode
 
     python benchmarks/real_transfer.py                      # every row (about 2 h on 2 idle cores)
     python benchmarks/real_transfer.py --rows st_adapter    # some rows
-    python benchmarks/real_transfer.py --smoke              # a tiny run that checks the script
+    python benchmarks/real_transfer.py --smoke --docs /tmp/page.md  # a tiny run (tests)
 
-The data folder is ``--data`` (default ../shared/data/ucf101_subset20, beside the checkout).
-Results go to docs/benchmarks.md between this benchmark's markers.
+The data folder is ``--data`` (default ../shared/data/ucf101_subset20 beside the checkout, or
+under $VIDTL_SHARED). Results go to ``<out>/results.json`` and to docs/benchmarks.md (or
+``--docs``) between this benchmark's markers, with the command that wrote the table and each
+row's full command.
 """
 
 from __future__ import annotations
@@ -20,15 +22,24 @@ import json
 import time
 from pathlib import Path
 
-from docs_section import write_section
-from training_rows import (
+from docs_section import (
     REPO,
+    SHARED,
+    benchmark_parser,
+    command_list,
+    docs_page,
+    machine,
+    table_command,
+    table_key,
+    write_section,
+)
+from training_rows import (
     final_test_top1,
     finished,
-    machine,
     record,
     recorded_minutes,
     run_metrics,
+    train_command,
     train_row,
 )
 from tsm_defaults import OLD_DEFAULTS
@@ -70,25 +81,27 @@ SMOKE = ["model/backbone=timm", "model.backbone.name=test_resnet",
          "trainer.limit_train_batches=2", "trainer.limit_val_batches=1"]
 
 
-def row_overrides(name: str, epochs: int, data: Path, smoke: bool) -> list[str]:
-    """The common settings, then the row's (a key set twice keeps the later value)."""
+def row_overrides(name: str, epochs: int, data: Path, out: Path, smoke: bool) -> list[str]:
+    """Every override of the row's ``vidtl.train`` run: the common settings, then the row's (a
+    key set twice keeps the later value)."""
     ordered = [*COMMON, *ROWS[name][1], f"trainer.max_epochs={epochs}",
                f"trainer.check_val_every_n_epoch={epochs}", *(SMOKE if smoke else []),
-               f"data.root={data}"]
+               f"data.root={data}", f"paths.data_dir={out / 'data'}"]
     return list({o.split("=", 1)[0]: o for o in ordered}.values())
 
 
 def run_row(name: str, epochs: int, out: Path, data: Path, smoke: bool, reuse: bool) -> dict:
     run_dir = out / name
+    overrides = row_overrides(name, epochs, data, out, smoke)
     if reuse and finished(run_dir):
         minutes = recorded_minutes(run_dir)  # trained by an earlier invocation
     else:
-        minutes = train_row([*row_overrides(name, epochs, data, smoke),
-                             f"paths.data_dir={out / 'data'}"], run_dir)
+        minutes = train_row(overrides, run_dir)
     metrics = run_metrics(run_dir)
     train_videos = sum(1 for _ in (data / "train.csv").open()) - 1
     clips_per_s = metrics.get("train_clips_per_s")
     return {"row": name, "recipe": ROWS[name][0], "overrides": ROWS[name][1],
+            "command": train_command(overrides), "table": table_key(smoke),
             "test_top1": final_test_top1(run_dir),
             "trainable_params": metrics["trainable_params"],
             "trainable_share": metrics["trainable_share"],
@@ -96,9 +109,9 @@ def run_row(name: str, epochs: int, out: Path, data: Path, smoke: bool, reuse: b
             "minutes": minutes}
 
 
-def write_docs(results: list[dict], epochs: int) -> None:
+def write_docs(results: list[dict], epochs: int, docs: Path | None) -> None:
     lines = [START,
-             f"Machine: {machine()}. Written by `python benchmarks/real_transfer.py` on "
+             f"Machine: {machine()}. Written by `{table_command()}` on "
              f"{time.strftime('%Y-%m-%d')}; {epochs} epochs, final checkpoint on the 59 test "
              "videos (one video is 1.7 points). Epoch: training time per epoch (loading "
              "included, validation and feature extraction excluded); minutes: the whole run.",
@@ -111,23 +124,25 @@ def write_docs(results: list[dict], epochs: int) -> None:
             f"| {r['recipe']} | {r['test_top1']:.3f} | {r['trainable_params'] / 1e6:.2f}M "
             f"({100 * r['trainable_share']:.1f}%) | {epoch} | {r['minutes']:.1f} | "
             + " ".join(f"`{o}`" for o in r["overrides"]) + " |")
-    lines.append(END)
-    write_section(lines, START, END)
+    lines += [*command_list({r["recipe"]: r["command"] for r in results}), END]
+    write_section(lines, START, END, docs)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", nargs="*", default=list(ROWS), choices=list(ROWS))
+def build_parser() -> argparse.ArgumentParser:
+    parser = benchmark_parser(__doc__, "rows full_tsm and st_adapter, a few steps")
+    parser.add_argument("--rows", nargs="*", choices=list(ROWS), help="default: every row")
     parser.add_argument("--epochs", type=int, default=12)
-    parser.add_argument("--data", type=Path,
-                        default=REPO.parent / "shared" / "data" / "ucf101_subset20")
+    parser.add_argument("--data", type=Path, default=SHARED / "data" / "ucf101_subset20")
     parser.add_argument("--out", type=Path,
                         default=REPO / "logs" / "benchmarks" / "real_transfer")
     parser.add_argument("--reuse", action="store_true",
                         help="score a row's finished run instead of training it again")
-    parser.add_argument("--smoke", action="store_true",
-                        help="two rows, a few steps; docs untouched")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = build_parser().parse_args()
+    args.rows = args.rows or list(ROWS)
     if args.smoke:
         args.rows, args.epochs, args.out = ["full_tsm", "st_adapter"], 1, args.out / "smoke"
     if not (args.data / "train.csv").is_file():
@@ -138,8 +153,8 @@ def main() -> None:
         row = run_row(name, args.epochs, args.out, args.data.resolve(), args.smoke, args.reuse)
         print(json.dumps(row), flush=True)
         results = record(args.out / "results.json", name, row)
-    if not args.smoke:
-        write_docs([results[n] for n in ROWS if n in results], args.epochs)
+    table = [results[n] for n in ROWS if results.get(n, {}).get("table") == table_key(args.smoke)]
+    write_docs(table, args.epochs, docs_page(args))
 
 
 if __name__ == "__main__":

@@ -9,26 +9,38 @@ is 50%).
     python benchmarks/temporal.py                 # all rows, 16 epochs (about 1.5 h on 2 cores)
     python benchmarks/temporal.py --epochs 6      # the default run's budget
     python benchmarks/temporal.py --rows avg tsm  # some rows
-    python benchmarks/temporal.py --smoke         # a tiny run that checks the script (tests)
+    python benchmarks/temporal.py --smoke --docs /tmp/page.md  # a tiny run (tests)
 
-Results are written to docs/benchmarks.md between the markers of this benchmark.
+Results go to ``<out>/results.json`` and to docs/benchmarks.md (or ``--docs``): a table for the
+rows that train the backbone and one for the parameter-efficient rows, each between the markers
+of its epoch budget, with the command that wrote it and each row's ``vidtl.train`` command.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-import torch
-from docs_section import write_section
+from docs_section import (
+    REPO,
+    benchmark_parser,
+    docs_page,
+    machine,
+    table_command,
+    table_key,
+    write_section,
+)
+from training_rows import (
+    finished,
+    predict_test,
+    recorded_minutes,
+    tiny_synthetic,
+    train_command,
+    train_row,
+)
 
-REPO = Path(__file__).resolve().parents[1]
 ROWS: dict[str, list[str]] = {
     "avg": ["model/temporal=avg"],
     "attention": ["model/temporal=attention"],
@@ -48,7 +60,7 @@ ROWS: dict[str, list[str]] = {
     "lora_tsm": ["model/temporal=tsm", "model/lora=default", "finetune=adapter",
                  "optimizer=adamw", "optimizer.lr=1e-3"],
 }
-# Rows with their own table (docs/benchmarks.md keeps the older rows' table as it was measured).
+# Rows with a table of their own (a frozen backbone: the share of trained parameters matters).
 EFFICIENT_ROWS = ("st_adapter_frozen", "evl_frozen", "lora_tsm")
 PAIR_CLASSES = 6  # the first six classes of the synthetic dataset form the order-only pairs
 
@@ -60,33 +72,10 @@ def markers(epochs: int, efficient: bool = False) -> tuple[str, str]:
     return f"<!-- {name}: start -->", f"<!-- {name}: end -->"
 
 
-def predict_test(checkpoint_path: Path) -> tuple[torch.Tensor, torch.Tensor]:
-    """Labels and predictions of the test split, from a vidtl checkpoint (its own test
-    protocol: views scored and averaged as vidtl-eval does)."""
-    from vidtl.assembly.data import build_datamodule
-    from vidtl.evaluation.views import aggregate_views, score_views
-    from vidtl.inference.checkpoint_model import load_trained_model
-
-    model = load_trained_model(checkpoint_path)
-    module = model.module
-    datamodule = build_datamodule(model.config.data)
-    labels, predictions = [], []
-    with torch.no_grad():
-        for views, target, _ in datamodule.test_dataloader():
-            logits = score_views(views, module.score_clips, module.view_chunk)
-            predictions.append(aggregate_views(logits, module.view_aggregation).argmax(-1))
-            labels.append(target)
-    return torch.cat(labels), torch.cat(predictions)
-
-
 # --smoke: a tiny dataset and model, a few steps; checks that the script runs end to end.
-SMOKE = ["data.synthetic.groups=2", "data.synthetic.clips_per_group=1",
-         "data.synthetic.num_frames=12", "data.synthetic.width=64", "data.synthetic.height=48",
-         "data.num_frames=2", "data.crop_size=32", "data.short_side=32", "data.num_workers=0",
-         "data.persistent_workers=false", "model/backbone=timm",
-         "model.backbone.name=test_resnet", "model.backbone.pretrained=false",
-         "trainer.limit_train_batches=2", "trainer.limit_val_batches=1", "logger=none",
-         "callbacks.progress_bar=null", "test=false"]
+SMOKE = [*tiny_synthetic("test_resnet", video_frames=12), "trainer.limit_train_batches=2",
+         "trainer.limit_val_batches=1", "logger=none", "callbacks.progress_bar=null", "test=false"]
+SMOKE_ROWS = ["tsm", "st_adapter_frozen"]  # a row of each table
 
 
 def row_overrides(name: str, epochs: int, smoke: bool = False) -> list[str]:
@@ -96,39 +85,40 @@ def row_overrides(name: str, epochs: int, smoke: bool = False) -> list[str]:
 
 def run_row(name: str, epochs: int, out: Path, data_dir: Path, reuse: bool = False,
             smoke: bool = False) -> dict:
-    overrides = [*row_overrides(name, epochs, smoke), f"hydra.run.dir={out / name}",
-                 f"paths.data_dir={data_dir}"]
-    command = [sys.executable, "-m", "vidtl.train", *overrides]
-    start = time.perf_counter()
-    finished = (out / name / "metrics.json").is_file()
-    if not (reuse and finished):
-        subprocess.run(command, check=True, cwd=REPO,
-                       env={**os.environ, "WANDB_MODE": "disabled"}, stdout=subprocess.DEVNULL)
-    seconds = time.perf_counter() - start if not (reuse and finished) else float("nan")
-    metrics = json.loads((out / name / "metrics.json").read_text())
-    labels, predictions = predict_test(out / name / "checkpoints" / "last.ckpt")
+    """Train the row (or, with ``reuse``, take its finished run) and score the test split."""
+    overrides = row_overrides(name, epochs, smoke)
+    # shown only where it is not the default (vidtl's own data_dir, started from the checkout)
+    shown = overrides if data_dir.resolve() == (REPO / "data").resolve() else [
+        *overrides, f"paths.data_dir={data_dir}"]
+    run_dir = out / name
+    if reuse and finished(run_dir):
+        minutes = recorded_minutes(run_dir)  # trained by an earlier invocation
+    else:
+        minutes = train_row([*overrides, f"paths.data_dir={data_dir}"], run_dir)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    labels, predictions = predict_test(run_dir / "checkpoints" / "last.ckpt")
     correct = predictions == labels
     pairs = labels < PAIR_CLASSES
     return {
         "row": name,
-        "command": "python -m vidtl.train " + " ".join(row_overrides(name, epochs, smoke)),
+        "command": train_command(shown),
+        "table": table_key(smoke),
         "test_top1": correct.float().mean().item(),
         "pairs_top1": correct[pairs].float().mean().item(),
         "others_top1": correct[~pairs].float().mean().item(),
         "reported_test_top1": metrics.get("test/top1"),
         "train_clips_per_s": metrics.get("train_clips_per_s"),
         "trainable_share": metrics.get("trainable_share"),
-        "minutes": seconds / 60,
+        "minutes": minutes,
     }
 
 
-def write_docs(results: list[dict], epochs: int, efficient: bool = False) -> None:
-    machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
-               f"no GPU, torch {torch.__version__}, Python {platform.python_version()}")
+def write_docs(results: list[dict], epochs: int, efficient: bool, docs: Path | None) -> None:
+    """The table of ``results`` (rows of one table), between the markers of its epoch budget."""
     start, end = markers(epochs, efficient)
     lines = [
         start,
-        f"Machine: {machine}. Written by `python benchmarks/temporal.py --epochs {epochs}` on "
+        f"Machine: {machine(python=True)}. Written by `{table_command()}` on "
         f"{time.strftime('%Y-%m-%d')}.",
         "",
         "| row | test top-1 | order-only pairs (6 classes) | other 2 classes | trained "
@@ -145,39 +135,41 @@ def write_docs(results: list[dict], epochs: int, efficient: bool = False) -> Non
             f"{r['others_top1']:.3f} | {trained} | `{r['command']}` |"
         )
     lines.append(end)
-    write_section(lines, start, end)
+    write_section(lines, start, end, docs)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", nargs="*", default=list(ROWS), choices=list(ROWS))
+def build_parser() -> argparse.ArgumentParser:
+    parser = benchmark_parser(__doc__, "rows tsm and st_adapter_frozen (one of each table) on "
+                                       "a tiny dataset for 1 epoch")
+    parser.add_argument("--rows", nargs="*", choices=list(ROWS), help="default: every row")
     parser.add_argument("--epochs", type=int, default=16, help="the common budget of every row")
     parser.add_argument("--out", type=Path, help="default: logs/benchmarks/temporal/epochs<N>")
     parser.add_argument("--data-dir", type=Path, default=REPO / "data")
     parser.add_argument("--reuse", action="store_true",
                         help="evaluate a row's finished run (metrics.json) instead of training "
                              "it again (after an interruption)")
-    parser.add_argument("--smoke", action="store_true",
-                        help="rows avg and tsm on a tiny dataset for 1 epoch; docs untouched")
-    args = parser.parse_args()
-    if args.smoke:
-        args.rows, args.epochs = ["avg", "tsm"], 1
+    return parser
+
+
+def main() -> None:
+    args = build_parser().parse_args()
+    rows = args.rows or (SMOKE_ROWS if args.smoke else list(ROWS))
+    epochs = 1 if args.smoke else args.epochs  # the table keeps the budget of the command
     folder = "smoke" if args.smoke else f"epochs{args.epochs}"
     out = args.out or REPO / "logs" / "benchmarks" / "temporal" / folder
     out.mkdir(parents=True, exist_ok=True)
     results_file = out / "results.json"
     results = json.loads(results_file.read_text()) if results_file.exists() else {}
-    for name in args.rows:
+    for name in rows:
         data_dir = out / "data" if args.smoke else args.data_dir
-        results[name] = run_row(name, args.epochs, out, data_dir, args.reuse, args.smoke)
+        results[name] = run_row(name, epochs, out, data_dir, args.reuse, args.smoke)
         print(json.dumps(results[name]), flush=True)
         results_file.write_text(json.dumps(results, indent=2))  # nothing lost if a row fails
-    if not args.smoke:
-        for efficient in (False, True):
-            rows = [results[name] for name in ROWS
-                    if name in results and (name in EFFICIENT_ROWS) == efficient]
-            if rows:
-                write_docs(rows, args.epochs, efficient)
+    for efficient in (False, True):
+        table = [results[name] for name in ROWS if (name in EFFICIENT_ROWS) == efficient
+                 and results.get(name, {}).get("table") == table_key(args.smoke)]
+        if table:
+            write_docs(table, args.epochs, efficient, docs_page(args))
 
 
 if __name__ == "__main__":

@@ -9,8 +9,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+from docs_section import REPO, relative
 
 
 def tiny_synthetic(backbone: str, video_frames: int) -> list[str]:
@@ -24,6 +25,12 @@ def tiny_synthetic(backbone: str, video_frames: int) -> list[str]:
             "model.backbone.pretrained=false"]
 
 
+def train_command(overrides: list[str]) -> str:
+    """How a table shows a row's training: ``python -m vidtl.train`` with every override, paths
+    relative to the checkout (the run folder, which changes no result, is added by train_row)."""
+    return relative(" ".join(["python -m vidtl.train", *overrides]))
+
+
 def train_row(overrides: list[str], run_dir: Path) -> float:
     """Run ``vidtl.train`` with ``overrides`` into ``run_dir``; return the minutes it took."""
     command = [sys.executable, "-m", "vidtl.train", *overrides, f"hydra.run.dir={run_dir}"]
@@ -33,25 +40,35 @@ def train_row(overrides: list[str], run_dir: Path) -> float:
     return (time.perf_counter() - start) / 60
 
 
+def predict_test(checkpoint_path: Path) -> tuple[Any, Any]:
+    """Labels and predictions of the test split, from a vidtl checkpoint (its own test
+    protocol: views scored and averaged as vidtl-eval does)."""
+    from vidtl.assembly.data import build_datamodule
+    from vidtl.evaluation.views import aggregate_views, score_views
+    from vidtl.inference.checkpoint_model import load_trained_model
+
+    model = load_trained_model(checkpoint_path)
+    module = model.module
+    datamodule = build_datamodule(model.config.data)
+    labels, predictions = [], []
+    import torch
+
+    with torch.no_grad():
+        for views, target, _ in datamodule.test_dataloader():
+            logits = score_views(views, module.score_clips, module.view_chunk)
+            predictions.append(aggregate_views(logits, module.view_aggregation).argmax(-1))
+            labels.append(target)
+    return torch.cat(labels), torch.cat(predictions)
+
+
 def final_test_top1(run_dir: Path) -> float:
     """Test top-1 of ``run_dir``'s ``checkpoints/last.ckpt`` with the run's own test views."""
-    from temporal import predict_test
-
     labels, predictions = predict_test(run_dir / "checkpoints" / "last.ckpt")
     return (predictions == labels).float().mean().item()
 
 
 def run_metrics(run_dir: Path) -> dict:
     return json.loads((run_dir / "metrics.json").read_text())
-
-
-def machine() -> str:
-    import platform
-
-    import torch
-
-    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, no GPU, "
-            f"torch {torch.__version__}")
 
 
 def record(results_file: Path, name: str, row: dict) -> dict:

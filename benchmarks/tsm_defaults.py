@@ -13,9 +13,10 @@ multi-scale crops, shifts in residual blocks only); each other row changes one f
 
     python benchmarks/tsm_defaults.py                  # every row (about 2 min a row, 2 cores)
     python benchmarks/tsm_defaults.py --rows defaults  # some rows
-    python benchmarks/tsm_defaults.py --smoke          # a tiny run that checks the script
+    python benchmarks/tsm_defaults.py --smoke --docs /tmp/page.md  # a tiny run (tests)
 
-Results go to docs/benchmarks.md between this benchmark's markers.
+Results go to ``<out>/results.json`` and to docs/benchmarks.md (or ``--docs``) between this
+benchmark's markers, with the command that wrote the table and each row's full command.
 """
 
 from __future__ import annotations
@@ -25,8 +26,17 @@ import json
 import time
 from pathlib import Path
 
-from docs_section import write_section
-from training_rows import REPO, final_test_top1, machine, record, train_row
+from docs_section import (
+    REPO,
+    benchmark_parser,
+    command_list,
+    docs_page,
+    machine,
+    table_command,
+    table_key,
+    write_section,
+)
+from training_rows import final_test_top1, record, train_command, train_row
 
 START = "<!-- benchmarks/tsm_defaults.py: start -->"
 END = "<!-- benchmarks/tsm_defaults.py: end -->"
@@ -67,18 +77,23 @@ SMOKE = ["model/backbone=timm", "model.backbone.name=test_resnet",
          "trainer.limit_train_batches=2", "trainer.limit_val_batches=1"]
 
 
+def row_overrides(name: str, epochs: int, data_root: Path, smoke: bool) -> list[str]:
+    """Every override of the row's ``vidtl.train`` run."""
+    return [*COMMON, *ROWS[name], f"trainer.max_epochs={epochs}", *(SMOKE if smoke else []),
+            f"data.root={data_root}"]
+
+
 def run_row(name: str, epochs: int, out: Path, data_root: Path, smoke: bool) -> dict:
-    overrides = [*COMMON, *ROWS[name], f"trainer.max_epochs={epochs}", *(SMOKE if smoke else []),
-                 f"data.root={data_root}"]
-    run_dir = out / name.replace(" ", "_")
-    minutes = train_row(overrides, run_dir)
-    return {"row": name, "overrides": ROWS[name], "test_top1": final_test_top1(run_dir),
-            "minutes": minutes}
+    overrides = row_overrides(name, epochs, data_root, smoke)
+    minutes = train_row(overrides, out / name.replace(" ", "_"))
+    return {"row": name, "overrides": ROWS[name], "command": train_command(overrides),
+            "table": table_key(smoke), "minutes": minutes,
+            "test_top1": final_test_top1(out / name.replace(" ", "_"))}
 
 
-def write_docs(results: list[dict], epochs: int) -> None:
+def write_docs(results: list[dict], epochs: int, docs: Path | None) -> None:
     lines = [START,
-             f"Machine: {machine()}. Written by `python benchmarks/tsm_defaults.py` on "
+             f"Machine: {machine()}. Written by `{table_command()}` on "
              f"{time.strftime('%Y-%m-%d')}; {epochs} epochs, test split scored with the final "
              "checkpoint, chance 0.25.", "",
              "Row `0.2 defaults` runs " + " ".join(f"`{o}`" for o in OLD_DEFAULTS) + "; the "
@@ -90,19 +105,23 @@ def write_docs(results: list[dict], epochs: int) -> None:
         changes = (" ".join(f"`{o}`" for o in own) if r["row"] != "defaults"
                    else "none: today's defaults")
         lines.append(f"| {r['row']} | {r['test_top1']:.3f} | {r['minutes']:.1f} | {changes} |")
-    lines.append(END)
-    write_section(lines, START, END)
+    lines += [*command_list({r["row"]: r["command"] for r in results}), END]
+    write_section(lines, START, END, docs)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = benchmark_parser(__doc__, "rows 0.2 defaults and defaults, tiny data, 1 epoch")
+    parser.add_argument("--rows", nargs="*", choices=list(ROWS), help="default: every row")
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--out", type=Path, default=REPO / "logs" / "benchmarks" / "tsm_defaults")
+    return parser
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", nargs="*", default=list(ROWS), choices=list(ROWS))
-    parser.add_argument("--epochs", type=int, default=12)
-    parser.add_argument("--out", type=Path, default=REPO / "logs" / "benchmarks" / "tsm_defaults")
-    parser.add_argument("--smoke", action="store_true", help="two rows, tiny data; docs untouched")
-    args = parser.parse_args()
+    args = build_parser().parse_args()
     from vidtl.data.tools.direction_dataset import DirectionSpec, ensure_direction_dataset
 
+    args.rows = args.rows or list(ROWS)
     if args.smoke:
         args.rows, args.epochs, args.out = ["0.2 defaults", "defaults"], 1, args.out / "smoke"
         spec = DirectionSpec(train_per_class=2, test_per_class=1, num_frames=8, size=32,
@@ -115,8 +134,8 @@ def main() -> None:
         row = run_row(name, args.epochs, args.out, data_root, args.smoke)
         print(json.dumps(row), flush=True)
         results = record(args.out / "results.json", name, row)
-    if not args.smoke:
-        write_docs([results[n] for n in ROWS if n in results], args.epochs)
+    table = [results[n] for n in ROWS if results.get(n, {}).get("table") == table_key(args.smoke)]
+    write_docs(table, args.epochs, docs_page(args))
 
 
 if __name__ == "__main__":

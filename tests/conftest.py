@@ -18,17 +18,29 @@ SHARED = Path(os.environ.get("VIDTL_SHARED") or Path(__file__).resolve().parents
 SHARED_VIDEOS = SHARED / "videos"
 
 
-@pytest.fixture(scope="session")
-def shared_videos() -> Path:
-    """The real clips in ../shared/videos (or $VIDTL_SHARED/videos). Where they are absent the
-    test is skipped (a user's clone has no ../shared), except under CI=true: there a missing
-    folder fails the test, so CI cannot stay green without them."""
-    if not SHARED_VIDEOS.is_dir():
-        message = f"{SHARED_VIDEOS} is not present (set VIDTL_SHARED to the shared folder)"
+def shared_folder(folder: Path) -> Path:
+    """``folder`` of the shared data. Where it is absent the test is skipped (a user's clone has
+    no ../shared), except under CI=true: there a missing folder fails the test, so CI cannot stay
+    green without it."""
+    if not folder.is_dir():
+        message = f"{folder} is not present (set VIDTL_SHARED to the shared folder)"
         if os.environ.get("CI", "").lower() in ("true", "1"):
             pytest.fail(f"CI=true: {message}")
         pytest.skip(message)
-    return SHARED_VIDEOS
+    return folder
+
+
+@pytest.fixture(scope="session")
+def shared_videos() -> Path:
+    """The real clips in ../shared/videos (or $VIDTL_SHARED/videos); see shared_folder."""
+    return shared_folder(SHARED_VIDEOS)
+
+
+@pytest.fixture(scope="session")
+def shared_ucf101() -> Path:
+    """The real UCF101 subset in ../shared/data/ucf101_subset20 (or under $VIDTL_SHARED); see
+    shared_folder."""
+    return shared_folder(SHARED / "data" / "ucf101_subset20")
 
 
 @pytest.fixture(scope="session")
