@@ -27,7 +27,8 @@ def test_ucf101_groups_stay_on_one_side_in_every_class(tiny_dataset):
     index = ucf_index(tiny_dataset)
     official_test = [r.path for r in index.subsets["test"]]
     training = {r.path for r in index.subsets["train"]}
-    assert {r.group for r in index.subsets["train"]} == {"g02", "g03"}
+    assert {r.group for r in index.subsets["train"] if r.label == 0} == {
+        "v_MoveRight_g02", "v_MoveRight_g03"}
     carve_validation(index, CarvedValidation(0.25, seed=3))
     train, val = index.subsets["train"], index.subsets["val"]
     assert {r.path for r in train} | {r.path for r in val} == training
@@ -51,6 +52,32 @@ def test_the_split_is_seeded():
     assert carved(0) == carved(0) and carved(0) != carved(1)
     assert len(carved(0)) == 3 * 6  # 30% of each class's 20 videos: 3 groups of 2
     assert len(carved(0, amount=12)) == 3 * 4  # 12 of 60: 4 per class
+    with pytest.raises(UserError, match="val_split_seed must be an integer >= 0"):
+        CarvedValidation(0.1, seed=-1)
+
+
+def test_a_class_missing_videos_changes_no_other_class_split():
+    def carved(drop_group: bool) -> dict[int, set[str]]:
+        records = [VideoRecord(Path(f"{c}_{g}_{i}.avi"), c, group=f"c{c}g{g}")
+                   for c in range(4) for g in range(8) for i in range(2)
+                   if not (drop_group and c == 0 and g == 3)]
+        index = VideoIndex(list("abcd"), {"train": records})
+        carve_validation(index, CarvedValidation(0.25, seed=5))
+        return {c: {r.path.name for r in index.subsets["val"] if r.label == c} for c in range(4)}
+
+    whole, less = carved(False), carved(True)
+    assert all(whole[c] == less[c] for c in (1, 2, 3))
+
+
+def test_a_source_shared_by_two_classes_stays_on_one_side():
+    """Kinetics: one YouTube video cut into clips of two actions; HMDB51: one film."""
+    records = [VideoRecord(Path(f"{c}_{g}.avi"), c, group=f"yt{g}")
+               for c in range(2) for g in range(10)]
+    index = VideoIndex(["a", "b"], {"train": records})
+    carve_validation(index, CarvedValidation(0.3, seed=1))
+    train = {r.group for r in index.subsets["train"]}
+    val = {r.group for r in index.subsets["val"]}
+    assert val and not train & val
 
 
 def test_a_class_in_one_group_stays_in_training_and_bad_amounts_are_refused():
@@ -76,13 +103,18 @@ def test_groups_of_hmdb51_and_kinetics(tmp_path):
     root = tmp_path / "hmdb"
     splits = root / "splits"
     splits.mkdir(parents=True)
-    (splits / "run_test_split1.txt").write_text(
-        "Movie_run_f_cm_np1_ri_med_0.avi 1\nMovie_run_f_cm_np1_ri_med_1.avi 1\n")
-    for name in ("Movie_run_f_cm_np1_ri_med_0.avi", "Movie_run_f_cm_np1_ri_med_1.avi"):
-        (root / "run").mkdir(exist_ok=True)
-        (root / "run" / name).touch()
+    clips = {"brush_hair": ["Aussie_Brunette_Brushing_Hair_II_brush_hair_u_nm_np1_ri_med_3.avi",
+                            "Aussie_Brunette_Brushing_Hair_II_brush_hair_u_nm_np2_le_goo_1.avi"],
+             "run": ["Aussie_Brunette_Brushing_Hair_II_run_f_cm_np1_ba_bad_0.avi",
+                     "other_film_run_f_cm_np1_ri_med_0.avi"]}
+    for name, videos in clips.items():
+        (splits / f"{name}_test_split1.txt").write_text("".join(f"{v} 1\n" for v in videos))
+        (root / name).mkdir()
+        for video in videos:
+            (root / name / video).touch()
     index = load_index("hmdb51", root, split=1)
-    assert {r.group for r in index.subsets["train"]} == {"Movie_run_f_cm_np1_ri_med"}
+    assert [r.group for r in index.subsets["train"]] == [
+        "Aussie_Brunette_Brushing_Hair_II"] * 3 + ["other_film"]  # one film, every action
     k400 = tmp_path / "k400"
     (k400 / "annotations").mkdir(parents=True)
     (k400 / "annotations" / "train.csv").write_text(
@@ -93,7 +125,7 @@ def test_groups_of_hmdb51_and_kinetics(tmp_path):
     assert {r.group for r in index.subsets["train"]} == {"x_y-z"}
 
 
-def test_training_chooses_on_the_carved_set_and_writes_it(tiny_dataset, tmp_path):
+def test_training_chooses_on_the_carved_set_and_writes_it(tiny_dataset, tmp_path, caplog):
     out = tmp_path / "run"
     metrics = train(compose_config("train", tiny_train_overrides(
         out, tiny_dataset, "logger=none", "data.val_from_train=0.25",
@@ -113,6 +145,22 @@ def test_training_chooses_on_the_carved_set_and_writes_it(tiny_dataset, tmp_path
     assert len(again.subsets["val"]) == len(rows)
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["validated_on"] == "carved from train"
+    # vidtl-eval carves the same set, or says that it could not (a video gone)
+    from vidtl.cli.evaluate import evaluate
+
+    def evaluation(*extra: str) -> str:
+        caplog.clear()
+        evaluate(compose_config("eval", [
+            f"ckpt_path={metrics['evaluated_checkpoint']}", "subsets=[val]", "logger=none",
+            f"paths.output_dir={tmp_path / 'ev'}", "data.num_workers=0",
+            "trainer.accelerator=cpu", "trainer.limit_val_batches=1", *extra]))
+        return caplog.text
+
+    assert "differs from the one the run was validated on" not in evaluation()
+    gone = tmp_path / "gone.txt"
+    gone.write_text(rows[0]["path"] + "\n")
+    assert "differs from the one the run was validated on" in evaluation(
+        f"data.exclude_list={gone}")
 
 
 def test_a_run_validated_on_the_test_list_says_so_and_names_its_weights(tiny_dataset,
@@ -124,6 +172,21 @@ def test_a_run_validated_on_the_test_list_says_so_and_names_its_weights(tiny_dat
     assert row["validated_on"] == "test list" and row["evaluated_weights"] == "final"
     assert row["checkpoint"] == str(sweep / "0" / "checkpoints" / "final.ckpt")
     assert Path(row["checkpoint"]).is_file()
+    import shutil  # a copied sweep folder names its own files
+
+    (row,) = sweep_rows(shutil.copytree(sweep, tmp_path / "copy"))
+    assert row["checkpoint"] == str(tmp_path / "copy" / "0" / "checkpoints" / "final.ckpt")
+
+
+def test_a_resume_with_another_split_is_refused_and_an_empty_value_clears_it():
+    from vidtl.assembly.data import carved_validation, data_options
+    from vidtl.callbacks.resume_changes import check_resume_changes
+
+    for mode in ("refuse", "apply"):
+        with pytest.raises(UserError, match="another validation split"):
+            check_resume_changes({"data.val_split_seed": (0, 1)}, mode, "last.ckpt")
+    assert carved_validation(data_options(val_from_train="")) is None
+    assert carved_validation(data_options(val_from_train=20.0)) == CarvedValidation(20)
 
 
 def test_the_stream_source_refuses_a_carved_split(tmp_path):

@@ -88,7 +88,7 @@ def dataset_spec(data: DictConfig, quote_content: bool = True) -> DatasetSpec:
 def carved_validation(data: DictConfig) -> CarvedValidation | None:
     """``data.val_from_train`` (and ``data.val_split_seed``), checked; ``None`` when off."""
     amount = data.get("val_from_train")
-    if amount is None:
+    if amount is None or amount == "":  # '' clears a checkpoint's value (vidtl-eval)
         return None
     if isinstance(amount, float) and amount.is_integer() and amount >= 1:
         amount = int(amount)  # 20.0 from a sweep's float range: a count
@@ -155,9 +155,8 @@ def build_datamodule(data: DictConfig, output_dir: str | Path | None = None,
     if data.source == "stream":
         if data.get("val_from_train") is not None:
             raise UserError("data.val_from_train with data.source=stream: a shard store holds "
-                            "the subsets it was written with; write one with the carved split "
-                            "(vidtl-prepare mode=shards data.val_from_train=0.1) and train "
-                            "from it without the key, or train with data.source=video or frames")
+                            "the subsets it was written with; carve a validation set with "
+                            "data.source=video or frames")
         if data.get("extra_val_lists"):
             raise UserError("data.extra_val_lists with data.source=stream: a shard store holds "
                             "the subsets it was written with; validate on further sets with "

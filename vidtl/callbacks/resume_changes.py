@@ -31,6 +31,8 @@ RESTORED_KEYS = ("optimizer", "scheduler", "lr_reference_batch")  # state comes 
 IGNORED_KEYS = ("paths", "run_name", "resume", "ckpt_path", "resume_changes", "max_checkpoint_gb",
                 "sigterm_grace_s", "logger", "callbacks", "tags", "task_name")
 MODES = ("refuse", "apply")
+# A resume with another carved validation split would validate on videos it trained on.
+SPLIT_KEYS = ("data.val_from_train", "data.val_split_seed")
 
 
 def _flat(config: Any, prefix: str = "") -> dict[str, Any]:
@@ -65,6 +67,12 @@ def check_resume_changes(changes: Mapping[str, tuple], mode: str, origin: str) -
     for key, (old, new) in changes.items():
         log.warning("resumed from %s, which was trained with %s=%s; this run has %s", origin,
                     key, old, new)
+    split = [key for key in changes if key in SPLIT_KEYS]
+    if split:
+        shown = ", ".join(f"{key}={changes[key][1]} (was {changes[key][0]})" for key in split)
+        raise UserError(f"resuming from {origin} with another validation split ({shown}) would "
+                        f"validate on videos the run has trained on; keep the checkpoint's "
+                        f"values, or start a new run")
     restored = [key for key in changes
                 if any(key == k or key.startswith(k + ".") for k in RESTORED_KEYS)]
     if restored and mode == "refuse":

@@ -18,13 +18,16 @@ class RunRecord(L.Callback):
     a checkpoint alone can be evaluated; also ``launch_id`` (one per launch: which run saved
     it) and ``epoch_batches`` (the batches of a whole training epoch of that run, as limited
     by ``trainer.limit_train_batches``) and ``class_weights`` (the loss's, or ``None``: the
-    evaluation commands compute ``test/loss`` with them). The config is checked to be what
+    evaluation commands compute ``test/loss`` with them) and ``carved_validation`` (a digest
+    of the validation videos carved from training, or ``None``: ``vidtl-eval`` warns when it
+    carves another set). The config is checked to be what
     loading accepts (:func:`~vidtl.core.stored_config.plain_config`: plain data, no ``${``)
     when the run starts, not when the checkpoint is first loaded."""
 
-    def __init__(self, config: dict[str, Any]) -> None:
+    def __init__(self, config: dict[str, Any], carved_validation: str | None = None) -> None:
         self.config = plain_config(config, "the run's config")
         self.launch_id = uuid.uuid4().hex
+        self.carved_validation = carved_validation
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule,
                            checkpoint: dict[str, Any]) -> None:
@@ -37,6 +40,7 @@ class RunRecord(L.Callback):
             "epoch_batches": (int(trainer.num_training_batches)
                               if math.isfinite(trainer.num_training_batches) else None),
             "class_weights": _class_weights(pl_module),
+            "carved_validation": self.carved_validation,
         }
 
 

@@ -31,6 +31,8 @@ from vidtl.cli.builders import (
     write_metrics,
 )
 from vidtl.cli.errors import exit_on_user_error
+from vidtl.data.annotations.carved_validation import CARVED_LIST, carved_fingerprint
+from vidtl.data.loading.datamodule import VideoDataModule
 from vidtl.evaluation.reports import write_test_reports
 from vidtl.inference.checkpoint_model import (
     CheckpointMismatchError,
@@ -51,6 +53,18 @@ def data_config(cfg: DictConfig, saved: dict[str, Any], origin: str) -> Checkpoi
     overrides = {key: value for key, value in OmegaConf.to_container(cfg.data).items()
                  if key != "from_checkpoint" and value is not None}
     return checkpoint_data(saved["data"], overrides, origin)
+
+
+def check_carved_validation(record: dict[str, Any], datamodule: VideoDataModule) -> None:
+    """Warn when the validation set carved here is not the one the run trained beside (videos
+    missing or excluded here, another ``data.val_from_train``): it may hold training videos."""
+    trained = record.get("carved_validation")
+    now = carved_fingerprint(datamodule.index, datamodule.root)
+    if isinstance(trained, str) and now is not None and now != trained:
+        log.warning("the validation set carved from training here differs from the one the "
+                    "run was validated on (missing or excluded videos, or other "
+                    "data.val_from_train settings): val/ metrics may include videos it trained "
+                    "on; its list is the run folder's %s", CARVED_LIST)
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
@@ -86,6 +100,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
                 continue
             if subset == "val":  # every validation set
                 metrics["validated_on"] = datamodule.validated_on
+                check_carved_validation(checkpoint["vidtl"], datamodule)
                 results = {k: v for result in trainer.validate(module, datamodule=datamodule)
                            for k, v in result.items()}
             elif subset == "test":

@@ -27,12 +27,17 @@ from vidtl.training.module import VideoClassificationModule
 
 log = logging.getLogger(__name__)
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
+# The final weights, saved after training where those are what is evaluated: not a resume point
+# (written after the fit ended, it would resume past the run's end).
+FINAL_CHECKPOINT = Path("checkpoints") / "final.ckpt"
 
 
 def resumable_checkpoints(output_dir: Path) -> list[Path]:
-    """The checkpoints a run folder holds, newest first: ``checkpoints/*.ckpt`` and the
-    ``hpc_ckpt_<n>.ckpt`` that Lightning writes when SLURM preempts a job."""
-    found = [*(output_dir / LAST_CHECKPOINT.parent).glob("*.ckpt"),
+    """The checkpoints a run folder holds, newest first: ``checkpoints/*.ckpt`` (but
+    ``final.ckpt``) and the ``hpc_ckpt_<n>.ckpt`` that Lightning writes when SLURM preempts a
+    job."""
+    found = [*(path for path in (output_dir / LAST_CHECKPOINT.parent).glob("*.ckpt")
+               if path.name != FINAL_CHECKPOINT.name),
              *output_dir.glob("hpc_ckpt_*.ckpt")]
     return sorted(found, key=lambda path: path.stat().st_mtime, reverse=True)
 

@@ -34,6 +34,18 @@ def _overrides(job: Path) -> dict[str, str]:
     return {key.lstrip("+~"): value for key, value in (p for p in pairs if len(p) == 2)}
 
 
+def evaluated_file(job: Path, evaluated: Any) -> str:
+    """The checkpoint the job evaluated, where it is now: the file of that name in the job's
+    own ``checkpoints/`` (so a sweep folder copied or moved names its own files), else the
+    path ``metrics.json`` names; empty when neither exists (deleted)."""
+    if not isinstance(evaluated, str) or not evaluated:
+        return ""
+    for candidate in (job / "checkpoints" / Path(evaluated).name, Path(evaluated)):
+        if candidate.is_file():
+            return str(candidate)
+    return ""
+
+
 def sweep_rows(sweep_dir: Path) -> list[dict[str, Any]]:
     """One row per job folder (``0``, ``1``...): ``job``, the swept keys (those whose value
     differs between jobs, or every override of a single job), ``status``, the ``checkpoint``
@@ -54,8 +66,7 @@ def sweep_rows(sweep_dir: Path) -> list[dict[str, Any]]:
         if metrics_file.is_file():
             metrics = json.loads(metrics_file.read_text())
             row["status"] = "done"
-            evaluated = metrics.get("evaluated_checkpoint")  # the checkpoint to load: its best
-            row["checkpoint"] = evaluated if evaluated and Path(evaluated).is_file() else ""
+            row["checkpoint"] = evaluated_file(job, metrics.get("evaluated_checkpoint"))
             for key in ("evaluated_weights", "validated_on"):
                 row[key] = metrics.get(key, "")
             row |= {k: v for k, v in sorted(metrics.items())

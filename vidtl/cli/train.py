@@ -42,6 +42,7 @@ from vidtl.cli.builders import (
 )
 from vidtl.cli.errors import exit_on_user_error
 from vidtl.cli.starting_point import (
+    FINAL_CHECKPOINT,
     LAST_CHECKPOINT,
     ResumePoint,
     resume_point,
@@ -51,7 +52,11 @@ from vidtl.cli.starting_point import (
 )
 from vidtl.core.custom_imports import import_custom
 from vidtl.core.errors import UserError
-from vidtl.data.annotations.carved_validation import CARVED_LIST, write_carved_list
+from vidtl.data.annotations.carved_validation import (
+    CARVED_LIST,
+    carved_fingerprint,
+    write_carved_list,
+)
 from vidtl.data.loading.datamodule import VideoDataModule
 from vidtl.evaluation.reports import write_test_reports
 from vidtl.training.feature_cache import (
@@ -123,11 +128,13 @@ def class_weights(weighting: str | None, datamodule: VideoDataModule,
 
 
 def run_callbacks(cfg: DictConfig, output_dir: Path, apply_changes: bool,
-                  start: ResumePoint | None = None) -> list[L.Callback]:
-    """The callbacks every training run has: its record in each checkpoint, restored paths
-    checked, one start for every process, preemption, the SIGTERM deadline, periodic
-    checkpoints, and the new optimizer settings of a resumed run when they apply."""
-    callbacks = [RunRecord(resolved_container(cfg)), RestoredPaths(),
+                  start: ResumePoint | None = None,
+                  carved_validation: str | None = None) -> list[L.Callback]:
+    """The callbacks every training run has: its record in each checkpoint (with the digest
+    of its carved validation set), restored paths checked, one start for every process,
+    preemption, the SIGTERM deadline, periodic checkpoints, and the new optimizer settings of
+    a resumed run when they apply."""
+    callbacks = [RunRecord(resolved_container(cfg), carved_validation), RestoredPaths(),
                  SameStartOnEveryProcess(start_of(start), resolved_container(cfg)),
                  PreemptionCheckpoint(output_dir / LAST_CHECKPOINT),
                  SigtermDeadline(cfg.get("sigterm_grace_s", 120))]
@@ -206,7 +213,6 @@ def evaluate_trained(trainer: L.Trainer, module: VideoClassificationModule,
     return metrics
 
 
-FINAL_CHECKPOINT = Path("checkpoints") / "final.ckpt"
 LOADER_ONLY_KEYS = ("num_workers", "pin_memory", "persistent_workers", "load_threads",
                     "batch_size", "balanced_sampling", "decode_threads", "strict")
 
@@ -252,7 +258,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     loggers = build_loggers(cfg, point.step)
     callbacks = [*build_callbacks(cfg, has_logger=bool(loggers)), throughput,
                  *run_callbacks(cfg, output_dir, apply_changes=resumed_changes(cfg, point),
-                                start=point)]
+                                start=point, carved_validation=carved_fingerprint(
+                                    datamodule.index, datamodule.root))]
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
                                      plugins=[AtomicCheckpointIO()])
     say_what_validation_is(cfg, datamodule, trainer, output_dir)

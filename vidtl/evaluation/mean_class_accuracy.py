@@ -25,9 +25,10 @@ class MeanClassAccuracy(Metric):
     def update(self, scores: torch.Tensor, labels: torch.Tensor) -> None:
         """``scores`` (N, C) logits or probabilities, ``labels`` (N,) class indices."""
         labels = labels.long()
-        hits = (scores.argmax(1) == labels).long()
+        hits = scores.argmax(1) == labels
+        # bincount without weights: deterministic on CUDA (trainer.deterministic=true)
         self.total += torch.bincount(labels, minlength=self.num_classes)
-        self.correct += torch.bincount(labels, weights=hits, minlength=self.num_classes).long()
+        self.correct += torch.bincount(labels[hits], minlength=self.num_classes)
 
     def compute(self) -> torch.Tensor:
         present = self.total > 0

@@ -11,7 +11,6 @@ the model is built within limits that follow from its weights, with no network
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -164,13 +163,17 @@ def stored_class_weights(checkpoint: dict[str, Any], num_classes: int) -> list[f
         weights = hyper.get("class_weights") if isinstance(hyper, dict) else None
     if weights is None:
         return None
-    if not isinstance(weights, list) or len(weights) != num_classes or not all(
-            isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w)
-            and w >= 0 for w in weights):
+    numbers = (weights if isinstance(weights, list) and len(weights) == num_classes
+               and all(isinstance(w, (int, float)) and not isinstance(w, bool) for w in weights)
+               else [])
+    if not numbers or not all(0 <= w <= FLOAT32_MAX for w in numbers) or not any(numbers):
         raise CheckpointMismatchError(
             f"{record.get('origin', 'checkpoint')}: its class_weights must be {num_classes} "
-            f"finite numbers of at least 0 (one per class)")
-    return [float(w) for w in weights]
+            f"finite numbers of at least 0 (one per class, not all 0)")
+    return [float(w) for w in numbers]
+
+
+FLOAT32_MAX = 3.4028234663852886e38  # the weights become a float32 tensor
 
 
 @contextmanager

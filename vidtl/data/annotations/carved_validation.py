@@ -4,15 +4,19 @@ report as the test), Kinetics without labelled test rows, a folder or CSV lists 
 
 Without it, the best-epoch checkpoint, sweeps and searches would choose on the test videos.
 With it, ``val`` is a seeded share of each class's training videos, whole groups at a time
-(:attr:`VideoRecord.group`: a video's source stays on one side), ``train`` is the rest, and
-``test`` is the official test list, or the format's validation set when it has no test list.
+(:attr:`VideoRecord.group`: a video's source stays on one side, in every class it appears in),
+``train`` is the rest, and ``test`` is the official test list, or the format's validation set
+when it has no test list. Each class draws from a stream of its own (the seed and the class
+name), so videos missing or excluded in one class change no other class's split.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import logging
+import zlib
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,8 +49,8 @@ class CarvedValidation:
             raise UserError(f"data.val_from_train must be a share of the training videos "
                             f"(0 < x < 1, e.g. 0.1) or a number of them (an integer >= 1), got "
                             f"{amount!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise UserError(f"data.val_split_seed must be an integer, got {self.seed!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise UserError(f"data.val_split_seed must be an integer >= 0, got {self.seed!r}")
 
     def share(self, training_videos: int) -> float:
         if isinstance(self.amount, float):
@@ -61,53 +65,88 @@ def carve_validation(index: VideoIndex, carve: CarvedValidation) -> None:
     """Split ``index``'s training videos into ``train`` and ``val`` (in place)."""
     train = index.subsets.get("train") or []
     share = carve.share(len(train))
-    chosen = _chosen_groups(train, share, carve.seed)
+    chosen = _chosen_groups(train, share, carve.seed, index.class_names)
     if not chosen:
         raise UserError(f"data.val_from_train={carve.amount}: no class has its training videos "
                         f"in two or more groups, so none can give one to validation without "
                         f"leaving training ({len(train)} training videos)")
     official = index.subsets.get("val") or []
-    if "test" not in index.subsets and official:
+    if not index.subsets.get("test") and official:
         index.subsets["test"] = official
         log.info("the format's own validation set (%d videos) is the test set now",
                  len(official))
     elif official and [r.path for r in official] != [r.path for r in index.subsets["test"]]:
         log.info("the format's own validation set (%d videos) is left out: validation is "
                  "carved from training and the test list stays the test set", len(official))
-    index.subsets["val"] = [r for r in train if _key(r) in chosen]
-    index.subsets["train"] = [r for r in train if _key(r) not in chosen]
+    index.subsets["val"] = [r for r in train if _group(r) in chosen]
+    index.subsets["train"] = [r for r in train if _group(r) not in chosen]
     index.val_name, index.val_carved = None, True
+    carved = len(index.subsets["val"])
     log.info("validation carved from training (data.val_from_train=%s, seed %d, whole groups "
              "per class): %d validation and %d training videos", carve.amount, carve.seed,
-             len(index.subsets["val"]), len(index.subsets["train"]))
+             carved, len(index.subsets["train"]))
+    if carved > 1.5 * share * len(train) + 1:
+        log.warning("data.val_from_train=%s asked for about %d validation videos; whole groups "
+                    "and at least one group per class (of those with two or more) give %d",
+                    carve.amount, round(share * len(train)), carved)
+    _warn_about_emptied_classes(index, train)
 
 
-def _key(record: VideoRecord) -> tuple[int, str]:
-    return record.label, record.group if record.group is not None else str(record.path)
+def _group(record: VideoRecord) -> str:
+    return record.group if record.group is not None else str(record.path)
 
 
-def _chosen_groups(train: list[VideoRecord], share: float, seed: int) -> set[tuple[int, str]]:
-    """Per class, groups in a seeded order until ``share`` of its videos are taken (at least
-    one group, never all of them: a class with one group stays in training)."""
+def _chosen_groups(train: list[VideoRecord], share: float, seed: int,
+                   class_names: list[str]) -> set[str]:
+    """Per class, its groups in a seeded order until ``share`` of its videos are taken (at
+    least one group, never its last: a class with one group stays in training). A group
+    chosen in one class goes to validation in every class it holds videos of."""
     sizes: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for record in train:
-        label, group = _key(record)
-        sizes[label][group] += 1
-    rng = np.random.default_rng(seed)
-    chosen: set[tuple[int, str]] = set()
+        sizes[record.label][_group(record)] += 1
+    chosen: set[str] = set()
     for label in sorted(sizes):
         groups = sorted(sizes[label])
-        order = [groups[i] for i in rng.permutation(len(groups))]
         if len(groups) < 2:
             continue
+        stream = zlib.crc32(str(class_names[label]).encode())  # one stream per class
+        order = [groups[i] for i in np.random.default_rng([seed, stream]).permutation(
+            len(groups))]
         target = max(1, round(share * sum(sizes[label].values())))
-        taken = 0
-        for group in order[:-1]:  # the last group stays in training
+        taken = sum(sizes[label][group] for group in groups if group in chosen)
+        left = [group for group in order if group not in chosen]
+        for group in left[:-1]:  # the last group stays in training
             if taken >= target:
                 break
-            chosen.add((label, group))
+            chosen.add(group)
             taken += sizes[label][group]
     return chosen
+
+
+def _warn_about_emptied_classes(index: VideoIndex, train: list[VideoRecord]) -> None:
+    """A group shared by several classes can take a class's last training videos with it."""
+    emptied = sorted({r.label for r in train} - {r.label for r in index.subsets["train"]})
+    if emptied:
+        log.warning("the carved validation set holds every training video of %d classes (their "
+                    "groups are shared with other classes): %s", len(emptied),
+                    ", ".join(str(index.class_names[label]) for label in emptied[:10]))
+
+
+def carved_fingerprint(index: VideoIndex, root: Path) -> str | None:
+    """A digest of the carved validation videos (paths relative to ``root``), kept in the
+    run's checkpoints so that an evaluation can tell whether it carved the same set; ``None``
+    when validation was not carved."""
+    if not index.val_carved:
+        return None
+    names = sorted(_shown(record.path, root) for record in index.subsets["val"])
+    return hashlib.sha256("\n".join(names).encode()).hexdigest()
+
+
+def _shown(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
 
 
 def write_carved_list(path: Path, index: VideoIndex, root: Path) -> Path:
@@ -117,10 +156,7 @@ def write_carved_list(path: Path, index: VideoIndex, root: Path) -> Path:
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(["path", "label"])
     for record in index.subsets["val"]:
-        try:
-            shown = str(record.path.relative_to(root))
-        except ValueError:
-            shown = str(record.path)
+        shown = _shown(record.path, root)
         window = ([record.start_sec, record.end_sec] if record.start_sec is not None
                   and record.end_sec is not None else [])
         writer.writerow([shown, index.class_names[record.label], *window])

@@ -16,6 +16,15 @@ HMDB51_LAYOUT = (
 )
 
 
+def source_of(video: str, class_name: str) -> str:
+    """The source a clip was cut from: its name before ``_<class>_``
+    (``Aussie_Brunette_Brushing_Hair_II`` of ``..._brush_hair_u_nm_np1_ri_med_3.avi``), the
+    same for its clips of every action; without the class in it, the name less its number."""
+    stem = Path(video).stem
+    cut = stem.find(f"_{class_name}_")
+    return stem[:cut] if cut > 0 else re.sub(r"_\d+$", "", stem)
+
+
 @register_format("hmdb51", layout=HMDB51_LAYOUT)
 def hmdb51(root: Path, split: int = 1, annotation_dir: str | Path | None = None) -> VideoIndex:
     """HMDB51: one ``<class>_test_split<N>.txt`` per class (1 = train, 2 = test, 0 = unused)."""
@@ -44,7 +53,7 @@ def hmdb51(root: Path, split: int = 1, annotation_dir: str | Path | None = None)
             if parts[1] == "0":
                 continue
             subset = "train" if parts[1] == "1" else "test"
-            group = re.sub(r"_\d+$", "", Path(parts[0]).stem)  # the clips of one scene
-            subsets[subset].append(VideoRecord(root / name / parts[0], label, group=group))
+            subsets[subset].append(VideoRecord(root / name / parts[0], label,
+                                               group=source_of(parts[0], name)))
     subsets["val"] = subsets["test"]
     return VideoIndex(class_names, subsets)

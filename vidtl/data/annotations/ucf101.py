@@ -17,9 +17,9 @@ UCF101_LAYOUT = (
 
 
 def _group(relative: str) -> str | None:
-    """``gXX`` of ``v_<Class>_gXX_cYY``: the clips of one source video (``None`` when the
-    name does not follow the pattern)."""
-    found = re.search(r"_(g\d+)_c\d+$", Path(relative).stem)
+    """``v_<Class>_gXX`` of ``v_<Class>_gXX_cYY``: the clips of one group of a class, cut
+    from one source (``None`` when the name does not follow the pattern)."""
+    found = re.fullmatch(r"(.+_g\d+)_c\d+", Path(relative).stem)
     return found.group(1) if found else None
 
 
