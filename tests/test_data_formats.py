@@ -171,6 +171,8 @@ def test_csv_names_header_and_unseen_label(tmp_path):
     write(val, "a.mp4\n")
     with pytest.raises(DatasetLayoutError, match=r"val.csv:1: expected CSV rows"):
         load_index("csv", root, train_list=train, val_list=val)
+    with pytest.raises(DatasetLayoutError, match=r"data.train_list is required"):
+        load_index("csv", root, train_list="???", val_list=val)  # a mandatory key not given
 
 
 def test_csv_integer_labels(tmp_path):

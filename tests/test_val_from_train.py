@@ -164,7 +164,7 @@ def test_training_chooses_on_the_carved_set_and_writes_it(tiny_dataset, tmp_path
 
 
 def test_a_run_validated_on_the_test_list_says_so_and_names_its_weights(tiny_dataset,
-                                                                        tmp_path):
+                                                                        tmp_path, monkeypatch):
     sweep = tmp_path / "sweep"
     train(compose_config("train", tiny_train_overrides(sweep / "0", tiny_dataset,
                                                        "logger=none", "test=false")))
@@ -175,6 +175,9 @@ def test_a_run_validated_on_the_test_list_says_so_and_names_its_weights(tiny_dat
     import shutil  # a copied sweep folder names its own files
 
     (row,) = sweep_rows(shutil.copytree(sweep, tmp_path / "copy"))
+    assert row["checkpoint"] == str(tmp_path / "copy" / "0" / "checkpoints" / "final.ckpt")
+    monkeypatch.chdir(tmp_path)  # a sweep folder given relative: the path works from anywhere
+    (row,) = sweep_rows(Path("copy"))
     assert row["checkpoint"] == str(tmp_path / "copy" / "0" / "checkpoints" / "final.ckpt")
 
 
@@ -195,3 +198,23 @@ def test_the_stream_source_refuses_a_carved_split(tmp_path):
     with pytest.raises(UserError, match="val_from_train with data.source=stream"):
         build_datamodule(data_options(root=tmp_path, source="stream", shards=str(tmp_path),
                                       val_from_train=0.1))
+
+
+def test_eval_matches_the_classes_of_a_csv_list_by_name(tiny_checkpoint, tiny_dataset, tmp_path):
+    """A CSV list numbers its classes in sorted order, the checkpoint in classInd.txt's: the
+    labels follow the names, and the accuracy is that of the right labels."""
+    from helpers import write_csv_lists
+
+    from vidtl.cli.evaluate import evaluate
+
+    train_list, val_list = write_csv_lists(tiny_dataset, tmp_path / "lists")
+    metrics = evaluate(compose_config("eval", [
+        f"ckpt_path={tiny_checkpoint}", f"paths.output_dir={tmp_path / 'ev'}", "logger=none",
+        "subsets=[test]", "data=csv", f"data.root={tiny_dataset}", f"data.train_list={train_list}",
+        f"data.val_list={val_list}", f"data.test_list={val_list}", "data.num_workers=0",
+        "trainer.accelerator=cpu"]))
+    with open(tmp_path / "ev" / "predictions.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert rows and all(Path(row["video"]).parent.name == row["label"] for row in rows)
+    hits = sum(row["label"] == row["predicted"] for row in rows) / len(rows)
+    assert metrics["test/top1"] == pytest.approx(hits)

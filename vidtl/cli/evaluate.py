@@ -84,7 +84,13 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             f"trained for"
         )
     if datamodule.class_names != class_names:
-        log.warning("class names differ between checkpoint and data; labels are matched by index")
+        if sorted(map(str, datamodule.class_names)) == sorted(class_names):
+            datamodule.index.reorder_classes(class_names)  # (before any dataset is made)
+            log.info("the data lists the checkpoint's classes in another order; labels are "
+                     "matched by name")
+        else:
+            log.warning("class names differ between checkpoint and data; labels are matched by "
+                        "index")
     module = trained_model_from(checkpoint, datamodule.num_frames,
                                 view_aggregation=cfg.get("view_aggregation", "softmax"),
                                 view_chunk=cfg.get("view_chunk", 32)).module

@@ -42,7 +42,7 @@ def evaluated_file(job: Path, evaluated: Any) -> str:
         return ""
     for candidate in (job / "checkpoints" / Path(evaluated).name, Path(evaluated)):
         if candidate.is_file():
-            return str(candidate)
+            return str(candidate.resolve())  # a path that works from any folder
     return ""
 
 

@@ -194,7 +194,7 @@ def evaluate_trained(trainer: L.Trainer, module: VideoClassificationModule,
     checkpoint = _checkpoint_to_evaluate(trainer, datamodule.val_is_test)
     final = output_dir / FINAL_CHECKPOINT
     if checkpoint is None:  # the final weights, kept as a file that results.csv can name
-        trainer.save_checkpoint(final)
+        trainer.save_checkpoint(final, weights_only=False)
     metrics: dict[str, Any] = {
         "evaluated_checkpoint": checkpoint or str(final),
         "evaluated_weights": "final" if checkpoint is None else "best epoch by validation",

@@ -88,7 +88,7 @@ def csv_list(
     ``val_list`` may name several lists: each is a validation set named after its file
     (``val/<stem>/top1``), the first is ``val`` too (the one checkpoints watch)."""
     for subset, given in (("train", train_list), ("val", val_list)):
-        if given is None:
+        if given is None or given == "???":  # ??? : a config's mandatory value, not given
             raise DatasetLayoutError(
                 f"data.{subset}_list is required for the csv format ({CSV_LAYOUT})"
             )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 
@@ -66,6 +66,18 @@ class VideoIndex:
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    def reorder_classes(self, class_names: list[str]) -> None:
+        """Number the classes as ``class_names`` does (the same names in another order: a CSV
+        list's sorted names against a checkpoint's ``classInd.txt`` order), relabelling every
+        record, so labels match a model by name, not by position."""
+        if sorted(class_names) != sorted(self.class_names):
+            raise ValueError("reorder_classes needs the same class names")
+        new = {name: i for i, name in enumerate(class_names)}
+        label = {old: new[name] for old, name in enumerate(self.class_names)}
+        self.subsets = {subset: [replace(r, label=label[r.label]) for r in records]
+                        for subset, records in self.subsets.items()}
+        self.class_names = list(class_names)
 
     @property
     def validation_sets(self) -> list[tuple[str, str | None]]:
