@@ -73,7 +73,7 @@ def test_eval_reports_the_loss_the_run_trained_with(tiny_dataset, tmp_path):
     assert evaluated["test/loss"] == pytest.approx(trained["test/loss"], rel=1e-5)
     from vidtl.inference.checkpoint_model import CheckpointMismatchError, load_trained_model
     for crafted in ([1.0] * 7, ["x"] * 8, [float("nan")] * 8, [-1.0] * 8, {"a": 1}, [0.0] * 8,
-                    [1e39] * 8, [10**400] * 8, [True] * 8):
+                    [1e39] * 8, [10**400] * 8, [True] * 8, [1e-300] * 8):
         checkpoint["vidtl"]["class_weights"] = crafted
         torch.save(checkpoint, tmp_path / "crafted.ckpt")
         with pytest.raises(CheckpointMismatchError, match="class_weights must be 8 finite"):

@@ -183,11 +183,22 @@ def test_a_run_validated_on_the_test_list_says_so_and_names_its_weights(tiny_dat
 
 def test_a_resume_with_another_split_is_refused_and_an_empty_value_clears_it():
     from vidtl.assembly.data import carved_validation, data_options
-    from vidtl.callbacks.resume_changes import check_resume_changes
+    from vidtl.callbacks.resume_changes import check_same_split
 
-    for mode in ("refuse", "apply"):
+    def config(**data: object) -> dict:
+        return {"data": {"root": "x", **data}, "resume_changes": "apply"}
+
+    for before, after in ((config(val_from_train=0.1), config(val_from_train=0.2)),
+                          (config(val_from_train=0.1), config(val_from_train=0.1,
+                                                              val_split_seed=1)),
+                          (config(), config(val_from_train=0.1))):
         with pytest.raises(UserError, match="another validation split"):
-            check_resume_changes({"data.val_split_seed": (0, 1)}, mode, "last.ckpt")
+            check_same_split(before, after, "last.ckpt")
+    # a checkpoint of 0.4 (no such keys), defaults now; a seed that carves nothing
+    check_same_split(config(), config(val_from_train=None, val_split_seed=0), "last.ckpt")
+    check_same_split(config(val_split_seed=0), config(val_split_seed=3), "last.ckpt")
+    check_same_split(config(val_from_train=0.1), config(val_from_train=0.1, val_split_seed=0),
+                     "last.ckpt")
     assert carved_validation(data_options(val_from_train="")) is None
     assert carved_validation(data_options(val_from_train=20.0)) == CarvedValidation(20)
 
@@ -218,3 +229,23 @@ def test_eval_matches_the_classes_of_a_csv_list_by_name(tiny_checkpoint, tiny_da
     assert rows and all(Path(row["video"]).parent.name == row["label"] for row in rows)
     hits = sum(row["label"] == row["predicted"] for row in rows) / len(rows)
     assert metrics["test/top1"] == pytest.approx(hits)
+
+
+def test_classes_are_reordered_by_name_once_each():
+    records = [VideoRecord(Path(f"{c}.avi"), c) for c in range(3)]
+    index = VideoIndex([2, 0, 1], {"test": list(records)})  # a custom format's int names
+    index.reorder_classes(["0", "1", "2"])
+    assert [r.label for r in index.subsets["test"]] == [2, 0, 1]
+    assert index.class_names == ["0", "1", "2"]
+    with pytest.raises(ValueError, match="each once"):
+        VideoIndex(["a", "a", "b"], {}).reorder_classes(["a", "b", "a"])
+
+
+def test_the_sweep_table_survives_odd_metrics_files(tmp_path):
+    for job, text in enumerate(('[1, 2]', '{"evaluated_checkpoint": "%s"}' % ("x" * 5000),
+                                "{not json")):
+        (tmp_path / str(job)).mkdir()
+        (tmp_path / str(job) / "metrics.json").write_text(text)
+    rows = sweep_rows(tmp_path)
+    assert [row["status"] for row in rows] == ["no metrics", "done", "no metrics"]
+    assert rows[1]["checkpoint"] == ""

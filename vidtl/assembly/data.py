@@ -153,7 +153,7 @@ def build_datamodule(data: DictConfig, output_dir: str | Path | None = None,
     skipped = Path(output_dir) / "skipped_videos.txt" if output_dir is not None else None
     plan = loading_plan(data)  # first: an impossible combination is the first error
     if data.source == "stream":
-        if data.get("val_from_train") is not None:
+        if data.get("val_from_train") not in (None, ""):
             raise UserError("data.val_from_train with data.source=stream: a shard store holds "
                             "the subsets it was written with; carve a validation set with "
                             "data.source=video or frames")

@@ -31,8 +31,7 @@ RESTORED_KEYS = ("optimizer", "scheduler", "lr_reference_batch")  # state comes 
 IGNORED_KEYS = ("paths", "run_name", "resume", "ckpt_path", "resume_changes", "max_checkpoint_gb",
                 "sigterm_grace_s", "logger", "callbacks", "tags", "task_name")
 MODES = ("refuse", "apply")
-# A resume with another carved validation split would validate on videos it trained on.
-SPLIT_KEYS = ("data.val_from_train", "data.val_split_seed")
+
 
 
 def _flat(config: Any, prefix: str = "") -> dict[str, Any]:
@@ -58,6 +57,31 @@ def config_changes(saved: Mapping[str, Any], current: Mapping[str, Any]) -> dict
             and not any(key == k or key.startswith(k + ".") for k in IGNORED_KEYS)}
 
 
+def carved_split(config: Any) -> tuple[Any, Any] | None:
+    """``(data.val_from_train, data.val_split_seed)`` of a run config when it carves a
+    validation set (a missing seed is the default 0), else ``None``."""
+    data = config.get("data") if isinstance(config, Mapping) else None
+    amount = data.get("val_from_train") if isinstance(data, Mapping) else None
+    if amount is None or amount == "":
+        return None
+    seed = data.get("val_split_seed")
+    return amount, 0 if seed is None or seed == "" else seed
+
+
+def check_same_split(saved: Mapping[str, Any], current: Mapping[str, Any], origin: str) -> None:
+    """A resume must validate on the split the run started with: another carved validation
+    set would hold videos it has trained on. Refused with one line, whatever
+    ``resume_changes`` says."""
+    before, after = carved_split(saved), carved_split(current)
+    if before != after:
+        def shown(split: tuple[Any, Any] | None) -> str:
+            return ("data.val_from_train=null" if split is None else
+                    f"data.val_from_train={split[0]}, data.val_split_seed={split[1]}")
+        raise UserError(f"resuming from {origin} ({shown(before)}) with another validation "
+                        f"split ({shown(after)}) would validate on videos the run has trained "
+                        f"on; keep the checkpoint's values, or start a new run")
+
+
 def check_resume_changes(changes: Mapping[str, tuple], mode: str, origin: str) -> bool:
     """Log ``changes`` against checkpoint ``origin``; return whether the optimizer and schedule
     must be built anew (``mode`` ``apply`` and one of them changed). ``refuse`` stops with one
@@ -67,12 +91,6 @@ def check_resume_changes(changes: Mapping[str, tuple], mode: str, origin: str) -
     for key, (old, new) in changes.items():
         log.warning("resumed from %s, which was trained with %s=%s; this run has %s", origin,
                     key, old, new)
-    split = [key for key in changes if key in SPLIT_KEYS]
-    if split:
-        shown = ", ".join(f"{key}={changes[key][1]} (was {changes[key][0]})" for key in split)
-        raise UserError(f"resuming from {origin} with another validation split ({shown}) would "
-                        f"validate on videos the run has trained on; keep the checkpoint's "
-                        f"values, or start a new run")
     restored = [key for key in changes
                 if any(key == k or key.startswith(k + ".") for k in RESTORED_KEYS)]
     if restored and mode == "refuse":

@@ -33,6 +33,7 @@ from vidtl.cli.builders import (
 from vidtl.cli.errors import exit_on_user_error
 from vidtl.data.annotations.carved_validation import CARVED_LIST, carved_fingerprint
 from vidtl.data.loading.datamodule import VideoDataModule
+from vidtl.data.loading.stream_datamodule import ShardStreamDataModule
 from vidtl.evaluation.reports import write_test_reports
 from vidtl.inference.checkpoint_model import (
     CheckpointMismatchError,
@@ -83,8 +84,10 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             f"{datamodule.root} has {len(datamodule.class_names)}; evaluate it on the data it was "
             f"trained for"
         )
-    if datamodule.class_names != class_names:
-        if sorted(map(str, datamodule.class_names)) == sorted(class_names):
+    names = [str(n) for n in datamodule.class_names]
+    if names != class_names:
+        if (sorted(names) == sorted(class_names) and len(set(names)) == len(names)
+                and not isinstance(datamodule, ShardStreamDataModule)):  # (its own records)
             datamodule.index.reorder_classes(class_names)  # (before any dataset is made)
             log.info("the data lists the checkpoint's classes in another order; labels are "
                      "matched by name")

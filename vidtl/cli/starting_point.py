@@ -16,7 +16,11 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from vidtl.callbacks.resume_changes import check_resume_changes, config_changes
+from vidtl.callbacks.resume_changes import (
+    check_resume_changes,
+    check_same_split,
+    config_changes,
+)
 from vidtl.cli.builders import resolved_container
 from vidtl.core.errors import UserError
 from vidtl.core.quoting import quote
@@ -148,6 +152,7 @@ def resumed_changes(cfg: DictConfig, point: ResumePoint) -> bool:
     saved = plain_config(record.get("config"), checkpoint_path)
     if not isinstance(saved, dict):
         return False
+    check_same_split(saved, resolved_container(cfg), checkpoint_path)
     changes = config_changes(saved, resolved_container(cfg))
     return check_resume_changes(changes, str(cfg.get("resume_changes", "refuse")),
                                 checkpoint_path)

@@ -34,6 +34,16 @@ def _overrides(job: Path) -> dict[str, str]:
     return {key.lstrip("+~"): value for key, value in (p for p in pairs if len(p) == 2)}
 
 
+def _metrics(path: Path) -> dict[str, Any] | None:
+    """A job's ``metrics.json``; ``None`` when it is missing or not a JSON object."""
+    try:
+        metrics = json.loads(path.read_text()) if path.is_file() else None
+    except (OSError, ValueError):
+        log.warning("%s cannot be read as JSON; its job is listed without metrics", path)
+        return None
+    return metrics if isinstance(metrics, dict) else None
+
+
 def evaluated_file(job: Path, evaluated: Any) -> str:
     """The checkpoint the job evaluated, where it is now: the file of that name in the job's
     own ``checkpoints/`` (so a sweep folder copied or moved names its own files), else the
@@ -41,8 +51,11 @@ def evaluated_file(job: Path, evaluated: Any) -> str:
     if not isinstance(evaluated, str) or not evaluated:
         return ""
     for candidate in (job / "checkpoints" / Path(evaluated).name, Path(evaluated)):
-        if candidate.is_file():
-            return str(candidate.resolve())  # a path that works from any folder
+        try:
+            if candidate.is_file():
+                return str(candidate.resolve())  # a path that works from any folder
+        except (OSError, ValueError):  # a name too long, a NUL byte
+            continue
     return ""
 
 
@@ -63,8 +76,8 @@ def sweep_rows(sweep_dir: Path) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"job": int(job.name),
                                **{k: overrides[job].get(k, "") for k in keys}}
         metrics_file = job / "metrics.json"
-        if metrics_file.is_file():
-            metrics = json.loads(metrics_file.read_text())
+        metrics = _metrics(metrics_file)
+        if metrics is not None:
             row["status"] = "done"
             row["checkpoint"] = evaluated_file(job, metrics.get("evaluated_checkpoint"))
             for key in ("evaluated_weights", "validated_on"):

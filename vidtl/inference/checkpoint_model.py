@@ -166,14 +166,17 @@ def stored_class_weights(checkpoint: dict[str, Any], num_classes: int) -> list[f
     numbers = (weights if isinstance(weights, list) and len(weights) == num_classes
                and all(isinstance(w, (int, float)) and not isinstance(w, bool) for w in weights)
                else [])
-    if not numbers or not all(0 <= w <= FLOAT32_MAX for w in numbers) or not any(numbers):
+    as_float32 = (torch.tensor([float(w) for w in numbers], dtype=torch.float32)
+                  if numbers and all(0 <= w <= MAX_CLASS_WEIGHT for w in numbers) else None)
+    total = as_float32.sum() if as_float32 is not None else None
+    if total is None or not torch.isfinite(total) or total <= 0:
         raise CheckpointMismatchError(
             f"{record.get('origin', 'checkpoint')}: its class_weights must be {num_classes} "
             f"finite numbers of at least 0 (one per class, not all 0)")
     return [float(w) for w in numbers]
 
 
-FLOAT32_MAX = 3.4028234663852886e38  # the weights become a float32 tensor
+MAX_CLASS_WEIGHT = 1e30  # a float32 tensor, summed in the loss: far below float32 overflow
 
 
 @contextmanager

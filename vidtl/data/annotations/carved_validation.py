@@ -7,7 +7,9 @@ With it, ``val`` is a seeded share of each class's training videos, whole groups
 (:attr:`VideoRecord.group`: a video's source stays on one side, in every class it appears in),
 ``train`` is the rest, and ``test`` is the official test list, or the format's validation set
 when it has no test list. Each class draws from a stream of its own (the seed and the class
-name), so videos missing or excluded in one class change no other class's split.
+name), so videos missing or excluded in one class change no other class's split (unless a
+group spans classes: then the classes it spans may change; ``vidtl-eval`` warns, see
+:func:`carved_fingerprint`).
 """
 
 from __future__ import annotations

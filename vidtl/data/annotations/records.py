@@ -71,10 +71,11 @@ class VideoIndex:
         """Number the classes as ``class_names`` does (the same names in another order: a CSV
         list's sorted names against a checkpoint's ``classInd.txt`` order), relabelling every
         record, so labels match a model by name, not by position."""
-        if sorted(class_names) != sorted(self.class_names):
-            raise ValueError("reorder_classes needs the same class names")
-        new = {name: i for i, name in enumerate(class_names)}
-        label = {old: new[name] for old, name in enumerate(self.class_names)}
+        names, wanted = [str(n) for n in self.class_names], [str(n) for n in class_names]
+        if sorted(names) != sorted(wanted) or len(set(wanted)) != len(wanted):
+            raise ValueError("reorder_classes needs the same class names, each once")
+        new = {name: i for i, name in enumerate(wanted)}
+        label = {old: new[name] for old, name in enumerate(names)}
         self.subsets = {subset: [replace(r, label=label[r.label]) for r in records]
                         for subset, records in self.subsets.items()}
         self.class_names = list(class_names)
