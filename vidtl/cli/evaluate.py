@@ -56,6 +56,22 @@ def data_config(cfg: DictConfig, saved: dict[str, Any], origin: str) -> Checkpoi
     return checkpoint_data(saved["data"], overrides, origin)
 
 
+def match_classes(datamodule: VideoDataModule, class_names: list[str]) -> None:
+    """Label the data as the checkpoint numbers its classes: by name when the data lists the
+    same names in another order (not for a shard store, whose records carry their labels),
+    else by position, with a warning when the names differ."""
+    names = [str(n) for n in datamodule.class_names]
+    if names != class_names:
+        if (sorted(names) == sorted(class_names) and len(set(names)) == len(names)
+                and not isinstance(datamodule, ShardStreamDataModule)):  # (its own records)
+            datamodule.index.reorder_classes(class_names)  # (before any dataset is made)
+            log.info("the data lists the checkpoint's classes in another order; labels are "
+                     "matched by name")
+        else:
+            log.warning("class names differ between checkpoint and data; labels are matched by "
+                        "index")
+
+
 def check_carved_validation(record: dict[str, Any], datamodule: VideoDataModule) -> None:
     """Warn when the validation set carved here is not the one the run trained beside (videos
     missing or excluded here, another ``data.val_from_train``): it may hold training videos."""
@@ -84,16 +100,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             f"{datamodule.root} has {len(datamodule.class_names)}; evaluate it on the data it was "
             f"trained for"
         )
-    names = [str(n) for n in datamodule.class_names]
-    if names != class_names:
-        if (sorted(names) == sorted(class_names) and len(set(names)) == len(names)
-                and not isinstance(datamodule, ShardStreamDataModule)):  # (its own records)
-            datamodule.index.reorder_classes(class_names)  # (before any dataset is made)
-            log.info("the data lists the checkpoint's classes in another order; labels are "
-                     "matched by name")
-        else:
-            log.warning("class names differ between checkpoint and data; labels are matched by "
-                        "index")
+    match_classes(datamodule, class_names)
     module = trained_model_from(checkpoint, datamodule.num_frames,
                                 view_aggregation=cfg.get("view_aggregation", "softmax"),
                                 view_chunk=cfg.get("view_chunk", 32)).module
