@@ -20,6 +20,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from vidtl.core.atomic import write_text_atomic
+from vidtl.data.loading.datamodule import TEST_LIST
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ class SweepTable(Callback):
         # on stderr: a run's last stdout line stays its metrics
         print(f"sweep results: {path}", file=sys.stderr, flush=True)
         on_test = [row["job"] for row in sweep_rows(path.parent)
-                   if row.get("validated_on") == "test list"]
+                   if row.get("validated_on") == TEST_LIST]
         if on_test:
             print(f"warning: {len(on_test)} jobs of this sweep were validated on the test list "
                   f"(their format has no validation split): ranking them by a val/ metric "

@@ -57,7 +57,7 @@ from vidtl.data.annotations.carved_validation import (
     carved_fingerprint,
     write_carved_list,
 )
-from vidtl.data.loading.datamodule import VideoDataModule
+from vidtl.data.loading.datamodule import TEST_LIST, VideoDataModule
 from vidtl.evaluation.reports import write_test_reports
 from vidtl.training.feature_cache import (
     CachedFeatureDataModule,
@@ -79,9 +79,7 @@ def _checkpoint_to_evaluate(trainer: L.Trainer, val_is_test: bool) -> str | None
     it would flatter the test numbers): then the final weights (``None``)."""
     checkpointing = trainer.checkpoint_callback
     best = getattr(checkpointing, "best_model_path", "") if checkpointing else ""
-    if val_is_test:
-        log.info("val and test are the same videos: evaluating the final weights, not the best "
-                 "epoch by val")
+    if val_is_test:  # (said when the run started: say_what_validation_is)
         return None
     if not best:
         log.info("no best checkpoint was saved; evaluating the final weights")
@@ -95,7 +93,7 @@ def say_what_validation_is(cfg: DictConfig, datamodule: VideoDataModule, trainer
     test list and a sweep or search ranks jobs by a validation metric."""
     if datamodule.index.val_carved and trainer.is_global_zero:
         write_carved_list(output_dir / CARVED_LIST, datamodule.index, datamodule.root)
-    if datamodule.validated_on != "test list":
+    if datamodule.validated_on != TEST_LIST:
         return
     sweeping = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
     metric = cfg.get("optimized_metric") or "val/top1"

@@ -33,6 +33,10 @@ from vidtl.data.loading.resumable import (
 )
 from vidtl.data.loading.threaded import ThreadedDataLoader
 
+# What val/ metrics are computed on (metrics.json's and results.csv's validated_on).
+CARVED_FROM_TRAIN, TEST_LIST, OWN_VALIDATION_SET = ("carved from train", "test list",
+                                                    "validation set")
+
 
 class VideoDataModule(L.LightningDataModule):
     """Streams uint8 clips ``(B, T, C, H, W)`` and labels of the dataset ``dataset``.
@@ -104,8 +108,8 @@ class VideoDataModule(L.LightningDataModule):
         (``data.val_from_train``), ``test list`` (the format has no validation split: ``val/``
         numbers are test numbers) or ``validation set`` (the format's own)."""
         if self.index.val_carved:
-            return "carved from train"
-        return "test list" if self.val_is_test else "validation set"
+            return CARVED_FROM_TRAIN
+        return TEST_LIST if self.val_is_test else OWN_VALIDATION_SET
 
     @property
     def validation_sets(self) -> list[tuple[str, str | None]]:
