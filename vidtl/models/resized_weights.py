@@ -6,13 +6,17 @@ defines the model. A checkpoint trained at 224 px then loads into the same ViT a
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
 
-def _timm_filter(module: nn.Module):
-    """The ``checkpoint_filter_fn`` of the timm module that defines ``module``'s class."""
+def _timm_filter(module: nn.Module) -> Callable[..., dict] | None:
+    """The ``checkpoint_filter_fn`` of the timm module that defines ``module``'s class.
+
+    Where the class was defined is its origin, not a guess from a name: only a function of
+    timm's own model modules is called (the one timm's loader gives that model's weights)."""
     defined_in = type(module).__module__
     if not defined_in.startswith("timm.models."):
         return None
