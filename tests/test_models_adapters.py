@@ -10,15 +10,21 @@ import pytest
 import torch
 
 from vidtl.finetune.schedule import FinetuneSchedule
-from vidtl.models.adaptable_blocks import UnsupportedBackboneError, backbone_family
+from vidtl.models.adaptable_blocks import (
+    CNN_BLOCKS,
+    UnsupportedBackboneError,
+    backbone_family,
+    cnn_block_types,
+)
 from vidtl.models.aim import AIM
-from vidtl.models.backbones import create_backbone
+from vidtl.models.backbones import Backbone, ImageDataConfig, create_backbone
 from vidtl.models.classifier import VideoClassifier
 from vidtl.models.evl import EVLDecoder
-from vidtl.models.lora import LoraSettings, apply_lora, merge_lora
+from vidtl.models.lora import LoraSettings, apply_lora, merge_lora, vit_projection_owners
 from vidtl.models.st_adapter import STAdapter
 from vidtl.models.temporal import AvgPool
-from vidtl.models.token_shift import TokenShift, shift_tokens
+from vidtl.models.token_shift import TokenShift
+from vidtl.models.tsm import temporal_shift
 
 FRAMES = 4
 ZERO_INIT = {"st_adapter": STAdapter, "aim": AIM, "evl": EVLDecoder}
@@ -109,13 +115,16 @@ def test_average_pooling_stays_order_blind_on_the_same_steps():
 
 def test_token_shift_moves_one_eighth_of_the_channels_each_way():
     x = torch.arange(2 * 3 * 5 * 8, dtype=torch.float).view(2 * 3, 5, 8)  # B=2, T=3, L=5, C=8
-    out = shift_tokens(x, 3).view(2, 3, 5, 8)
+    out = temporal_shift(x, 3, channel_dim=-1).view(2, 3, 5, 8)
     clips = x.view(2, 3, 5, 8)
     assert torch.equal(out[:, :2, :, 0], clips[:, 1:, :, 0]) and (out[:, 2, :, 0] == 0).all()
     assert torch.equal(out[:, 1:, :, 1], clips[:, :2, :, 1]) and (out[:, 0, :, 1] == 0).all()
     assert torch.equal(out[:, :, :, 2:], clips[:, :, :, 2:])
     with pytest.raises(ValueError, match="not a multiple of 3"):
-        shift_tokens(x[:5], 3)
+        temporal_shift(x[:5], 3, channel_dim=-1)
+    # TSM's shift on maps (B*T, C, H, W) is the same function: tokens as a C x L x 1 map
+    maps = x.transpose(1, 2).unsqueeze(-1)
+    assert torch.equal(temporal_shift(maps, 3).squeeze(-1).transpose(1, 2), out.view_as(x))
 
 
 @pytest.mark.parametrize("method", [AIM, TokenShift])
@@ -130,6 +139,21 @@ def test_a_backbone_of_no_supported_family_gets_an_error_listing_the_families():
     with pytest.raises(UnsupportedBackboneError, match="supported: vit .* cnn"):
         VideoClassifier(backbone, STAdapter(backbone.num_features, FRAMES), 2)
     assert backbone_family(vit_tiny()) == "vit"
+
+
+def test_blocks_and_lora_layers_are_found_by_their_declared_classes_not_by_name():
+    assert len(cnn_block_types()) == len(CNN_BLOCKS)  # every declared class is installed
+    assert {"Attention", "EvaAttention", "Mlp", "SwiGLU"} <= {
+        cls.__name__ for cls in vit_projection_owners()}
+
+    class Bottleneck(torch.nn.Module):  # a block's name, not a declared block class
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv1 = torch.nn.Conv2d(3, 8, 1)
+
+    model = torch.nn.Sequential(Bottleneck(), torch.nn.Flatten())
+    with pytest.raises(UnsupportedBackboneError, match="no family"):
+        backbone_family(Backbone(model, 8, ImageDataConfig(), "look_alike"))
 
 
 @pytest.mark.parametrize("make_backbone", [vit_tiny, lambda: cnn("efficientnet_lite0")])

@@ -11,8 +11,9 @@ uninterrupted run would be:
 - ``linear_probe`` freezes the backbone for good: there ``requires_grad`` is switched off before
   training starts, so no backward pass runs through it;
 - ``adapter`` (parameter-efficient tuning) freezes the backbone the same way except its
-  adaptation parameters: LoRA layers (``lora_*``) and, with ``train_norms``, its normalisation
-  layers. Adapters that live in the temporal module (ST-Adapter, AIM, EVL) learn with it.
+  adaptation parameters: the weights of its LoRA layers (peft's ``LoraLayer``) and, with
+  ``train_norms``, its normalisation layers. Adapters that live in the temporal module
+  (ST-Adapter, AIM, EVL) learn with it.
 
 Options for any mode: ``backbone_lr_scale`` (discriminative learning rates), ``layer_decay``
 (each stage below the top gets this factor once more), ``partial_bn`` (TSN: every BatchNorm but
@@ -26,6 +27,7 @@ from typing import Any
 from torch import nn
 
 from vidtl.finetune.groups import backbone_stages, batchnorm_layers
+from vidtl.models.lora import lora_parameters
 
 MODES = ("full", "linear_probe", "gradual_unfreeze", "adapter")
 NORM_LAYERS = (nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.GroupNorm)
@@ -77,9 +79,8 @@ class FinetuneSchedule:
             for parameter in classifier.backbone.parameters():
                 parameter.requires_grad_(False)
         if self.mode == "adapter":
-            for name, parameter in classifier.backbone.named_parameters():
-                if ".lora_" in name:
-                    parameter.requires_grad_(True)
+            for parameter in lora_parameters(classifier.backbone):
+                parameter.requires_grad_(True)
             if self.train_norms:
                 for module in classifier.backbone.modules():
                     if isinstance(module, NORM_LAYERS):
@@ -117,13 +118,14 @@ class FinetuneSchedule:
         if not classifier.training:
             return
         frozen = self.frozen_groups(epoch)
-        stage_of = {
-            name: f"backbone.{stage}"
+        params = dict(classifier.backbone.model.named_parameters())
+        stage_of = {  # a layer's stage is its weight's
+            id(params[name]): f"backbone.{stage}"
             for stage, names in backbone_stages(classifier.backbone)
             for name in names
         }
-        for index, (name, layer) in enumerate(batchnorm_layers(classifier.backbone.model)):
-            in_frozen_stage = stage_of.get(f"{name}.weight") in frozen
+        for index, (_, layer) in enumerate(batchnorm_layers(classifier.backbone.model)):
+            in_frozen_stage = stage_of.get(id(layer.weight)) in frozen
             frozen_backbone = self.mode == "adapter" and not self.train_norms
             if (self.freeze_bn or (self.partial_bn and index > 0) or in_frozen_stage
                     or frozen_backbone):

@@ -3,7 +3,8 @@
 In every block, before the attention (inside the residual branch, after ``norm1``), a fraction
 ``1/fold_div`` of every token's channels is taken from the next frame and another ``1/fold_div``
 from the previous one (zeros past the clip's ends), so attention and MLP mix neighbouring
-frames at no parameter cost. ViT only; CNNs have ``model/temporal=tsm``.
+frames at no parameter cost. The shift is TSM's (:func:`~vidtl.models.tsm.temporal_shift`), on
+the channels of tokens ``(B*T, L, C)``. ViT only; CNNs have ``model/temporal=tsm``.
 """
 
 from __future__ import annotations
@@ -14,21 +15,7 @@ from torch import nn
 from vidtl.models.adaptable_blocks import adaptable_blocks
 from vidtl.models.backbones import Backbone
 from vidtl.models.temporal import AvgPool
-
-
-def shift_tokens(x: torch.Tensor, num_frames: int, fold_div: int = 8) -> torch.Tensor:
-    """Shift channels of tokens ``(B*T, L, C)`` along time (T = ``num_frames``)."""
-    total, length, channels = x.shape
-    if total % num_frames:
-        raise ValueError(f"token shift over clips of {num_frames} frames got a batch of "
-                         f"{total} frames, not a multiple of {num_frames}")
-    clips = x.view(total // num_frames, num_frames, length, channels)
-    fold = channels // fold_div
-    out = torch.zeros_like(clips)
-    out[:, :-1, :, :fold] = clips[:, 1:, :, :fold]  # frame t sees frame t+1
-    out[:, 1:, :, fold : 2 * fold] = clips[:, :-1, :, fold : 2 * fold]  # ... and t-1
-    out[:, :, :, 2 * fold :] = clips[:, :, :, 2 * fold :]
-    return out.view_as(x)
+from vidtl.models.tsm import temporal_shift
 
 
 class TokenShift(AvgPool):
@@ -48,4 +35,5 @@ class TokenShift(AvgPool):
 
     def _hook(self, module: nn.Module, inputs: tuple[torch.Tensor, ...]
               ) -> tuple[torch.Tensor, ...]:
-        return (shift_tokens(inputs[0], self.num_frames, self.fold_div), *inputs[1:])
+        shifted = temporal_shift(inputs[0], self.num_frames, self.fold_div, channel_dim=-1)
+        return (shifted, *inputs[1:])

@@ -10,7 +10,9 @@ frame's own features; TSM's recommended variant); ``inplace`` shifts the block's
 ``blocks='residual'`` shifts only blocks with a shortcut; ``blocks='all'`` every supported block
 (an EfficientNet's blocks without a shortcut, too: the shift before every pointwise convolution).
 Supported: ResNet-family blocks of timm and torchvision, EfficientNet / MobileNet inverted
-residual (and depthwise-separable) blocks of timm and torchvision.
+residual (and depthwise-separable) blocks of timm and torchvision, as declared (with the layer
+that starts each residual branch) in :data:`vidtl.models.adaptable_blocks.CNN_BLOCKS`.
+:func:`temporal_shift` is also token shift's (:mod:`vidtl.models.token_shift`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from vidtl.models.adaptable_blocks import cnn_block_types
 from vidtl.models.backbones import Backbone
 from vidtl.models.temporal import AvgPool
 
@@ -28,43 +31,44 @@ SUPPORTED_FAMILIES = (
 )
 
 
-def temporal_shift(x: torch.Tensor, num_frames: int, fold_div: int = 8) -> torch.Tensor:
-    """Shift channels of ``(B*T, C, H, W)`` along time (T = ``num_frames``)."""
-    total, channels = x.shape[:2]
+def temporal_shift(x: torch.Tensor, num_frames: int, fold_div: int = 8,
+                   channel_dim: int = 1) -> torch.Tensor:
+    """Shift channels of ``x`` along time: ``x`` holds ``B*T`` frames (T = ``num_frames``)
+    along dim 0, channels along ``channel_dim`` (1: maps ``(B*T, C, H, W)``; -1: tokens
+    ``(B*T, L, C)``). ``1/fold_div`` of them come from the next frame, ``1/fold_div`` from the
+    previous one, zeros past the clip's ends; a clip of one frame is left as it is."""
+    total = x.shape[0]
     if total % num_frames:
         raise ValueError(f"temporal shift over clips of {num_frames} frames got a batch of "
                          f"{total} frames, not a multiple of {num_frames}")
     if num_frames == 1:
         return x
     clips = x.view(total // num_frames, num_frames, *x.shape[1:])
+    dim = channel_dim % x.dim() + 1  # the channel dim of ``clips``
+    channels = x.shape[channel_dim]
     fold = channels // fold_div
     out = torch.zeros_like(clips)
-    out[:, :-1, :fold] = clips[:, 1:, :fold]  # frame t sees frame t+1
-    out[:, 1:, fold : 2 * fold] = clips[:, :-1, fold : 2 * fold]  # frame t sees frame t-1
-    out[:, :, 2 * fold :] = clips[:, :, 2 * fold :]
+    out.narrow(dim, 0, fold)[:, :-1] = clips.narrow(dim, 0, fold)[:, 1:]  # t sees t+1
+    out.narrow(dim, fold, fold)[:, 1:] = clips.narrow(dim, fold, fold)[:, :-1]  # ... and t-1
+    rest = channels - 2 * fold
+    out.narrow(dim, 2 * fold, rest).copy_(clips.narrow(dim, 2 * fold, rest))
     return out.view_as(x)
 
 
 def _shift_targets(model: nn.Module, placement: str, blocks: str = "residual"
                    ) -> list[nn.Module]:
-    """The modules whose input gets shifted, one per supported block."""
-    every = blocks == "all"
+    """The modules whose input gets shifted, one per block of a TSM-supported class
+    (:data:`~vidtl.models.adaptable_blocks.CNN_BLOCKS` with a ``branch``)."""
+    kinds = cnn_block_types()
     targets = []
     for module in model.modules():
-        kind = type(module).__name__
-        if kind in ("BasicBlock", "Bottleneck") and hasattr(module, "conv1"):
-            targets.append(module.conv1 if placement == "residual" else module)
-        elif kind in ("InvertedResidual", "DepthwiseSeparableConv") and hasattr(module, "has_skip"):
-            if placement == "inplace":
-                targets.append(module)
-            elif module.has_skip or every:  # timm; residual: where a shortcut keeps the frame
-                targets.append(module.conv_pw if kind == "InvertedResidual" else module.conv_dw)
-        elif kind in ("InvertedResidual", "MBConv") and hasattr(module, "use_res_connect"):
-            if placement == "inplace":
-                targets.append(module)
-            elif module.use_res_connect or every:
-                branch = module.conv if hasattr(module, "conv") else module.block
-                targets.append(branch[0])
+        kind = kinds.get(type(module))
+        if kind is None or kind.branch is None:
+            continue
+        if placement == "inplace":
+            targets.append(module)
+        elif kind.has_shortcut(module) or blocks == "all":  # where a shortcut keeps the frame
+            targets.append(module.get_submodule(kind.branch))
     return targets
 
 
