@@ -7,11 +7,12 @@ import torch
 import torch.nn.functional as F
 from helpers import make_datamodule
 
-from vidtl.cli.train import class_weights
+from vidtl.core.errors import UserError
 from vidtl.data.loading.resumable import EpochBalancedSampler
 from vidtl.models.backbones import create_backbone
 from vidtl.models.classifier import VideoClassifier
 from vidtl.models.temporal import AvgPool
+from vidtl.training.class_weights import balanced_class_weights, class_weights
 from vidtl.training.module import VideoClassificationModule
 
 
@@ -32,10 +33,11 @@ def test_balanced_sampling_sees_a_rare_class_as_often_as_a_common_one():
 
 def test_balanced_class_weights_and_weighted_loss(tiny_dataset):
     datamodule = make_datamodule(tiny_dataset, num_workers=0, num_frames=2, crop_size=32)
-    weights = class_weights("balanced", datamodule, 8)
+    labels = [r.label for r in datamodule.dataset("train").records]
+    weights = class_weights("balanced", lambda: labels, 8)
     assert weights is not None and len(weights) == 8
     assert abs(sum(weights) / 8 - 1) < 1e-6  # balanced tiny set: all 1
-    assert class_weights(None, datamodule, 8) is None
+    assert class_weights(None, lambda: labels, 8) is None
     backbone = create_backbone("test_efficientnet", pretrained=False)
     classifier = VideoClassifier(backbone, AvgPool(backbone.num_features), 3)
     module = VideoClassificationModule(classifier, ["a", "b", "c"],
@@ -45,6 +47,14 @@ def test_balanced_class_weights_and_weighted_loss(tiny_dataset):
     assert torch.allclose(module.compute_loss(logits, labels), expected)
     assert not torch.allclose(module.compute_loss(logits, labels),
                               F.cross_entropy(logits, labels))
+
+
+def test_balanced_weights_are_inverse_frequency_with_mean_one():
+    weights = balanced_class_weights([0, 0, 0, 1], 3)
+    assert weights == pytest.approx([4 / 9, 4 / 3, 0.0])  # a class without videos: 0
+    assert class_weights(None, lambda: pytest.fail("labels read"), 3) is None
+    with pytest.raises(UserError, match="null or balanced, got 'inverse'"):
+        class_weights("inverse", lambda: [0], 3)
 
 
 def test_eval_reports_the_loss_the_run_trained_with(tiny_dataset, tmp_path):

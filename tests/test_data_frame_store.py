@@ -155,7 +155,7 @@ def test_prepare_lists_the_videos_it_stored_in_part(tmp_path):
     assert summary.prepared == 2 and not summary.failed
     assert list(summary.partial) == [str(cut)] and "of 40 frames" in summary.partial[str(cut)]
     listed = (tmp_path / "store" / FAILURES).read_text()
-    assert str(cut) in listed and "prepared in part" in listed and str(whole) not in listed
+    assert f"{cut}\tpartial\tdecoded" in listed and str(whole) not in listed  # prepared in part
 
 
 def test_two_videos_never_share_a_frame_file(tmp_path):

@@ -18,10 +18,10 @@ from helpers import tiny_train_overrides
 from test_finetune import build, datamodule
 from test_resume import LabelRecorder
 
-from vidtl.callbacks.atomic_checkpoint_io import AtomicCheckpointIO
 from vidtl.callbacks.preemption import PreemptionCheckpoint
 from vidtl.core.atomic import atomic_path
 from vidtl.finetune.schedule import FinetuneSchedule
+from vidtl.training.atomic_checkpoint_io import AtomicCheckpointIO
 
 
 class SignalAt(L.Callback):
@@ -172,7 +172,7 @@ def test_a_full_disk_while_writing_keeps_the_previous_file(tmp_path):
     script = (
         "import sys, torch\n"
         "from pathlib import Path\n"
-        "from vidtl.callbacks.atomic_checkpoint_io import AtomicCheckpointIO\n"
+        "from vidtl.training.atomic_checkpoint_io import AtomicCheckpointIO\n"
         "from vidtl.core.atomic import DiskFullError\n"
         "try:\n"
         "    AtomicCheckpointIO().save_checkpoint({'w': torch.zeros(1_000_000)}, "

@@ -82,8 +82,8 @@ def test_the_docs_define_every_metric_name_a_run_writes(tiny_dataset, tmp_path):
     from helpers import compose_config, tiny_train_overrides, write_csv_lists
 
     from vidtl.cli.evaluate import evaluate
-    from vidtl.cli.sweep_table import sweep_rows
     from vidtl.cli.train import train
+    from vidtl.sweeps.sweep_table import sweep_rows
 
     _, val_list = write_csv_lists(tiny_dataset, tmp_path / "lists")
     night = val_list.rename(tmp_path / "lists" / "night.csv")

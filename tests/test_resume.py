@@ -15,10 +15,10 @@ import torch
 from helpers import compose_config, tiny_train_overrides
 from test_finetune import Stop, build, datamodule
 
-from vidtl.callbacks.atomic_checkpoint_io import AtomicCheckpointIO
 from vidtl.cli.train import step_checkpoint, train
 from vidtl.data.loading.resumable import EpochShuffleSampler, ResumableDataLoader
 from vidtl.finetune.schedule import FinetuneSchedule
+from vidtl.training.atomic_checkpoint_io import AtomicCheckpointIO
 
 
 def test_epoch_shuffle_depends_on_seed_and_epoch_only():

@@ -85,7 +85,7 @@ def test_a_resume_after_max_steps_cut_an_epoch_says_what_is_not_read(tiny_datase
 
 
 def test_a_crafted_position_never_makes_the_max_steps_warning_a_traceback():
-    from vidtl.cli.starting_point import epoch_cut_short
+    from vidtl.training.resume_point import epoch_cut_short
 
     def checkpoint(position: dict, epoch_batches=4) -> dict:
         return {"global_step": 3, "loops": {"fit_loop": {"epoch_progress": {"current": {
@@ -101,7 +101,7 @@ def test_a_crafted_position_never_makes_the_max_steps_warning_a_traceback():
 
 
 def test_a_launch_id_from_a_checkpoint_is_plain_hex_or_ignored():
-    from vidtl.cli.starting_point import ResumePoint, start_of
+    from vidtl.training.resume_point import ResumePoint, start_of
 
     assert start_of(None) == (0, None) and start_of(ResumePoint()) == (0, None)
     assert start_of(ResumePoint("c.ckpt", {"launch_id": "ab12"}, 5)) == (5, "ab12")

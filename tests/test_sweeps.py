@@ -131,7 +131,7 @@ def test_slurm_launcher_preset_composes(tmp_path):
 
 
 def test_the_sweep_table_lists_a_failed_job_and_only_the_swept_keys(tmp_path):
-    from vidtl.cli.sweep_table import write_sweep_table
+    from vidtl.sweeps.sweep_table import write_sweep_table
 
     for job, (lr, top1) in enumerate([("0.1", 0.5), ("0.01", None)]):
         folder = tmp_path / str(job)

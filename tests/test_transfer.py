@@ -10,9 +10,10 @@ import torch
 from helpers import compose_config, make_video, tiny_train_overrides
 
 from vidtl.assembly.data import build_datamodule
-from vidtl.cli.starting_point import ResumePoint, start_weights
+from vidtl.cli.starting_point import start_weights
 from vidtl.cli.train import build_training_module, train
 from vidtl.core.errors import UserError
+from vidtl.training.resume_point import ResumePoint
 
 MODEL = ["model/temporal=transformer", "model.temporal.dim=32", "model.temporal.depth=1"]
 

@@ -11,9 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import compose_config
 
-from vidtl.cli.starting_point import checkpoint_to_resume
 from vidtl.core.errors import UserError
 from vidtl.core.trusted_targets import UntrustedTargetError, check_targets, is_trusted
 from vidtl.inference.checkpoint_model import (
@@ -21,6 +19,7 @@ from vidtl.inference.checkpoint_model import (
     load_checkpoint,
     load_trained_model,
 )
+from vidtl.training.resume_point import resume_point
 
 
 def crafted(tiny_checkpoint: Path, tmp_path: Path, edit) -> Path:
@@ -122,9 +121,8 @@ def test_pickled_code_in_a_checkpoint_never_runs(tiny_checkpoint, tmp_path):
     torch.save(checkpoint, evil)
     with pytest.raises(UnreadableCheckpointError, match="weights_only=True"):
         load_checkpoint(evil)
-    overrides = [f"ckpt_path={evil}", f"paths.output_dir={tmp_path / 'run'}"]
     with pytest.raises(UnreadableCheckpointError, match="evil.ckpt"):
-        checkpoint_to_resume(compose_config("train", overrides), tmp_path / "run")
+        resume_point(None, str(evil), tmp_path / "run")
     assert not marker.exists()
 
 
@@ -146,11 +144,10 @@ def test_resume_auto_passes_over_a_truncated_last_checkpoint(tiny_checkpoint, tm
     older.write_bytes(tiny_checkpoint.read_bytes())
     last = run / "checkpoints" / "last.ckpt"
     last.write_bytes(tiny_checkpoint.read_bytes()[:10_000])  # a crash while it was written
-    cfg = compose_config("train", [f"paths.output_dir={run}", "resume=auto"])
-    assert checkpoint_to_resume(cfg, run) == str(older)
+    assert resume_point("auto", None, run).path == str(older)
     older.write_bytes(b"")
     with pytest.raises(UserError, match="none of the 2 checkpoints"):
-        checkpoint_to_resume(cfg, run)
+        resume_point("auto", None, run)
     hpc = run / "hpc_ckpt_1.ckpt"  # what Lightning saves when SLURM preempts
     hpc.write_bytes(tiny_checkpoint.read_bytes())
-    assert checkpoint_to_resume(cfg, run) == str(hpc)
+    assert resume_point("auto", None, run).path == str(hpc)

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from helpers import compose_config, tiny_train_overrides
 
-from vidtl.cli.sweep_table import sweep_rows
 from vidtl.cli.train import train
 from vidtl.core.errors import UserError
 from vidtl.data.annotations.carved_validation import CarvedValidation, carve_validation
 from vidtl.data.annotations.index import load_index
 from vidtl.data.annotations.records import VideoIndex, VideoRecord
+from vidtl.sweeps.sweep_table import sweep_rows
 
 
 def ucf_index(root: Path) -> VideoIndex:

@@ -14,9 +14,9 @@ from helpers import compose_config, tiny_train_overrides, write_csv_lists
 
 from vidtl.cli.errors import one_line
 from vidtl.cli.evaluate import evaluate
-from vidtl.cli.sweep_table import write_sweep_table
 from vidtl.cli.train import train
 from vidtl.data.annotations.formats import DatasetLayoutError
+from vidtl.sweeps.sweep_table import write_sweep_table
 
 METRICS = ("top1", "top5", "mean_class_acc", "loss")
 

@@ -12,11 +12,16 @@ from typing import Any
 
 import lightning as L
 from hydra.utils import get_class, instantiate
+from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig, OmegaConf
 
 from vidtl.core.atomic import write_text_atomic
 
 log = logging.getLogger(__name__)
+
+# Callbacks that need a logger: left out of a run without one (logger=none).
+NEED_A_LOGGER: tuple[type[L.Callback], ...] = (LearningRateMonitor,)
+
 
 def resolved_container(cfg: DictConfig) -> dict[str, Any]:
     """The config resolved into plain containers (safe to store in a checkpoint)."""
@@ -154,17 +159,20 @@ def build_callbacks(cfg: DictConfig, has_logger: bool = True) -> list[L.Callback
     callbacks = []
     for name, callback_cfg in (cfg.get("callbacks") or {}).items():
         if isinstance(callback_cfg, DictConfig) and "_target_" in callback_cfg:
-            if not has_logger and callback_cfg._target_.endswith("LearningRateMonitor"):
+            callback = instantiate(callback_cfg)
+            if not has_logger and isinstance(callback, NEED_A_LOGGER):
                 log.info("callback %s left out: it needs a logger (logger=none)", name)
                 continue
-            callbacks.append(instantiate(callback_cfg))
+            callbacks.append(callback)
     return callbacks
 
 
 def finish_loggers(loggers: list[Any]) -> None:
     """Close each logger's run (so that multirun jobs stay separate runs)."""
+    from lightning.pytorch.loggers import WandbLogger
+
     for logger in loggers:
-        if type(logger).__name__ == "WandbLogger":
+        if isinstance(logger, WandbLogger):
             import wandb
 
             wandb.finish()

@@ -18,6 +18,9 @@ import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from hydra.errors import InstantiationException
+from omegaconf.errors import MissingMandatoryValue
+
 from vidtl.core.errors import UserError
 from vidtl.core.quoting import printable
 
@@ -40,7 +43,7 @@ def one_line(error: BaseException) -> str | None:
     """The one-line message of an error the user can fix, or ``None`` (a bug: traceback)."""
     if isinstance(error, USER_ERRORS):
         return from_worker(str(error))
-    if type(error).__name__ == "MissingMandatoryValue":  # a ??? key the command line left out
+    if isinstance(error, MissingMandatoryValue):  # a ??? key the command line left out
         key = getattr(error, "full_key", None) or "a key"
         return f"{key} is required: give {key}=... on the command line"
     if isinstance(error, ModuleNotFoundError) and error.name:
@@ -55,14 +58,14 @@ def one_line(error: BaseException) -> str | None:
                 f"data.batch_size (or use data.num_workers=0 data.load_threads=N); the "
                 f"checkpoints saved so far are intact and resume=auto continues from them")
     cause = error.__cause__ or error.__context__
-    if type(error).__name__ == "InstantiationException":  # Hydra: a class rejected its config
+    if isinstance(error, InstantiationException):  # Hydra: a class rejected its config
         missing = missing_target(str(error))
         if missing is not None:
             return missing
         inner = one_line(cause) if cause is not None else None
         text = inner or str(error)
         return f"{text} (HYDRA_FULL_ERROR=1 shows the traceback)"
-    if isinstance(error, (ValueError, TypeError)) and "vidtl" in _raised_in(error):
+    if isinstance(error, (ValueError, TypeError)) and _raised_in(error).split(".")[0] == "vidtl":
         return f"{error} (HYDRA_FULL_ERROR=1 shows the traceback)"
     return None
 

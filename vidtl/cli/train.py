@@ -12,7 +12,6 @@ from typing import Any
 
 import hydra
 import lightning as L
-import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
@@ -21,12 +20,10 @@ from omegaconf import DictConfig
 
 from vidtl.assembly.data import build_datamodule
 from vidtl.assembly.model import build_module
-from vidtl.callbacks.atomic_checkpoint_io import AtomicCheckpointIO
+from vidtl.assembly.training_data import feature_cache_key, training_data
 from vidtl.callbacks.preemption import PreemptionCheckpoint
 from vidtl.callbacks.restored_paths import RestoredPaths
-from vidtl.callbacks.resume_changes import (
-    ApplyNewOptimizer,
-)
+from vidtl.callbacks.resume_changes import ApplyNewOptimizer
 from vidtl.callbacks.run_record import RunRecord
 from vidtl.callbacks.same_start import SameStartOnEveryProcess
 from vidtl.callbacks.sigterm_deadline import SigtermDeadline
@@ -41,17 +38,8 @@ from vidtl.cli.builders import (
     write_metrics,
 )
 from vidtl.cli.errors import exit_on_user_error
-from vidtl.cli.starting_point import (
-    FINAL_CHECKPOINT,
-    LAST_CHECKPOINT,
-    ResumePoint,
-    resume_point,
-    resumed_changes,
-    start_of,
-    start_weights,
-)
+from vidtl.cli.starting_point import start_weights
 from vidtl.core.custom_imports import import_custom
-from vidtl.core.errors import UserError
 from vidtl.data.annotations.carved_validation import (
     CARVED_LIST,
     carved_fingerprint,
@@ -59,13 +47,20 @@ from vidtl.data.annotations.carved_validation import (
 )
 from vidtl.data.loading.datamodule import TEST_LIST, VideoDataModule
 from vidtl.evaluation.reports import write_test_reports
-from vidtl.training.feature_cache import (
-    CachedFeatureDataModule,
-    FeatureCacheSettings,
-    build_feature_cache,
-)
+from vidtl.training.atomic_checkpoint_io import AtomicCheckpointIO
+from vidtl.training.class_weights import class_weights
+from vidtl.training.feature_cache import FeatureCacheSettings
 from vidtl.training.footprint import parameter_counts, peak_memory_mb
+from vidtl.training.lr_scaling import global_batch, linearly_scaled_lr
 from vidtl.training.module import VideoClassificationModule
+from vidtl.training.resume_point import (
+    FINAL_CHECKPOINT,
+    LAST_CHECKPOINT,
+    ResumePoint,
+    resume_point,
+    resumed_changes,
+    start_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -108,30 +103,14 @@ def say_what_validation_is(cfg: DictConfig, datamodule: VideoDataModule, trainer
                  "validates on videos carved from training", datamodule.spec.name)
 
 
-
-
-def class_weights(weighting: str | None, datamodule: VideoDataModule,
-                  num_classes: int) -> list[float] | None:
-    """``balanced``: inverse class frequency of the training videos, mean 1 (classes without a
-    training video get weight 0)."""
-    if weighting is None:
-        return None
-    if weighting != "balanced":
-        raise UserError(f"module.class_weights must be null or balanced, got {weighting!r}")
-    counts = torch.bincount(torch.tensor([r.label for r in datamodule.dataset("train").records]),
-                            minlength=num_classes).float()
-    weights = torch.where(counts > 0, counts.sum() / (num_classes * counts.clamp(min=1)), 0.0)
-    log.info("class weights (balanced): min %.3f, max %.3f", weights.min(), weights.max())
-    return weights.tolist()
-
-
-def run_callbacks(cfg: DictConfig, output_dir: Path, apply_changes: bool,
-                  start: ResumePoint | None = None,
+def run_callbacks(cfg: DictConfig, output_dir: Path, start: ResumePoint | None = None,
                   carved_validation: str | None = None) -> list[L.Callback]:
     """The callbacks every training run has: its record in each checkpoint (with the digest
     of its carved validation set), restored paths checked, one start for every process,
     preemption, the SIGTERM deadline, periodic checkpoints, and the new optimizer settings of
-    a resumed run when they apply."""
+    a run resumed from ``start`` when they apply."""
+    apply_changes = start is not None and resumed_changes(
+        start, resolved_container(cfg), str(cfg.get("resume_changes", "refuse")))
     callbacks = [RunRecord(resolved_container(cfg), carved_validation), RestoredPaths(),
                  SameStartOnEveryProcess(start_of(start), resolved_container(cfg)),
                  PreemptionCheckpoint(output_dir / LAST_CHECKPOINT),
@@ -164,24 +143,24 @@ def build_training_module(cfg: DictConfig, datamodule: VideoDataModule
         module_factory=factory,
         channels_last=bool(cfg.model.get("channels_last")),
         compile=bool(cfg.model.get("compile")),
-        class_weights=class_weights(weighting, datamodule, len(class_names)),
+        class_weights=class_weights(
+            weighting, lambda: [r.label for r in datamodule.dataset("train").records],
+            len(class_names)),
         optimizer=instantiate(cfg.optimizer),
         scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
         finetune=instantiate(cfg.finetune) if cfg.get("finetune") else None,
-        view_aggregation=cfg.get("view_aggregation", "softmax"),
-        view_chunk=cfg.get("view_chunk", 32),
+        view_aggregation=cfg.view_aggregation,
+        view_chunk=cfg.view_chunk,
     )
 
 
 def scaled_optimizer(cfg: DictConfig, batch_size: int, trainer: L.Trainer) -> Any:
     """``lr_reference_batch``: the optimizer with its learning rate scaled linearly from that
     global batch to the real one."""
-    global_batch = (batch_size * trainer.num_devices * trainer.num_nodes
-                    * trainer.accumulate_grad_batches)
-    lr = float(cfg.optimizer.lr) * global_batch / float(cfg.lr_reference_batch)
-    log.info("learning rate %g for the global batch of %d (%g at %s)", lr, global_batch,
-             cfg.optimizer.lr, cfg.lr_reference_batch)
-    return instantiate(cfg.optimizer, lr=lr)
+    batch = global_batch(batch_size, trainer.num_devices, trainer.num_nodes,
+                         trainer.accumulate_grad_batches)
+    return instantiate(cfg.optimizer, lr=linearly_scaled_lr(cfg.optimizer.lr, batch,
+                                                            cfg.lr_reference_batch))
 
 
 def evaluate_trained(trainer: L.Trainer, module: VideoClassificationModule,
@@ -211,27 +190,15 @@ def evaluate_trained(trainer: L.Trainer, module: VideoClassificationModule,
     return metrics
 
 
-LOADER_ONLY_KEYS = ("num_workers", "pin_memory", "persistent_workers", "load_threads",
-                    "batch_size", "balanced_sampling", "decode_threads", "strict")
-
-
-def training_data(cfg: DictConfig, module: VideoClassificationModule,
-                  datamodule: VideoDataModule) -> L.LightningDataModule:
-    """What ``trainer.fit`` reads: the videos, or their cached frame features
-    (``feature_cache.enabled``; see :mod:`vidtl.training.feature_cache`)."""
+def fit_data(cfg: DictConfig, module: VideoClassificationModule,
+             datamodule: VideoDataModule) -> L.LightningDataModule:
+    """What ``trainer.fit`` reads (:func:`vidtl.assembly.training_data.training_data`)."""
     options = cfg.get("feature_cache")
     settings = FeatureCacheSettings(**resolved_container(options)) if options else None
-    if settings is None or not settings.enabled:
-        return datamodule
-    if len(datamodule.validation_sets) > 1:
-        raise UserError("feature_cache.enabled caches one validation set; several were given "
-                        "(data.extra_val_lists, or data.val_list as a list): drop them or the "
-                        "cache")
-    data = {k: v for k, v in resolved_container(cfg.data).items() if k not in LOADER_ONLY_KEYS}
-    key = {"backbone": resolved_container(cfg.model.backbone), "data": data, "seed": cfg.seed}
-    tensors = build_feature_cache(module, datamodule, settings, key,
-                                  Path(cfg.paths.data_dir) / "feature_cache")
-    return CachedFeatureDataModule(tensors, datamodule.batch_size)
+    key = feature_cache_key(resolved_container(cfg.model).get("backbone"),
+                            resolved_container(cfg.data), cfg.get("seed"))
+    return training_data(module, datamodule, settings, key,
+                         Path(cfg.paths.data_dir) / "feature_cache")
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
@@ -250,14 +217,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule.prepare_data()
     module = build_training_module(cfg, datamodule)
     throughput = TrainThroughput()
-    point = resume_point(cfg, output_dir)
-    resume_from = point.path
+    point = resume_point(cfg.get("resume"), cfg.get("ckpt_path"), output_dir,
+                         cfg.get("max_checkpoint_gb"))
     start_weights(cfg, module, point, datamodule.class_names)
     loggers = build_loggers(cfg, point.step)
     callbacks = [*build_callbacks(cfg, has_logger=bool(loggers)), throughput,
-                 *run_callbacks(cfg, output_dir, apply_changes=resumed_changes(cfg, point),
-                                start=point, carved_validation=carved_fingerprint(
-                                    datamodule.index, datamodule.root))]
+                 *run_callbacks(cfg, output_dir, point, carved_fingerprint(datamodule.index,
+                                                                           datamodule.root))]
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
                                      plugins=[AtomicCheckpointIO()])
     say_what_validation_is(cfg, datamodule, trainer, output_dir)
@@ -271,8 +237,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     metrics: dict[str, Any] = {}
     try:
-        fit_data = training_data(cfg, module, datamodule)
-        trainer.fit(module, datamodule=fit_data, ckpt_path=resume_from, weights_only=True)
+        trainer.fit(module, datamodule=fit_data(cfg, module, datamodule), ckpt_path=point.path,
+                    weights_only=True)
         metrics |= evaluate_trained(trainer, module, datamodule, bool(cfg.get("test", True)),
                                     output_dir, loggers)
     finally:

@@ -1,1 +1,2 @@
-"""Training: the LightningModule, learning-rate schedules and the training-speed measurement."""
+"""Training: the LightningModule, learning-rate schedules and their scaling, class weights,
+the training-speed measurement, checkpoint files (atomic writes, safe reads) and resume points."""

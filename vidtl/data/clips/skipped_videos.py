@@ -1,42 +1,75 @@
-"""The list of videos a run could not read: appended as they fail, from every worker process."""
+"""The list of videos a run could not read: appended as they fail, from every worker process.
+
+One line per record: ``path<TAB>kind<TAB>reason``, the kind ``skipped`` (the video was not
+read), ``replaced`` (read with some frames replaced, ``data.on_decode_error=replace``) or
+``partial`` (``vidtl-prepare`` kept the frames it could decode). Files of vidtl 0.4 have no
+kind (``path<TAB>reason``; a reason starting ``frames replaced`` was a replaced video) and are
+read as such, so a run resumed onto one of them counts its videos rightly.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 from pathlib import Path
+from typing import Literal, NamedTuple
 
 from vidtl.core.atomic import FULL_DISK, DiskFullError, write_text_atomic
 
 log = logging.getLogger(__name__)
 
-# The reason of a video that was read with some frames replaced (data.on_decode_error=replace),
-# not skipped.
-REPLACED = "frames replaced"
+Kind = Literal["skipped", "replaced", "partial"]
+SKIPPED: Kind = "skipped"
+REPLACED: Kind = "replaced"
+PARTIAL: Kind = "partial"
+KINDS: tuple[Kind, ...] = (SKIPPED, REPLACED, PARTIAL)
+# What a reason began with, in a 0.4 file, for a video read with some frames replaced.
+REPLACED_PREFIX_0_4 = "frames replaced"
+WARNINGS = {SKIPPED: "skipping unreadable video %s: %s",
+            REPLACED: "video %s: frames replaced: %s",
+            PARTIAL: "video %s: prepared in part: %s"}
+
+
+class Entry(NamedTuple):
+    """One video of the list: what happened to it and why."""
+
+    kind: Kind
+    reason: str
+
+
+def parse_line(line: str) -> tuple[str, Entry]:
+    """``(video, entry)`` of one line, of this version or of 0.4 (no kind)."""
+    parts = line.rsplit("\t", 2)  # a kind and a reason hold no tab; a path may
+    if len(parts) == 3 and parts[1] in KINDS:
+        return parts[0], Entry(parts[1], parts[2])  # type: ignore[arg-type]
+    video, _, reason = line.partition("\t")
+    return video, Entry(REPLACED if reason.startswith(REPLACED_PREFIX_0_4) else SKIPPED, reason)
+
+
+def _line(video: str | Path, entry: Entry) -> str:
+    return f"{video}\t{entry.kind}\t{entry.reason}\n"
 
 
 class SkippedVideoLog:
     """Append-only list of videos that could not be read, shared by all worker processes.
 
-    Each failure is appended (one ``path<TAB>reason`` line, written at once) to ``path``, so
-    nothing is lost if the run dies. :meth:`read` returns them de-duplicated.
+    Each failure is appended (one line, written at once) to ``path``, so nothing is lost if
+    the run dies. :meth:`entries` returns them de-duplicated.
     """
 
     def __init__(self, path: str | Path | None) -> None:
         self.path = Path(path) if path is not None else None
 
-    def add(self, video: Path, reason: str) -> None:
-        if reason.startswith(REPLACED):
-            log.warning("video %s: %s", video, reason)
-        else:
-            log.warning("skipping unreadable video %s: %s", video, reason)
+    def add(self, video: Path, reason: str, kind: Kind = SKIPPED) -> None:
+        """List ``video`` as ``kind`` (a warning says so) for ``reason``."""
+        log.warning(WARNINGS[kind], video, reason)
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = f"{video}\t{' '.join(reason.split())}\n".encode()
+        line = _line(video, Entry(kind, " ".join(reason.split())))
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            os.write(fd, line)
+            os.write(fd, line.encode())
         except OSError as error:
             if error.errno in FULL_DISK:
                 raise DiskFullError(f"{self.path}: cannot be written "
@@ -45,26 +78,33 @@ class SkippedVideoLog:
         finally:
             os.close(fd)
 
-    def read(self) -> dict[str, str]:
-        """``{video path: first reason}`` of every video logged so far."""
+    def entries(self) -> dict[str, Entry]:
+        """``{video path: first entry}`` of every video listed so far."""
         if self.path is None or not self.path.exists():
             return {}
-        skipped: dict[str, str] = {}
+        listed: dict[str, Entry] = {}
         for line in self.path.read_text().splitlines():
-            video, _, reason = line.partition("\t")
-            skipped.setdefault(video, reason)
-        return skipped
+            video, entry = parse_line(line)
+            listed.setdefault(video, entry)
+        return listed
+
+    def read(self) -> dict[str, str]:
+        """``{video path: first reason}`` of every video listed so far."""
+        return {video: entry.reason for video, entry in self.entries().items()}
 
     def compact(self, rewrite: bool = True) -> int:
-        """Rewrite the log sorted and without duplicates (``rewrite``: one process of a run
-        does); return the number of videos skipped (those read with replaced frames are
-        counted by :meth:`replaced`)."""
-        skipped = self.read()
-        if rewrite and self.path is not None and skipped:
-            write_text_atomic(self.path,
-                              "".join(f"{v}\t{r}\n" for v, r in sorted(skipped.items())))
-        return len(skipped) - self.replaced()
+        """Rewrite the list sorted, without duplicates and in this version's form (``rewrite``:
+        one process of a run does); return the number of videos skipped (those read with
+        replaced frames are counted by :meth:`replaced`)."""
+        listed = self.entries()
+        if rewrite and self.path is not None and listed:
+            write_text_atomic(self.path, "".join(_line(v, e) for v, e in sorted(listed.items())))
+        return self._count(SKIPPED, listed)
 
     def replaced(self) -> int:
         """The number of videos read with some frames replaced (``on_decode_error=replace``)."""
-        return sum(1 for reason in self.read().values() if reason.startswith(REPLACED))
+        return self._count(REPLACED, self.entries())
+
+    @staticmethod
+    def _count(kind: Kind, listed: dict[str, Entry]) -> int:
+        return sum(1 for entry in listed.values() if entry.kind == kind)

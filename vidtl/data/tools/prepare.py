@@ -24,7 +24,7 @@ from pathlib import Path
 from vidtl.core.atomic import DiskFullError, atomic_path, process_alive, write_text_atomic
 from vidtl.core.errors import UserError
 from vidtl.core.safe_files import MAX_ANNOTATION_BYTES, inside, read_bytes
-from vidtl.data.clips.dataset import SkippedVideoLog
+from vidtl.data.clips.skipped_videos import PARTIAL, SkippedVideoLog
 from vidtl.data.frames.frame_store import frame_file_path, relative_video_path, write_frame_file
 from vidtl.data.frames.prepared_folder import (
     PrepareSettings,
@@ -161,7 +161,7 @@ def prepare_dataset(
             summary.bytes_written += size
             if partly is not None:  # kept, as the video readers keep it (on_decode_error)
                 summary.partial[str(video)] = partly
-                failures.add(video, f"prepared in part: {partly}")
+                failures.add(video, partly, PARTIAL)
     write_text_atomic(output / SUMMARY, json.dumps(asdict(summary), indent=2) + "\n")
     return summary
 

@@ -1,0 +1,45 @@
+"""``skipped_videos.txt``: each video listed once with its kind (skipped, replaced), also when a
+run resumes onto a file written by vidtl 0.4 (no kind: told by the reason's prefix)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vidtl.data.clips.skipped_videos import (
+    PARTIAL,
+    REPLACED,
+    Entry,
+    SkippedVideoLog,
+    parse_line,
+)
+
+
+def test_each_record_says_its_kind(tmp_path):
+    log = SkippedVideoLog(tmp_path / "skipped_videos.txt")
+    log.add(Path("/v/b.mp4"), "decoded 5 of\n8 frames", REPLACED)
+    log.add(Path("/v/a.mp4"), "empty file")
+    log.add(Path("/v/a.mp4"), "empty file again")
+    log.add(Path("/v/frames replaced.mp4"), "not a video")
+    assert (log.compact(), log.replaced()) == (2, 1)
+    assert log.path.read_text().splitlines() == [
+        "/v/a.mp4\tskipped\tempty file", "/v/b.mp4\treplaced\tdecoded 5 of 8 frames",
+        "/v/frames replaced.mp4\tskipped\tnot a video"]
+    assert log.read()["/v/b.mp4"] == "decoded 5 of 8 frames"
+
+
+def test_a_file_of_0_4_is_read_and_rewritten_by_kind(tmp_path):
+    path = tmp_path / "skipped_videos.txt"
+    path.write_text("/v/a.mp4\tOSError: empty file\n"
+                    "/v/b.mp4\tframes replaced: decoded 5 of 8 frames\n")
+    log = SkippedVideoLog(path)  # a resumed run appends to the previous run's file
+    log.add(Path("/v/c.mp4"), "decoded 1 of 8 frames", REPLACED)
+    assert log.entries()["/v/b.mp4"] == Entry(REPLACED, "frames replaced: decoded 5 of 8 frames")
+    assert (log.compact(), log.replaced()) == (1, 2)
+    assert path.read_text().splitlines()[0] == "/v/a.mp4\tskipped\tOSError: empty file"
+    assert (log.compact(), log.replaced()) == (1, 2)  # the same once rewritten
+
+
+def test_a_path_may_hold_a_tab():
+    assert parse_line("/v/a\tb.mp4\tpartial\tdecoded 3 of 8 frames") == (
+        "/v/a\tb.mp4", Entry(PARTIAL, "decoded 3 of 8 frames"))
+    assert parse_line("/v/a.mp4") == ("/v/a.mp4", Entry("skipped", ""))

@@ -1,0 +1,1 @@
+"""Hydra callbacks of multiruns: ``results.csv`` when a sweep ends (``conf/hydra/default.yaml``)."""
