@@ -25,18 +25,19 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from docs_section import REPO, benchmark_parser, docs_page, machine, table_command, write_section
+from docs_section import REPO, benchmark_parser, docs_page, machine
+from runner import Table, written_by
 from torch.utils.data import Dataset, default_collate
 from torchvision.io import decode_jpeg
 from torchvision.transforms.v2 import functional as F
 
 from vidtl.assembly.data import build_datamodule, data_options
 from vidtl.data.clips.batch_pool import SharedBatchPool
+from vidtl.data.clips.batches import ClipItem
 from vidtl.data.clips.collate import collate_clips
 from vidtl.data.loading.pooled_loader import PooledDataLoader
 
-START = "<!-- benchmarks/clip_profile.py: start -->"
-END = "<!-- benchmarks/clip_profile.py: end -->"
+TABLE = Table("benchmarks/clip_profile.py")
 
 
 def decode_and_stack(jpegs: list[torch.Tensor]) -> np.ndarray:
@@ -94,7 +95,7 @@ def profile(dataset, clips: int) -> dict[str, float]:
             crop = timed("flip (half the clips)", crop.flip, -1)
         done.append(crop)
         if len(done) == 8:
-            batch = [(c, 0) for c in done]
+            batch = [ClipItem(c, 0) for c in done]
             timed("batch: stack channels-last memory (now)", collate_clips, batch)
             timed("batch: each clip made contiguous, then stacked (before)", collate_contiguous,
                   done)
@@ -112,7 +113,7 @@ class Clips(Dataset):
         return self.count
 
     def __getitem__(self, index: int):
-        return self.clips[index % len(self.clips)], 0
+        return ClipItem(self.clips[index % len(self.clips)], 0)
 
 
 def handover_ms(dataset, batches: int) -> dict[str, float]:
@@ -175,13 +176,11 @@ def main() -> None:
         steps = measure(args.data, args.clips, smoke=False)
     for step, ms in steps.items():
         print(f"{ms:7.2f} ms  {step}", flush=True)
-    lines = [START, f"Machine: {machine()}, one thread. Written by `{table_command()}` "
-             f"on {time.strftime('%Y-%m-%d')}: milliseconds per training clip (8 frames of "
-             f"340x256, 224 px crop), {args.clips} clips.", "",
+    lines = [f"{written_by(f'{machine()}, one thread')}: milliseconds per training clip "
+             f"(8 frames of 340x256, 224 px crop), {args.clips} clips.", "",
              "| step | ms per clip |", "|---|---|"]
     lines += [f"| {step} | {ms:.2f} |" for step, ms in steps.items()]
-    lines.append(END)
-    write_section(lines, START, END, docs_page(args))
+    TABLE.write(lines, docs_page(args))
 
 
 if __name__ == "__main__":

@@ -11,18 +11,21 @@ from helpers import compose_config, tiny_train_overrides
 
 from vidtl.assembly.config_upgrade import upgrade_config
 from vidtl.core.errors import UserError
+from vidtl.data.clips.batches import ClipBatch, FeatureBatch
 from vidtl.inference.checkpoint_model import load_trained_model
 from vidtl.training.batch_mixing import BatchMixing
 
 
 def clips_and_labels():
     clips = torch.stack([torch.full((4, 3, 16, 20), float(i)) for i in range(6)])
-    return clips, torch.tensor([0, 1, 2, 3, 4, 5])
+    return ClipBatch(clips, torch.tensor([0, 1, 2, 3, 4, 5]))
 
 
 def test_mixup_blends_clips_and_labels_in_the_same_proportion():
-    clips, labels = clips_and_labels()
-    mixed, targets = BatchMixing(mixup_alpha=0.4)(clips, labels, 6, np.random.default_rng(0))
+    batch = clips_and_labels()
+    mixed, targets = BatchMixing(mixup_alpha=0.4)(batch, 6, np.random.default_rng(0))
+    assert isinstance(mixed, ClipBatch) and torch.equal(mixed.labels, batch.labels)
+    mixed = mixed.clips
     draws = np.random.default_rng(0)  # the same draws: the partners, then the weight
     partners, weight = draws.permutation(6), draws.beta(0.4, 0.4)
     assert torch.allclose(targets.sum(1), torch.ones(6))
@@ -35,8 +38,9 @@ def test_mixup_blends_clips_and_labels_in_the_same_proportion():
 
 
 def test_cutmix_pastes_one_box_in_every_frame_and_weights_by_area():
-    clips, labels = clips_and_labels()
-    mixed, targets = BatchMixing(cutmix_alpha=1.0)(clips, labels, 6, np.random.default_rng(3))
+    clips, labels = batch = clips_and_labels()
+    mixed, targets = BatchMixing(cutmix_alpha=1.0)(batch, 6, np.random.default_rng(3))
+    mixed = mixed.clips
     for i in range(6):
         pasted = mixed[i] != i
         assert torch.equal(pasted, pasted[:1].expand_as(pasted))  # the same box in every frame
@@ -46,15 +50,29 @@ def test_cutmix_pastes_one_box_in_every_frame_and_weights_by_area():
 
 
 def test_both_choose_per_batch_and_bad_values_are_user_errors():
-    clips, labels = clips_and_labels()
+    batch = clips_and_labels()
     mixing = BatchMixing(mixup_alpha=0.4, cutmix_alpha=1.0, cutmix_probability=1.0)
-    mixed, _ = mixing(clips, labels, 6, np.random.default_rng(1))
-    assert set(mixed.unique().tolist()) <= set(range(6))  # CutMix: values copied, not blended
+    mixed, _ = mixing(batch, 6, np.random.default_rng(1))
+    assert set(mixed.clips.unique().tolist()) <= set(range(6))  # CutMix: copied, not blended
     with pytest.raises(UserError, match="mixup_alpha"):
         BatchMixing(mixup_alpha=-1)
+    features = FeatureBatch(torch.zeros(4, 3, 8), batch.labels[:4])
     with pytest.raises(UserError, match="cached"):
-        BatchMixing(cutmix_alpha=1.0)(torch.zeros(4, 3, 8), labels[:4], 6,
-                                      np.random.default_rng(0))
+        BatchMixing(cutmix_alpha=1.0)(features, 6, np.random.default_rng(0))
+
+
+def test_cached_features_with_both_are_mixed_up_and_said_so(caplog):
+    """Cached features have no pixels to cut: with Mixup and CutMix both on, every batch is
+    blended (Mixup) and the run says so once, where it used to switch silently."""
+    features = FeatureBatch(torch.stack([torch.full((3, 8), float(i)) for i in range(6)]),
+                            torch.arange(6))
+    mixing = BatchMixing(mixup_alpha=0.4, cutmix_alpha=1.0, cutmix_probability=1.0)
+    with caplog.at_level("WARNING", logger="vidtl.training.batch_mixing"):
+        for seed in range(3):
+            mixed, targets = mixing(features, 6, np.random.default_rng(seed))
+            assert isinstance(mixed, FeatureBatch)
+            assert not set(mixed.features.unique().tolist()) <= set(range(6))  # blended
+    assert sum("Mixup" in r.getMessage() for r in caplog.records) == 1
 
 
 def test_the_loss_takes_soft_targets_with_smoothing_and_weights():

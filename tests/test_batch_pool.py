@@ -8,6 +8,7 @@ import torch
 from torch.utils.data import Dataset
 
 from vidtl.data.clips.batch_pool import SharedBatchPool
+from vidtl.data.clips.batches import ClipItem, ViewsItem
 from vidtl.data.clips.collate import collate_clips
 from vidtl.data.loading.pooled_loader import PooledDataLoader
 
@@ -21,10 +22,10 @@ class NumberedClips(Dataset):
     def __len__(self) -> int:
         return self.size
 
-    def __getitem__(self, i: int) -> tuple:
+    def __getitem__(self, i: int) -> ClipItem | ViewsItem:
         shape = (2, 4, 16, 16, 3) if self.views else (4, 16, 16, 3)
         clip = torch.full(shape, i, dtype=torch.uint8).movedim(-1, -3)
-        return (clip, i, i + 1000) if self.views else (clip, i)
+        return ViewsItem(clip, i, i + 1000) if self.views else ClipItem(clip, i)
 
 
 def loader(dataset: Dataset, workers: int = 2, persistent: bool = False) -> PooledDataLoader:

@@ -10,6 +10,7 @@ from helpers import compose_config, make_datamodule, tiny_train_overrides
 from vidtl.cli.prepare import prepare
 from vidtl.cli.train import train
 from vidtl.core.errors import UserError
+from vidtl.data.clips.batches import ClipBatch
 from vidtl.data.loading.datamodule import VideoDataModule
 from vidtl.data.loading.encoded_batches import EncodedClipBatch, decode_clip_batch
 
@@ -41,7 +42,9 @@ def test_decoding_on_the_device_gives_the_workers_clips(tiny_dataset, frame_stor
         torch.manual_seed(0)
         encoded = list(device.dataloader(subset))
         assert len(expected) == len(encoded) > 1
-        for step, ((clips, labels), batch) in enumerate(zip(expected, encoded, strict=True)):
+        for step, (plain, batch) in enumerate(zip(expected, encoded, strict=True)):
+            assert isinstance(plain, ClipBatch) and isinstance(batch, ClipBatch)
+            clips, labels = plain
             assert isinstance(batch[0], EncodedClipBatch) and batch[0].data.dtype == torch.uint8
             decoded = decode_clip_batch(batch[0], "cpu", device_stage.decode_train if training
                                         else device_stage.decode_eval)
@@ -49,7 +52,7 @@ def test_decoding_on_the_device_gives_the_workers_clips(tiny_dataset, frame_stor
             assert torch.equal(decoded, clips), subset
             # The whole stage (decode, crop and flip, normalise) gives the worker path's result.
             ready, ready_labels = device_stage(batch, "cpu", training, np.random.default_rng(step))
-            reference, _ = worker_stage((clips, labels), "cpu", training,
+            reference, _ = worker_stage(plain, "cpu", training,
                                         np.random.default_rng(step))
             assert ready.dtype == torch.float32 and torch.equal(ready, reference), subset
             assert torch.equal(ready_labels, labels), subset

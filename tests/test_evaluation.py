@@ -15,11 +15,13 @@ from torch.utils.data import DataLoader
 
 from vidtl.cli.evaluate import evaluate
 from vidtl.data.annotations.records import VideoRecord
+from vidtl.data.clips.batches import ViewsItem
+from vidtl.data.clips.collate import collate_clips
 from vidtl.data.clips.dataset import VideoClipDataset
 from vidtl.data.clips.sampling import DenseSampler, SegmentSampler
 from vidtl.data.clips.transforms import EvalClipTransform
 from vidtl.evaluation.video_results import VideoResults
-from vidtl.evaluation.views import aggregate_views, score_views
+from vidtl.evaluation.view_scores import aggregate_views, score_views
 from vidtl.training.module import VideoClassificationModule
 
 # -- temporal and spatial views ---------------------------------------------------------------
@@ -143,7 +145,8 @@ def test_module_averages_the_views_of_each_video_exactly():
     module = VideoClassificationModule(ViewLogits(table), ["a", "b"], view_chunk=2)
     views = torch.arange(3, dtype=torch.uint8).view(1, 3, 1, 1, 1, 1).expand(4, 3, 2, 3, 4, 4)
     labels, videos = torch.tensor([0, 1, 1, 0]), torch.tensor([0, 1, 2, 0])  # 0 padded in
-    loader = DataLoader(list(zip(views.clone(), labels, videos, strict=True)), batch_size=2)
+    items = [ViewsItem(*item) for item in zip(views.clone(), labels, videos, strict=True)]
+    loader = DataLoader(items, batch_size=2, collate_fn=collate_clips)
     trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False,
                         enable_model_summary=False)
     metrics = trainer.test(module, loader)[0]

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from vidtl.data.clips.batches import ClipBatch
 from vidtl.models.backbones import create_backbone
 from vidtl.models.classifier import VideoClassifier
 from vidtl.models.temporal import AvgPool, MaxPool
@@ -41,7 +42,7 @@ def test_module_normalises_uint8_on_device_and_groups_params():
     classifier = VideoClassifier(backbone, AvgPool(backbone.num_features), 3)
     module = VideoClassificationModule(classifier, ["a", "b", "c"], optimizer=torch.optim.SGD)
     clips = torch.full((1, 2, 3, 8, 8), 255, dtype=torch.uint8)
-    out, labels = module.transfer_batch_to_device((clips, torch.tensor([1])),
+    out, labels = module.transfer_batch_to_device(ClipBatch(clips, torch.tensor([1])),
                                                   torch.device("cpu"), 0)
     assert out.dtype == torch.float32 and labels.tolist() == [1]
     assert out[0, 0, 0, 0, 0].item() == pytest.approx((1 - 0.485) / 0.229)

@@ -32,9 +32,9 @@ import torch
 
 from vidtl.core.errors import UserError
 from vidtl.data.clips.transforms import EvalClipTransform
-from vidtl.evaluation.views import aggregate_views, score_views
+from vidtl.evaluation.view_scores import aggregate_views, score_views
 from vidtl.inference.checkpoint_model import TrainedModel, load_trained_model
-from vidtl.inference.video_views import VideoViews
+from vidtl.inference.file_views import VideoViews
 from vidtl.training.module import VideoClassificationModule
 
 VideoInput = str | Path | torch.Tensor | np.ndarray
@@ -125,18 +125,29 @@ class VideoModel:
         return self.clip_views(item)
 
 
+# What an array input is, declared by its number of dimensions (a user's array carries no
+# type): one clip of frames, or a batch of clips.
+ARRAY_INPUTS = {4: "clip (T, H, W, 3)", 5: "batch (B, T, H, W, 3)"}
+
+
+def _array_kind(inputs: torch.Tensor | np.ndarray) -> str:
+    kind = ARRAY_INPUTS.get(inputs.ndim)
+    if kind is None:
+        raise VideoInputError(f"expected uint8 frames: a {' or a '.join(ARRAY_INPUTS.values())}"
+                              f", got shape {tuple(inputs.shape)}")
+    return kind
+
+
 def _single(inputs: Any) -> bool:
-    return isinstance(inputs, (str, Path)) or (
-        isinstance(inputs, (torch.Tensor, np.ndarray)) and inputs.ndim == 4)
+    if isinstance(inputs, (torch.Tensor, np.ndarray)):
+        return _array_kind(inputs) == ARRAY_INPUTS[4]
+    return isinstance(inputs, (str, Path))
 
 
 def _items(inputs: Any) -> list[VideoInput]:
     if _single(inputs):
         return [inputs]
     if isinstance(inputs, (torch.Tensor, np.ndarray)):
-        if inputs.ndim != 5:
-            raise VideoInputError(f"expected uint8 frames (T, H, W, 3) or a batch (B, T, H, W, "
-                                  f"3), got shape {tuple(inputs.shape)}")
         return list(inputs)
     items = list(inputs)
     if not items:

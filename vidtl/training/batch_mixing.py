@@ -8,6 +8,7 @@ mixes as an uninterrupted one would.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,14 +16,20 @@ import torch
 import torch.nn.functional as F
 
 from vidtl.core.errors import UserError
+from vidtl.data.clips.batches import ClipBatch, FeatureBatch
+
+log = logging.getLogger(__name__)
+_SAID_MIXUP_ONLY: set[type] = set()  # batch kinds warned about once
 
 
 @dataclass(frozen=True)
 class BatchMixing:
     """Mixup (``mixup_alpha`` > 0: the mixing weight is drawn from Beta(alpha, alpha)) and
     CutMix (``cutmix_alpha`` > 0); with both, each batch uses CutMix with probability
-    ``cutmix_probability``. Clips are ``(B, T, C, H, W)``, or cached frame features
-    ``(B, T, D)`` (Mixup only)."""
+    ``cutmix_probability``. A :class:`~vidtl.data.clips.batches.ClipBatch` takes both; a
+    :class:`~vidtl.data.clips.batches.FeatureBatch` (cached frame features, which have no
+    pixels to cut) takes Mixup only: CutMix alone is refused, and with both, every batch uses
+    Mixup (said once)."""
 
     mixup_alpha: float = 0.0
     cutmix_alpha: float = 0.0
@@ -40,24 +47,36 @@ class BatchMixing:
     def enabled(self) -> bool:
         return self.mixup_alpha > 0 or self.cutmix_alpha > 0
 
-    def __call__(self, clips: torch.Tensor, labels: torch.Tensor, num_classes: int,
-                 rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """The mixed clips and their soft targets ``(B, num_classes)``, rows summing to 1."""
+    def __call__(self, batch: ClipBatch | FeatureBatch, num_classes: int,
+                 rng: np.random.Generator) -> tuple[ClipBatch | FeatureBatch, torch.Tensor]:
+        """The mixed batch and its soft targets ``(B, num_classes)``, rows summing to 1."""
+        inputs, labels = batch
         targets = F.one_hot(labels, num_classes).to(torch.float32)
-        if not self.enabled or len(labels) < 2:
-            return clips, targets
-        order = torch.from_numpy(rng.permutation(len(labels))).to(labels.device)
-        use_cutmix = self.cutmix_alpha > 0 and clips.ndim == 5 and (
+        can_cut = isinstance(batch, ClipBatch)
+        if self.cutmix_alpha > 0 and not can_cut:
+            self._no_cutmix_on(type(batch))
+        if not self.enabled or labels.numel() < 2:
+            return batch, targets
+        order = torch.from_numpy(rng.permutation(labels.numel())).to(labels.device)
+        use_cutmix = self.cutmix_alpha > 0 and can_cut and (
             self.mixup_alpha == 0 or rng.random() < self.cutmix_probability)
         if use_cutmix:
-            clips, weight = self._cutmix(clips, order, rng)
-        elif self.mixup_alpha > 0:
+            inputs, weight = self._cutmix(inputs, order, rng)
+        else:
             weight = float(rng.beta(self.mixup_alpha, self.mixup_alpha))
-            clips = weight * clips + (1 - weight) * clips[order]
-        else:  # CutMix alone on cached features: nothing to cut
-            raise UserError("module.cutmix_alpha needs clips (B, T, C, H, W); with cached "
-                            "frame features use module.mixup_alpha")
-        return clips, weight * targets + (1 - weight) * targets[order]
+            inputs = weight * inputs + (1 - weight) * inputs[order]
+        return type(batch)(inputs, labels), weight * targets + (1 - weight) * targets[order]
+
+    def _no_cutmix_on(self, kind: type) -> None:
+        """CutMix on a batch without pixels: refused alone, said once beside Mixup."""
+        if self.mixup_alpha == 0:
+            raise UserError(f"module.cutmix_alpha needs clips (B, T, C, H, W); a "
+                            f"{kind.__name__} (cached frame features) has no pixels to cut: "
+                            f"use module.mixup_alpha")
+        if kind not in _SAID_MIXUP_ONLY:
+            _SAID_MIXUP_ONLY.add(kind)
+            log.warning("module.cutmix_alpha is off for %s (cached frame features have no "
+                        "pixels to cut): every batch uses Mixup", kind.__name__)
 
     def _cutmix(self, clips: torch.Tensor, order: torch.Tensor,
                 rng: np.random.Generator) -> tuple[torch.Tensor, float]:

@@ -33,12 +33,13 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, default_collate
 
 from vidtl.core.atomic import atomic_path
 from vidtl.core.errors import UserError
 from vidtl.core.tensor_files import load_tensor_file
 from vidtl.data.annotations.records import VideoIndex
+from vidtl.data.clips.batches import FeatureBatch
 from vidtl.data.loading.datamodule import VideoDataModule
 from vidtl.models.in_backbone import InBackboneTemporal
 from vidtl.training.module import VideoClassificationModule
@@ -175,16 +176,19 @@ def build_feature_cache(module: VideoClassificationModule, datamodule: VideoData
                     path, problem)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     module.to(device)
-    plain = {"batch_size": datamodule.plan.batch_size, "num_workers": datamodule.plan.num_workers,
-             "shuffle": False}
+    def plain(subset: str) -> DataLoader:  # in order, every video once
+        return DataLoader(datamodule.dataset(subset), batch_size=datamodule.plan.batch_size,
+                          num_workers=datamodule.plan.num_workers, shuffle=False,
+                          collate_fn=datamodule.collate_fn(subset))
+
     train_views = []
     for view in range(settings.train_views):
         features, train_labels = extract(
-            module, DataLoader(datamodule.dataset("train"), **plain), True, device,
+            module, plain("train"), True, device,
             f"caching train features, view {view + 1}/{settings.train_views}", view)
         train_views.append(features)
-    val_features, val_labels = extract(module, DataLoader(datamodule.dataset("val"), **plain),
-                                       False, device, "caching val features")
+    val_features, val_labels = extract(module, plain("val"), False, device,
+                                       "caching val features")
     tensors = {"train_features": torch.stack(train_views, 1), "train_labels": train_labels,
                "val_features": val_features[:, None], "val_labels": val_labels}
     folder.mkdir(parents=True, exist_ok=True)
@@ -205,7 +209,13 @@ class CachedFeatureDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True,
-                          drop_last=len(self.train_set) > self.batch_size)
+                          drop_last=len(self.train_set) > self.batch_size,
+                          collate_fn=collate_features)
 
     def val_dataloader(self) -> DataLoader:
-        return DataLoader(self.val_set, batch_size=self.batch_size)
+        return DataLoader(self.val_set, batch_size=self.batch_size, collate_fn=collate_features)
+
+
+def collate_features(items: list[tuple[torch.Tensor, torch.Tensor]]) -> FeatureBatch:
+    """Cached ``(features, label)`` rows to a :class:`~vidtl.data.clips.batches.FeatureBatch`."""
+    return FeatureBatch(*default_collate(items))

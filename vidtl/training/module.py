@@ -15,11 +15,12 @@ from torch.optim import Optimizer
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
+from vidtl.data.clips.batches import ClipBatch, FeatureBatch, ViewsBatch
 from vidtl.data.loading.device_stage import DeviceStage
 from vidtl.data.loading.rank_shares import buffers_from_rank_zero, gather_uneven
 from vidtl.evaluation.mean_class_accuracy import MeanClassAccuracy
 from vidtl.evaluation.video_results import VideoResults
-from vidtl.evaluation.views import aggregate_views, score_views
+from vidtl.evaluation.view_scores import aggregate_views, score_views
 from vidtl.finetune.schedule import FinetuneSchedule
 from vidtl.models.classifier import VideoClassifier
 from vidtl.training.batch_mixing import BatchMixing
@@ -51,12 +52,14 @@ def accuracy_metrics(num_classes: int, prefix: str) -> MetricCollection:
 class VideoClassificationModule(L.LightningModule):
     """Fine-tunes a :class:`VideoClassifier` with cross-entropy.
 
-    Batches arrive from the loader as uint8 clips ``(B, T, C, H, W)`` (or JPEG bytes); the
+    Batches arrive from the loader typed by kind (:mod:`vidtl.data.clips.batches`): uint8
+    clips ``(B, T, C, H, W)`` (or JPEG bytes), test views, or cached frame features; the
     ``device_stage`` (:class:`~vidtl.data.loading.device_stage.DeviceStage`, built from the data
     config's loading plan) takes them to the device, decodes, crops and flips where the plan
     says, and normalises with the backbone's mean and std, in one hook
     (:meth:`transfer_batch_to_device`). Without one, batches are only normalised.
-    Subclasses override the small steps: :meth:`forward_clips`, :meth:`mix_batch`,
+    Subclasses override the small steps: :meth:`forward_clips`, :meth:`forward_features`,
+    :meth:`mix_batch`,
     :meth:`compute_loss`, :meth:`configure_param_groups`.
 
     The loss options live here together: ``label_smoothing``, ``class_weights``, and batch
@@ -139,11 +142,20 @@ class VideoClassificationModule(L.LightningModule):
         return np.random.default_rng([torch.initial_seed(), self.global_step, rank])
 
     def forward_clips(self, clips: torch.Tensor) -> torch.Tensor:
-        """Logits for normalised clips ``(B, T, C, H, W)``, or for cached frame features
-        ``(B, T, D)`` (``feature_cache``: the backbone is skipped)."""
-        if clips.ndim == 3:
-            return self.classifier.classify_frame_features(clips)
+        """Logits for normalised clips ``(B, T, C, H, W)``."""
         return self.classifier(clips)
+
+    def forward_features(self, features: torch.Tensor) -> torch.Tensor:
+        """Logits for cached frame features ``(B, T, D)`` (``feature_cache``: the backbone is
+        skipped)."""
+        return self.classifier.classify_frame_features(features)
+
+    def batch_logits(self, batch: ClipBatch | FeatureBatch) -> torch.Tensor:
+        """Logits of a batch, by its kind (:mod:`vidtl.data.clips.batches`):
+        :meth:`forward_features` for cached features, :meth:`forward_clips` for clips."""
+        if isinstance(batch, FeatureBatch):
+            return self.forward_features(batch.features)
+        return self.forward_clips(batch.clips)
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
         return self.forward_clips(clips)
@@ -164,20 +176,19 @@ class VideoClassificationModule(L.LightningModule):
             return len(labels)
         return self.class_weights[labels].sum()
 
-    def mix_batch(self, clips: torch.Tensor, labels: torch.Tensor
-                  ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The training batch as the loss sees it: ``(clips, labels)`` unchanged, or, with
-        Mixup or CutMix on, mixed clips and soft targets. Override it for another mixing."""
+    def mix_batch(self, batch: ClipBatch | FeatureBatch
+                  ) -> tuple[ClipBatch | FeatureBatch, torch.Tensor]:
+        """The training batch as the loss sees it, with its targets: the batch and its labels
+        unchanged, or, with Mixup or CutMix on, the batch mixed and soft targets. Override it
+        for another mixing."""
         if not self.batch_mixing.enabled:
-            return clips, labels
-        return self.batch_mixing(clips, labels, self.classifier.num_classes,
-                                 self.augment_generator())
+            return batch, batch.labels
+        return self.batch_mixing(batch, self.classifier.num_classes, self.augment_generator())
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
-                      ) -> torch.Tensor:
-        clips, labels = batch
-        clips, targets = self.mix_batch(clips, labels)
-        logits = self.forward_clips(clips)
+    def training_step(self, batch: ClipBatch | FeatureBatch, batch_idx: int) -> torch.Tensor:
+        labels = batch.labels
+        mixed, targets = self.mix_batch(batch)
+        logits = self.batch_logits(mixed)
         loss = self.compute_loss(logits, targets)
         accuracy = (logits.argmax(-1) == labels).float().mean()
         self.log("train/loss", loss, prog_bar=True, batch_size=len(labels))
@@ -206,12 +217,12 @@ class VideoClassificationModule(L.LightningModule):
         self.log_dict(metrics, batch_size=len(labels), prog_bar=prog_bar,
                       add_dataloader_idx=False)
 
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int,
+    def validation_step(self, batch: ClipBatch | FeatureBatch, batch_idx: int,
                         dataloader_idx: int = 0) -> None:
         """The first validation set is logged as ``val/top1``... (what checkpoints watch);
         each named set (several sets) as ``val/<name>/top1``..., the first under both."""
-        clips, labels = batch
-        logits = self.forward_clips(clips)
+        labels = batch.labels
+        logits = self.batch_logits(batch)
         if dataloader_idx == 0:
             self._log_evaluation(logits, labels, self.val_metrics, self.val_loss, "val/", True)
         named = getattr(self, "named_val_metrics", {})
@@ -233,8 +244,7 @@ class VideoClassificationModule(L.LightningModule):
         self._test_outputs = []
         self.test_results = None
 
-    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
-                  batch_idx: int) -> None:
+    def test_step(self, batch: ViewsBatch, batch_idx: int) -> None:
         """Multi-view test: every view is a clip (``test/clip_*`` metrics); the views' scores
         are averaged per video, kept for :meth:`on_test_epoch_end`."""
         views, labels, videos = batch

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import torch
 
+from vidtl.data.clips.batches import ClipBatch
 from vidtl.data.tools.loader_rate import Rate
 from vidtl.training.module import VideoClassificationModule
 
@@ -15,18 +16,18 @@ AUTOCAST_DTYPES = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16, "32"
 
 
 def resident_batches(batch_size: int, num_frames: int, size: tuple[int, int], num_classes: int,
-                     device: torch.device) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+                     device: torch.device) -> Iterator[ClipBatch]:
     """The same random uint8 batch of ``size`` (height, width) frames forever, already on
     ``device``: no data cost at all."""
     clips = torch.randint(0, 256, (batch_size, num_frames, 3, *size), dtype=torch.uint8,
                           device=device)
     labels = torch.randint(0, num_classes, (batch_size,), device=device)
-    return itertools.repeat((clips, labels))
+    return itertools.repeat(ClipBatch(clips, labels))
 
 
 def training_step_rate(
     module: VideoClassificationModule,
-    batches: Iterator[tuple[torch.Tensor, torch.Tensor]],
+    batches: Iterator[ClipBatch],
     device: torch.device,
     steps: int = 30,
     warmup_steps: int = 5,

@@ -32,8 +32,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import get_worker_info
+from torch.utils.data import default_collate, get_worker_info
 
+from vidtl.data.clips.batches import batch_kind
 from vidtl.data.clips.collate import channels_last_clips, collate_clips
 
 _POOLS: weakref.WeakValueDictionary[tuple[int, int], SharedBatchPool] = (
@@ -55,6 +56,7 @@ class SlotBatch:
     dtype: torch.dtype
     memory: torch.UntypedStorage | None
     rest: list[Any]
+    kind: type
 
     def pin_memory(self, device: Any = None) -> Any:
         """Called by the loader's pin thread: the plain batch, in pinned memory."""
@@ -133,12 +135,12 @@ class SharedBatchPool:
             memory = self._memory[slot] = torch.UntypedStorage._new_shared(nbytes)
             table[slot, 1] = 0
         torch.stack(clips, out=torch.empty(0, dtype=clips[0].dtype).set_(memory, 0, shape))
-        rest = [_to_numpy(item) for item in self.collate([tuple(i[1:]) for i in items])]
+        rest = [_to_numpy(item) for item in default_collate([tuple(i[1:]) for i in items])]
         return SlotBatch(self.key, self.generation, info.id, slot, shape, clips[0].dtype,
-                         None if table[slot, 1] else memory, rest)
+                         None if table[slot, 1] else memory, rest, batch_kind(items))
 
     def resolve(self, batch: Any) -> Any:
-        """In the main process: the plain batch ``(clips (B, T, C, H, W), ...)`` of what a
+        """In the main process: the batch (of the items' kind, clips ``(B, T, C, H, W)``) of what a
         worker sent (other batches pass unchanged); frees the slots no longer referred to."""
         with self._lock:
             self._free_unused()
@@ -155,7 +157,7 @@ class SharedBatchPool:
                 self._slot_table[batch.worker, batch.slot, 1] = 1
             clips = torch.empty(0, dtype=batch.dtype).set_(self._mapped[slot], 0, batch.shape)
             self._handed_out.add(slot)
-        return (clips.movedim(-1, -3), *(_to_tensors(item) for item in batch.rest))
+        return batch.kind(clips.movedim(-1, -3), *(_to_tensors(item) for item in batch.rest))
 
     def _free_unused(self) -> None:
         """Give back to the workers the slots whose memory only the pool still refers to."""

@@ -5,7 +5,8 @@ over ``(T, H, W, C)`` memory (channels last; a crop that needs no resize is a vi
 frames). Stacking them into a contiguous ``(B, T, C, H, W)`` batch would transpose every pixel;
 :func:`collate_clips` stacks their ``(T, H, W, C)`` views instead (a plain copy, into shared
 memory in a loader worker, as PyTorch's own collation does) and hands out the
-``(B, T, C, H, W)`` view of the result. Every other item goes through ``default_collate``.
+``(B, T, C, H, W)`` view of the result, in the batch type that the items' kind declares
+(:mod:`vidtl.data.clips.batches`).
 """
 
 from __future__ import annotations
@@ -16,25 +17,28 @@ from typing import Any
 import torch
 from torch.utils.data import default_collate
 
+from vidtl.data.clips.batches import batch_kind
+
 
 def _channels_last(clip: Any) -> bool:
-    """A clip ``(..., C, H, W)`` whose channels are adjacent in memory."""
-    return isinstance(clip, torch.Tensor) and clip.ndim >= 4 and clip.stride(-3) == 1
+    """A clip tensor ``(..., C, H, W)`` whose channels are adjacent in memory."""
+    return isinstance(clip, torch.Tensor) and clip.stride(-3) == 1
 
 
 def channels_last_clips(items: Sequence[Any]) -> list[torch.Tensor] | None:
-    """The ``(T, H, W, C)`` memory of the clips of ``(clip, label, ...)`` items, or None when
-    the items are not such tuples with channels-last clips."""
-    if not all(isinstance(i, tuple | list) and i and _channels_last(i[0]) for i in items):
+    """The ``(T, H, W, C)`` memory of the items' clips (or views), or None when they are not
+    channels-last tensors."""
+    if not all(_channels_last(item[0]) for item in items):
         return None
     return [item[0].movedim(-3, -1) for item in items]
 
 
 def collate_clips(items: Sequence[Any]) -> Any:
-    """``default_collate`` of ``(clip, label, ...)`` items, the clips stacked as channels-last
-    memory (see the module docstring)."""
+    """The batch of ``items`` (:class:`~vidtl.data.clips.batches.ClipItem` or
+    :class:`~vidtl.data.clips.batches.ViewsItem`), the clips stacked as channels-last memory
+    when they are laid out so (see the module docstring)."""
+    kind = batch_kind(items)
     clips = channels_last_clips(items)
-    if clips is None:
-        return default_collate(items)
-    return (default_collate(clips).movedim(-1, -3),
-            *default_collate([tuple(item[1:]) for item in items]))
+    stacked = (default_collate(clips).movedim(-1, -3) if clips is not None
+               else default_collate([item[0] for item in items]))
+    return kind(stacked, *default_collate([tuple(item[1:]) for item in items]))

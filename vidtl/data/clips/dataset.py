@@ -11,6 +11,8 @@ from torch.utils.data import Dataset
 
 from vidtl.core.errors import UserError
 from vidtl.data.annotations.records import VideoRecord
+from vidtl.data.clips.batches import ClipItem, ViewsItem
+from vidtl.data.clips.clip_settings import ClipSettings
 from vidtl.data.clips.sampling import FrameSampler
 from vidtl.data.clips.skipped_videos import REPLACED, SkippedVideoLog
 from vidtl.data.clips.transforms import ClipTransform, EvalClipTransform
@@ -59,7 +61,7 @@ class VideoClipDataset(Dataset):
         skipped: SkippedVideoLog | None = None,
         max_replacements: int = 100,
         views: tuple[int, int] | None = None,
-        on_decode_error: str = "replace",
+        on_decode_error: str = ClipSettings.on_decode_error,
     ) -> None:
         if not records:
             raise ValueError("a VideoClipDataset needs at least one video")
@@ -115,7 +117,7 @@ class VideoClipDataset(Dataset):
                 raise
             if str(record.path) not in self._partly_decoded:  # listed once per process
                 self._partly_decoded.add(str(record.path))
-                self.skipped.add(record.path, f"{REPLACED}: {error.reason}")
+                self.skipped.add(record.path, error.reason, REPLACED)
             return error.frames
 
     def _load_views(self, reader: VideoReader, first: int, length: int,
@@ -131,7 +133,7 @@ class VideoClipDataset(Dataset):
             views.extend(self.transform.crops(clip, num_crops))
         return torch.stack(views)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, index: int) -> ClipItem | ViewsItem:
         rng = self._generator() if self.training else np.random.default_rng(index)
         return self._load(index, rng)
 
@@ -144,11 +146,11 @@ class VideoClipDataset(Dataset):
         return [np.random.default_rng(seed) for seed in seeds]
 
     def load_batch(self, indices: list[int], generators: list[np.random.Generator]
-                   ) -> list[tuple[torch.Tensor, int]]:
+                   ) -> list[ClipItem | ViewsItem]:
         """The clips of ``indices``, each drawn with its generator (see ThreadedDataLoader)."""
         return [self._load(i, rng) for i, rng in zip(indices, generators, strict=True)]
 
-    def _load(self, index: int, rng: np.random.Generator) -> tuple[torch.Tensor, int]:
+    def _load(self, index: int, rng: np.random.Generator) -> ClipItem | ViewsItem:
         for attempt in range(min(self.max_replacements, len(self.records))):
             position = (index + attempt) % len(self.records)
             if position in self._bad:
@@ -156,8 +158,8 @@ class VideoClipDataset(Dataset):
             record = self.records[position]
             try:
                 if self.views is not None:
-                    return self.load_clip(record, rng), record.label, position
-                return self.load_clip(record, rng), record.label
+                    return ViewsItem(self.load_clip(record, rng), record.label, position)
+                return ClipItem(self.load_clip(record, rng), record.label)
             except Exception as error:  # any failure of one file must not end the run
                 if self.on_decode_error == "fail":
                     raise DecodeFailedError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -156,9 +157,8 @@ class VideoDataModule(L.LightningDataModule):
         else:
             loader_class = ThreadedDataLoader if threads else PooledDataLoader
             sampler = EvaluationShare(len(dataset), share)
-        encoded = plan.decodes_on_device and subset != "test"
-        collate: Any = collate_encoded if encoded else collate_clips
-        if plan.num_workers > 0 and not encoded:  # batches handed over in reused memory
+        collate = self.collate_fn(subset)
+        if plan.num_workers > 0 and collate is collate_clips:  # batches in reused memory
             collate = SharedBatchPool(plan.num_workers)
         return loader_class(
             dataset,
@@ -171,6 +171,13 @@ class VideoDataModule(L.LightningDataModule):
             collate_fn=collate,
             **threads,
         )
+
+    def collate_fn(self, subset: str) -> Callable[[Sequence[Any]], Any]:
+        """The function that makes ``subset``'s items a typed batch
+        (:mod:`vidtl.data.clips.batches`): JPEG bytes with ``decode_on=device`` (but for the
+        test views), clips or views otherwise."""
+        encoded = self.plan.decodes_on_device and subset != "test"
+        return collate_encoded if encoded else collate_clips
 
     def train_dataloader(self) -> DataLoader:
         loader = self.dataloader("train")

@@ -11,21 +11,25 @@ throughput tools directly), it runs, in order:
    resized in one ``roi_align`` call for the batch, then flipped where drawn;
 3. normalise with the backbone's mean and std.
 
-Multi-view test batches ``(views, label, video)`` are only moved: their views are normalised
-chunk by chunk (:meth:`DeviceStage.normalize`) while they are scored, to bound memory.
+Only a :class:`~vidtl.data.clips.batches.ClipBatch` goes through steps 2 and 3. A
+:class:`~vidtl.data.clips.batches.ViewsBatch` (the multi-view test) is only moved: its views are
+normalised chunk by chunk (:meth:`DeviceStage.normalize`) while they are scored, to bound
+memory; a :class:`~vidtl.data.clips.batches.FeatureBatch` (cached frame features) is only moved.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import torch
 from torchvision.ops import roi_align
 
+from vidtl.data.clips.batches import ClipBatch, FeatureBatch, ViewsBatch
 from vidtl.data.clips.transforms import TrainClipTransform
 from vidtl.data.loading.encoded_batches import EncodedClipBatch, FrameTransform, decode_clip_batch
+
+Batch = ClipBatch | ViewsBatch | FeatureBatch
 
 
 @dataclass
@@ -45,21 +49,23 @@ class DeviceStage:
     _constants: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = field(
         default_factory=dict, repr=False, compare=False)
 
-    def __call__(self, batch: Any, device: torch.device | str, training: bool,
-                 rng: np.random.Generator | None = None) -> Any:
+    def __call__(self, batch: Batch, device: torch.device | str, training: bool,
+                 rng: np.random.Generator | None = None) -> Batch:
         """The loader's batch on ``device``, ready for the model (see the module docstring)."""
-        clips, *rest = self.to_device(batch, device, training)
-        if clips.ndim == 6:  # multi-view test views: normalised chunk by chunk when scored
-            return (clips, *rest)
-        if clips.ndim == 3:  # cached frame features (B, T, D): nothing to prepare
-            return (clips, *rest)
+        batch = self.to_device(batch, device, training)
+        if not isinstance(batch, ClipBatch):  # views and features: only moved
+            return batch
+        clips = batch.clips
         if training and self.augment is not None:
             clips = self.crop_and_flip(clips, rng or np.random.default_rng())
-        return (self.normalize(clips), *rest)
+        return batch._replace(clips=self.normalize(clips))
 
-    def to_device(self, batch: Any, device: torch.device | str, training: bool) -> tuple:
-        """Step 1 alone: the batch on ``device`` with its clips as uint8, decoded there when the
-        loader left JPEG bytes."""
+    def to_device(self, batch: Batch, device: torch.device | str, training: bool) -> Batch:
+        """Step 1 alone: the batch on ``device`` (of the same type) with its clips as uint8,
+        decoded there when the loader left JPEG bytes."""
+        if not isinstance(batch, ClipBatch | ViewsBatch | FeatureBatch):
+            raise TypeError(f"the device stage takes a ClipBatch, ViewsBatch or FeatureBatch "
+                            f"(vidtl.data.clips.batches), got {type(batch).__name__}")
         device = torch.device(device)
         first, *rest = batch
         rest = [r.to(device, non_blocking=True) if torch.is_tensor(r) else r for r in rest]
@@ -68,8 +74,8 @@ class DeviceStage:
             if transform is None:
                 raise ValueError("an undecoded batch reached a device stage without decode "
                                  "transforms (data.decode_on=device)")
-            return (decode_clip_batch(first, device, transform), *rest)
-        return (first.to(device, non_blocking=True), *rest)
+            return type(batch)(decode_clip_batch(first, device, transform), *rest)
+        return type(batch)(first.to(device, non_blocking=True), *rest)
 
     def normalize(self, clips: torch.Tensor) -> torch.Tensor:
         """uint8 (or float in 0..255) ``(..., C, H, W)`` to float, scaled to [0, 1] and

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from vidtl.data.clips.batches import ClipBatch, ClipItem
 from vidtl.data.frames.encoded_frames import EncodedClip
 
 
@@ -40,14 +41,14 @@ def keep_encoded(frames: EncodedClip, rng: np.random.Generator | None = None) ->
     return frames
 
 
-def collate_encoded(items: Sequence[tuple[EncodedClip, int]]) -> tuple[EncodedClipBatch,
-                                                                      torch.Tensor]:
-    """``(clip bytes, label)`` items to one :class:`EncodedClipBatch` and the labels."""
+def collate_encoded(items: Sequence[ClipItem]) -> ClipBatch:
+    """Items of clip bytes to a :class:`~vidtl.data.clips.batches.ClipBatch` of one
+    :class:`EncodedClipBatch` and the labels."""
     frames = [frame for clip, _ in items for frame in clip]
     lengths = torch.tensor([[len(frame) for frame in clip] for clip, _ in items],
                            dtype=torch.int64)
     labels = torch.tensor([label for _, label in items], dtype=torch.int64)
-    return EncodedClipBatch(torch.cat(frames), lengths), labels
+    return ClipBatch(EncodedClipBatch(torch.cat(frames), lengths), labels)
 
 
 FrameTransform = Callable[[torch.Tensor], torch.Tensor]  # (T, H, W, C) to (T, C, h, w)

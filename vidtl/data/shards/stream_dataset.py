@@ -26,6 +26,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from vidtl.core.errors import UserError
 from vidtl.data.annotations.records import VideoRecord
+from vidtl.data.clips.batches import ClipItem, ViewsItem
 from vidtl.data.clips.dataset import VideoClipDataset
 from vidtl.data.clips.pipeline import ClipPipeline
 from vidtl.data.clips.skipped_videos import SkippedVideoLog
@@ -83,8 +84,9 @@ class ShardStreamDataset(IterableDataset):
     ``start(epoch, consumed)`` (called in the main process before each pass) says which
     batches this pass delivers, through memory the workers share, so that they can persist
     from epoch to epoch with their shards; they split the pass with :func:`worker_runs`. Each
-    element is the list of one batch's items, ``(clip, label)`` or ``(views, label, video)``
-    for ``test``, which the loader's ``collate_fn`` collates in the worker.
+    element is the list of one batch's items (:class:`~vidtl.data.clips.batches.ClipItem`, or
+    :class:`~vidtl.data.clips.batches.ViewsItem` for ``test``), which the loader's
+    ``collate_fn`` collates in the worker.
     """
 
     def __init__(self, storage: ShardStorage, shards: list[ShardInfo], plan: EpochPlan,
@@ -141,7 +143,7 @@ class ShardStreamDataset(IterableDataset):
         for batch in runs[info.id if info else 0]:
             yield [self.item(number) for number in batch]
 
-    def item(self, number: int) -> tuple[Any, ...]:
+    def item(self, number: int) -> ClipItem | ViewsItem:
         """The clip (or test views) of global sample ``number``, with its label."""
         training = self.subset == "train"
         seed = [self.plan.seed, self.epoch, number] if training else [number]
@@ -152,8 +154,8 @@ class ShardStreamDataset(IterableDataset):
             shard, clips = self.substitute(shard)
             number = self.offsets[shard] + number % len(self.shards[shard])
         item = clips._load(number - self.offsets[shard], rng)
-        if len(item) == 3:  # test views: the video's number in the subset
-            return item[0], item[1], self.offsets[shard] + item[2]
+        if isinstance(item, ViewsItem):  # the video's number in the subset, not the shard
+            return item._replace(video=self.offsets[shard] + item.video)
         return item
 
     def clips_of(self, shard: int) -> VideoClipDataset | None:
