@@ -31,17 +31,18 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from vidtl.assembly.data import data_options
+from vidtl.assembly.data import DATA_SETTINGS, data_options
 from vidtl.core.errors import UserError
+from vidtl.core.settings import CHOICE, GEOMETRY, LOCATION, MACHINE, keys_with
+from vidtl.data.annotations.dataset_settings import FormatOptions
 
 log = logging.getLogger(__name__)
 
-LOCATION_KEYS = ("root", "frames_root", "shards", "exclude_list", "train_list", "val_list",
-                 "test_list", "annotation_dir", "annotations", "video_dir", "extra_val_lists")
-CHOICE_KEYS = ("format", "sampler", "backend", "source")
-GEOMETRY_KEYS = ("num_frames", "sampler", "frame_interval", "crop_size", "short_side")
-MACHINE_KEYS = ("batch_size", "num_workers", "load_threads", "pin_memory", "persistent_workers",
-                "decode_threads")
+# Read from the keys' declarations (vidtl.assembly.data.DATA_SETTINGS, FormatOptions).
+LOCATION_KEYS = keys_with(LOCATION, (*DATA_SETTINGS, FormatOptions))
+CHOICE_KEYS = keys_with(CHOICE, DATA_SETTINGS)
+GEOMETRY_KEYS = keys_with(GEOMETRY, DATA_SETTINGS)
+MACHINE_KEYS = keys_with(MACHINE, DATA_SETTINGS)
 URL = re.compile(r"^\s*[A-Za-z][A-Za-z0-9+.-]*://")
 
 

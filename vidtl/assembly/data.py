@@ -1,9 +1,14 @@
 """The data config (flat ``data.*`` keys) turned into a dataset spec, a clip pipeline, a loading
 plan and the data module.
 
-The defaults of every key live in ``conf/data/base.yaml``; :func:`data_options` reads them for
-Python use (``build_datamodule(data_options(root=..., num_frames=16))``). Four keys choose an
-extension point by registered name or by a config with ``_target_``: ``data.format``,
+Each key is declared once, with its default and its roles, as a field of one of the data
+concerns' dataclasses (:data:`DATA_SETTINGS`: :class:`DatasetSettings`, :class:`ClipSettings`,
+:class:`LoadingPlan`; the built-in formats' options in :class:`FormatOptions`); every key list
+below is read from them, and ``conf/data/base.yaml`` (which documents each key) and
+``conf/data/from_checkpoint.yaml`` hold the same keys (tests/test_data_settings.py).
+:func:`data_options` gives a data config for Python use
+(``build_datamodule(data_options(root=..., num_frames=16))``). The keys with the ``choice`` role
+choose an extension point by registered name or by a config with ``_target_``: ``data.format``,
 ``data.sampler``, ``data.backend`` and ``data.source``.
 """
 
@@ -18,8 +23,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from vidtl.assembly.config_files import config_dir
 from vidtl.core.errors import UserError
+from vidtl.core.settings import LOADER_ONLY, field_names, keys_with, settings_from
 from vidtl.data.annotations.carved_validation import CarvedValidation
+from vidtl.data.annotations.dataset_settings import DatasetSettings
 from vidtl.data.annotations.index import DatasetSpec
+from vidtl.data.clips.clip_settings import ClipSettings
 from vidtl.data.clips.pipeline import ClipPipeline, ViewsPerVideo
 from vidtl.data.clips.sampling import build_sampler
 from vidtl.data.clips.transforms import EvalClipTransform, TrainClipTransform
@@ -31,14 +39,13 @@ from vidtl.data.shards.storage import open_storage
 from vidtl.data.shards.stream_dataset import StreamSource
 from vidtl.data.tools.synthetic import ensure_synthetic_dataset
 
-# Keys of every data config; all others go to the dataset format as its options.
-CLIP_KEYS = ("sampler", "num_frames", "frame_interval", "crop_size", "short_side",
-             "num_test_clips", "num_test_crops", "train_crop", "flip", "backend",
-             "decode_threads", "source", "frames_root", "shards", "on_decode_error")
-PLAN_KEYS = ("batch_size", "num_workers", "load_threads", "pin_memory", "persistent_workers",
-             "balanced_sampling", "augment_on", "decode_on", "device_frame_size")
-SPEC_KEYS = ("root", "format", "strict", "exclude_list", "synthetic", "allow_outside_root",
-             "extra_val_lists", "val_from_train", "val_split_seed")
+# The keys of every data config; all others go to the dataset format as its options.
+DATA_SETTINGS = (DatasetSettings, ClipSettings, LoadingPlan)
+SPEC_KEYS = field_names(DatasetSettings)
+CLIP_KEYS = field_names(ClipSettings)
+PLAN_KEYS = field_names(LoadingPlan)
+# Keys that change how clips are loaded, not what they hold (left out of the feature cache key).
+LOADER_ONLY_KEYS = keys_with(LOADER_ONLY, DATA_SETTINGS)
 
 
 def data_options(**overrides: Any) -> DictConfig:
@@ -73,26 +80,27 @@ def dataset_spec(data: DictConfig, quote_content: bool = True) -> DatasetSpec:
     config that a checkpoint named (messages then quote none of its files)."""
     options = {k: v for k, v in OmegaConf.to_container(data, resolve=True).items()
                if k not in (*SPEC_KEYS, *CLIP_KEYS, *PLAN_KEYS)}
-    synthetic = _choice(data.synthetic, "synthetic")
+    dataset = settings_from(DatasetSettings, data, root=data.root)
+    synthetic = _choice(dataset.synthetic, "synthetic")
     generate = (functools.partial(ensure_synthetic_dataset, spec=synthetic)
                 if synthetic is not None else None)
-    return DatasetSpec(root=_path(data.root), format=_choice(data.format, "format"),
-                       options=options, strict=bool(data.strict),
-                       exclude_list=_path(data.exclude_list), generate=generate,
-                       allow_outside_root=bool(data.get("allow_outside_root", False)),
+    return DatasetSpec(root=_path(dataset.root), format=_choice(dataset.format, "format"),
+                       options=options, strict=dataset.strict,
+                       exclude_list=_path(dataset.exclude_list), generate=generate,
+                       allow_outside_root=dataset.allow_outside_root,
                        quote_content=quote_content,
-                       extra_val_lists=_extra_val_lists(data.get("extra_val_lists")),
-                       val_from_train=carved_validation(data))
+                       extra_val_lists=_extra_val_lists(dataset.extra_val_lists),
+                       val_from_train=carved_validation(dataset))
 
 
-def carved_validation(data: DictConfig) -> CarvedValidation | None:
+def carved_validation(dataset: DatasetSettings) -> CarvedValidation | None:
     """``data.val_from_train`` (and ``data.val_split_seed``), checked; ``None`` when off."""
-    amount = data.get("val_from_train")
+    amount = dataset.val_from_train
     if amount is None or amount == "":  # '' clears a checkpoint's value (vidtl-eval)
         return None
     if isinstance(amount, float) and amount.is_integer() and amount >= 1:
         amount = int(amount)  # 20.0 from a sweep's float range: a count
-    return CarvedValidation(amount, data.get("val_split_seed", 0))
+    return CarvedValidation(amount, dataset.val_split_seed)
 
 
 def _extra_val_lists(value: Any) -> tuple[Path, ...]:
@@ -111,39 +119,37 @@ def clip_pipeline(data: DictConfig, source: str | None = None) -> ClipPipeline:
     """Sampler, frame source and transforms of ``data``: the same for training, evaluation,
     prediction, feature extraction and the data benchmark. ``source`` replaces
     ``data.source`` (``video``: decode files that are not in the dataset's frame store)."""
-    sampler = build_sampler(_choice(data.sampler, "sampler"), int(data.num_frames),
-                            int(data.frame_interval))
-    chosen = _choice(source or data.source, "source")
-    options = SourceOptions(data_root=_path(data.root), frames_root=_path(data.frames_root),
-                            backend=_choice(data.backend, "backend"),
-                            decode_threads=int(data.decode_threads))
-    frames = (StreamSource(str(data.get("shards"))) if chosen == "stream"
+    clip = settings_from(ClipSettings, data)
+    sampler = build_sampler(_choice(clip.sampler, "sampler"), clip.num_frames,
+                            clip.frame_interval)
+    chosen = _choice(source or clip.source, "source")
+    options = SourceOptions(data_root=_path(data.get("root")),
+                            frames_root=_path(clip.frames_root),
+                            backend=_choice(clip.backend, "backend"),
+                            decode_threads=clip.decode_threads)
+    frames = (StreamSource(str(clip.shards)) if chosen == "stream"
               else build_source(chosen, options))
     return ClipPipeline(
         sampler=sampler,
         source=frames,
-        train_transform=TrainClipTransform(int(data.crop_size), str(data.train_crop),
-                                           flip=bool(data.flip)),
-        eval_transform=EvalClipTransform(int(data.crop_size), int(data.short_side)),
-        test_views=ViewsPerVideo(int(data.num_test_clips), int(data.num_test_crops)),
-        on_decode_error=str(data.get("on_decode_error", "replace")),
+        train_transform=TrainClipTransform(clip.crop_size, clip.train_crop, flip=clip.flip),
+        eval_transform=EvalClipTransform(clip.crop_size, clip.short_side),
+        test_views=ViewsPerVideo(clip.num_test_clips, clip.num_test_crops),
+        on_decode_error=clip.on_decode_error,
     )
+
+
+def clip_length(data: DictConfig) -> int:
+    """``data.num_frames``, checked: the frames of a clip, as the sampler draws them and the
+    model is built for (training, evaluation and a checkpoint's rebuild read it here)."""
+    return settings_from(ClipSettings, data).num_frames
 
 
 def loading_plan(data: DictConfig) -> LoadingPlan:
     """How ``data``'s batches are loaded (validated once)."""
-    size = data.device_frame_size
-    return LoadingPlan(
-        batch_size=int(data.batch_size),
-        num_workers=int(data.num_workers),
-        load_threads=int(data.load_threads),
-        pin_memory=bool(data.pin_memory),
-        persistent_workers=bool(data.persistent_workers),
-        balanced_sampling=bool(data.balanced_sampling),
-        augment_on=str(data.augment_on),
-        decode_on=str(data.decode_on),
-        device_frame_size=tuple(int(s) for s in size) if size is not None else None,
-    )
+    size = data.get("device_frame_size")
+    return settings_from(LoadingPlan, data, device_frame_size=tuple(
+        int(s) for s in size) if size is not None else None)
 
 
 def build_datamodule(data: DictConfig, output_dir: str | Path | None = None,

@@ -102,8 +102,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         )
     match_classes(datamodule, class_names)
     module = trained_model_from(checkpoint, datamodule.num_frames,
-                                view_aggregation=cfg.get("view_aggregation", "softmax"),
-                                view_chunk=cfg.get("view_chunk", 32)).module
+                                view_aggregation=cfg.view_aggregation,
+                                view_chunk=cfg.view_chunk).module
 
     loggers = build_loggers(cfg)
     trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=[

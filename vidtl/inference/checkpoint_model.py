@@ -22,33 +22,20 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from vidtl.assembly.config_upgrade import upgrade_config
-from vidtl.assembly.data import clip_pipeline
+from vidtl.assembly.data import clip_length, clip_pipeline
 from vidtl.assembly.model import ModuleFactory, build_module
 from vidtl.core.custom_imports import import_custom
 from vidtl.core.errors import UserError, wrapped_user_error
 from vidtl.core.quoting import printable
 from vidtl.core.stored_config import checked_config, plain_config
-from vidtl.core.tensor_files import UnreadableTensorFileError, load_tensor_file
+from vidtl.core.tensor_files import UnreadableTensorFileError
 from vidtl.data.clips.pipeline import ClipPipeline
 from vidtl.inference.rebuild_limits import build_within_limits
+from vidtl.training.checkpoint_file import CheckpointMismatchError, read_checkpoint
 from vidtl.training.module import VideoClassificationModule
 
 UnreadableCheckpointError = UnreadableTensorFileError
 MAX_CLASSES = 100_000
-
-
-class CheckpointMismatchError(UserError):
-    """The checkpoint cannot be used for what was asked (not vidtl's, other classes...)."""
-
-
-def read_checkpoint(path: Path, max_gb: float | None = None) -> dict[str, Any]:
-    """The checkpoint dictionary of ``path``, read safely (:mod:`vidtl.core.tensor_files`)
-    with a one-line error naming the file."""
-    checkpoint = load_tensor_file(path, "checkpoint", max_gb)
-    if not isinstance(checkpoint, dict):
-        raise CheckpointMismatchError(f"{path} holds a {type(checkpoint).__name__}, not a "
-                                      f"checkpoint dictionary")
-    return checkpoint
 
 
 def load_checkpoint(path: str | Path, trusted_targets: Sequence[str] = (),
@@ -97,7 +84,7 @@ class TrainedModel:
 
     @property
     def num_frames(self) -> int:
-        return int(self.config.data.num_frames)
+        return clip_length(self.config.data)
 
     def test_pipeline(self, num_clips: int | None = None,
                       num_crops: int | None = None) -> ClipPipeline:
@@ -131,7 +118,7 @@ def trained_model_from(checkpoint: dict[str, Any], num_frames: int | None = None
     record = checkpoint["vidtl"]
     config = OmegaConf.create(record["config"])  # checked: plain data, no interpolation
     class_names = list(record["class_names"])
-    frames = num_frames or int(config.data.num_frames)
+    frames = num_frames or clip_length(config.data)
     origin = record.get("origin", "checkpoint")
     def build() -> VideoClassificationModule:
         return build_module(config.model, class_names, frames, pretrained=False,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 
 from vidtl.core.errors import UserError
 from vidtl.data.annotations.records import VideoRecord, subset_kind
+from vidtl.data.clips.clip_settings import ClipSettings
 from vidtl.data.clips.dataset import VideoClipDataset
 from vidtl.data.clips.sampling import FrameSampler
 from vidtl.data.clips.skipped_videos import SkippedVideoLog
@@ -57,7 +58,7 @@ class ClipPipeline:
     train_transform: TrainClipTransform = field(default_factory=TrainClipTransform)
     eval_transform: EvalClipTransform = field(default_factory=EvalClipTransform)
     test_views: ViewsPerVideo = field(default_factory=ViewsPerVideo)
-    on_decode_error: str = "replace"
+    on_decode_error: str = ClipSettings.on_decode_error
 
     def __post_init__(self) -> None:
         """The size of a clip is bounded (a clip of ``MAX_CLIP_BYTES``, the views of a video

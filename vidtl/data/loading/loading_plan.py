@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vidtl.core.errors import UserError
+from vidtl.core.settings import LOADER_ONLY, MACHINE, setting
 from vidtl.data.annotations.records import subset_kind
 from vidtl.data.clips.pipeline import ClipPipeline
 from vidtl.data.clips.transforms import ClipTransform, CoverResizeTransform
@@ -35,15 +36,15 @@ class LoadingPlan:
     """Batch size, parallelism and the placement of decoding and augmentation (see the
     module docstring); ``balanced_sampling`` draws training clips class-balanced."""
 
-    batch_size: int = 8
-    num_workers: int = 4
-    load_threads: int = 0
-    pin_memory: bool = True
-    persistent_workers: bool = True
-    balanced_sampling: bool = False
-    augment_on: str = "worker"
-    decode_on: str = "worker"
-    device_frame_size: tuple[int, int] | None = None
+    batch_size: int = setting(8, MACHINE, LOADER_ONLY)
+    num_workers: int = setting(4, MACHINE, LOADER_ONLY)
+    load_threads: int = setting(0, MACHINE, LOADER_ONLY)
+    pin_memory: bool = setting(True, MACHINE, LOADER_ONLY)
+    persistent_workers: bool = setting(True, MACHINE, LOADER_ONLY)
+    balanced_sampling: bool = setting(False, LOADER_ONLY)
+    augment_on: str = setting("worker")
+    decode_on: str = setting("worker")
+    device_frame_size: tuple[int, int] | None = setting(None)
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
