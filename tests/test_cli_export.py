@@ -18,7 +18,7 @@ from vidtl.core.errors import UserError
 from vidtl.data.loading.device_stage import DeviceStage
 from vidtl.inference.checkpoint_model import load_trained_model
 from vidtl.inference.export import export_classifier, sidecar_path
-from vidtl.inference.video_views import VideoViews
+from vidtl.inference.file_views import VideoViews
 
 TOLERANCE = 1e-4  # fp32
 

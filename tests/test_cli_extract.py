@@ -11,7 +11,7 @@ from vidtl.cli.extract import extract
 from vidtl.core.errors import UserError
 from vidtl.data.annotations.index import load_index
 from vidtl.inference.checkpoint_model import load_trained_model
-from vidtl.inference.video_views import VideoViews
+from vidtl.inference.file_views import VideoViews
 
 
 def test_extract_a_subset_with_labels_and_the_embeddings_of_the_model(tiny_checkpoint,

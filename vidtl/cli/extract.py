@@ -28,10 +28,10 @@ from vidtl.core.errors import UserError
 from vidtl.core.own_files import check_replaceable
 from vidtl.core.quoting import printable
 from vidtl.data.annotations.index import read_index
-from vidtl.evaluation.views import score_views
+from vidtl.evaluation.view_scores import score_views
 from vidtl.inference.checkpoint_model import TrainedModel, load_trained_model
+from vidtl.inference.file_views import VideoViews, view_batches
 from vidtl.inference.inputs import expand_input
-from vidtl.inference.video_views import VideoViews, view_batches
 
 log = logging.getLogger(__name__)
 

@@ -22,9 +22,9 @@ from vidtl.cli.errors import exit_on_user_error
 from vidtl.core.errors import UserError
 from vidtl.core.quoting import printable
 from vidtl.inference.checkpoint_model import load_trained_model
+from vidtl.inference.file_views import VideoViews, view_batches
 from vidtl.inference.inputs import expand_input
 from vidtl.inference.video_model import view_probabilities
-from vidtl.inference.video_views import VideoViews, view_batches
 
 log = logging.getLogger(__name__)
 

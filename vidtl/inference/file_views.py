@@ -22,7 +22,7 @@ from vidtl.data.clips.pipeline import ClipPipeline
 
 
 @dataclass(frozen=True)
-class ViewBatch:
+class FileViewsBatch:
     """The readable videos of one batch (their positions and uint8 views ``(B, V, T, C, H,
     W)``) and the unreadable ones (position, reason)."""
 
@@ -60,14 +60,14 @@ def _keep(items: list) -> list:
 
 
 def view_batches(dataset: VideoViews, batch_size: int, num_workers: int,
-                 progress: bool) -> Iterator[ViewBatch]:
+                 progress: bool) -> Iterator[FileViewsBatch]:
     """The dataset's videos in order, ``batch_size`` at a time, with a progress bar."""
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers,
                         collate_fn=_keep)
     with tqdm(total=len(dataset), unit="video", disable=not progress, dynamic_ncols=True) as bar:
         for items in loader:
             good = [(i, v) for i, v, error in items if not error]
-            yield ViewBatch([i for i, _ in good],
+            yield FileViewsBatch([i for i, _ in good],
                             torch.stack([v for _, v in good]) if good else None,
                             [(i, error) for i, _, error in items if error])
             bar.update(len(items))
