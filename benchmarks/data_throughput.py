@@ -18,33 +18,23 @@ the table and each row's full ``vidtl-bench-data`` command.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
-from docs_section import (
-    REPO,
-    SHARED,
-    benchmark_parser,
-    command_list,
-    docs_page,
-    machine,
-    relative,
-    table_command,
-    write_section,
-)
+from docs_section import REPO, SHARED, benchmark_parser, command_list, docs_page, machine
+from runner import Table, console_command, run_json, run_rows, save_results, written_by
 
 CLIPS_340x256_H264 = ("kinetics_demo_340x256.mp4", "test_340x256.mp4", "ava_demo_340x256.mp4",
                       "short_32frames_340x256.mp4")
 
 
-def markers(gpu: bool) -> tuple[str, str]:
-    name = "benchmarks/data_throughput.py" + (" --gpu" if gpu else "")
-    return f"<!-- {name}: start -->", f"<!-- {name}: end -->"
+def table(gpu: bool) -> Table:
+    """The CPU table, or the ``--gpu`` run's."""
+    return Table("benchmarks/data_throughput.py" + (" --gpu" if gpu else ""))
 
 
 def build_dataset(videos: Path, root: Path, copies: int) -> Path:
@@ -74,13 +64,6 @@ def tiny_clips(folder: Path) -> Path:
             folder.mkdir(parents=True, exist_ok=True)
             write_video(folder / name, render_video(spec, label, 0, 0), fps=25, codec="mpeg4")
     return folder
-
-
-def run_json(command: list[str]) -> dict:
-    """Run a vidtl command; return the JSON object on its last line of output."""
-    result = subprocess.run(command, check=True, cwd=REPO, capture_output=True, text=True,
-                            env={**os.environ, "WANDB_MODE": "disabled"})
-    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def storage(train_videos: Path, store: Path, reencoded: Path) -> dict:
@@ -183,23 +166,27 @@ def main() -> None:
     commands = bench_commands(args, root, sources)
     runs: dict[str, list[dict]] = {name: [] for name in sources}
     for repeat in range(args.repeats):  # round-robin, so a slow spell of the machine hits all rows
-        for name, command in commands.items():
-            runs[name].append(run_json(command))
-            print(f"round {repeat + 1}: {name} {runs[name][-1]['loader_clips_per_s']:.1f} clips/s",
-                  flush=True)
+        done = run_rows(commands, lambda name: run_json(commands[name]),
+                        show=partial(progress, repeat))
+        for name, run in done.items():
+            runs[name].append(run)
     for name, command in commands.items():
         row = median_row(runs[name])
         row["loading"] = (f"{row['workers']} workers" if row["workers"]
                           else f"{row['load_threads']} threads, no workers")
-        row["command"] = relative(" ".join(["vidtl-bench-data", *command[3:]]))
+        row["command"] = console_command(command)
         results["rows"][name] = row
     video = results["rows"]["video"]["loader_clips_per_s"]
     results["over_video"] = {name: row["loader_clips_per_s"] / video
                              for name, row in results["rows"].items()}
-    args.out.mkdir(parents=True, exist_ok=True)
     name = "smoke.json" if args.smoke else "results_gpu.json" if args.gpu else "results.json"
-    (args.out / name).write_text(json.dumps(results, indent=2) + "\n")
+    save_results(args.out / name, results)
     write_docs(results, args.gpu, docs_page(args))
+
+
+def progress(repeat: int, name: str, run: dict) -> str:
+    """The line printed after each run of a row."""
+    return f"round {repeat + 1}: {name} {run['loader_clips_per_s']:.1f} clips/s"
 
 
 def median_row(runs: list[dict]) -> dict:
@@ -219,13 +206,10 @@ def median_row(runs: list[dict]) -> dict:
 
 
 def write_docs(results: dict, gpu: bool, docs: Path | None) -> None:
-    start, end = markers(gpu)
     storage = results["storage"]
     lines = [
-        start,
-        f"Machine: {results['machine']}. Written by `{table_command()}` on {results['date']};"
-        f" medians of {results['repeats']} runs taken round-robin over the rows (the loader's"
-        " range in brackets).",
+        f"{written_by(results['machine'], results['date'])}; medians of {results['repeats']} "
+        "runs taken round-robin over the rows (the loader's range in brackets).",
         "",
         "| source | loading | loader clips/s | bare loop clips/s (same work) | loader / bare loop |"
         " decoding alone clips/s |"
@@ -252,9 +236,8 @@ def write_docs(results: dict, gpu: bool, docs: Path | None) -> None:
         f" {storage['reencoded_gb_per_hour']:.2f} GB, frame store (JPEG quality 90)"
         f" **{storage['frames_gb_per_hour']:.2f} GB**.",
         *command_list({name: row["command"] for name, row in results["rows"].items()}),
-        end,
     ]
-    write_section(lines, start, end, docs)
+    table(gpu).write(lines, docs)
 
 
 if __name__ == "__main__":

@@ -19,35 +19,27 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import os
 import statistics
 import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from docs_section import (  # noqa: E402
-    SHARED,
-    benchmark_parser,
-    docs_page,
-    machine,
-    table_command,
-    write_section,
-)
+from docs_section import SHARED, benchmark_parser, docs_page, machine, table_command  # noqa: E402
+from runner import Table, run_rows  # noqa: E402
 
 from vidtl.data.clips.sampling import DenseSampler, SegmentSampler  # noqa: E402
 from vidtl.data.frames.decoders import open_video  # noqa: E402
 
 BACKENDS = ("decord", "torchcodec", "pyav")
 SAMPLERS = {"segment": SegmentSampler(8), "dense": DenseSampler(8, 1)}
-START = "<!-- benchmarks/decoders.py: start -->"
-END = "<!-- benchmarks/decoders.py: end -->"
-NVDEC_START = "<!-- benchmarks/decoders.py --nvdec: start -->"
-NVDEC_END = "<!-- benchmarks/decoders.py --nvdec: end -->"
+TABLE = Table("benchmarks/decoders.py")
+NVDEC_TABLE = Table("benchmarks/decoders.py --nvdec")
 PROCESSES = (1, 2)
 
 
@@ -75,6 +67,16 @@ def clips_per_s(backend: str, sampling: str, videos: list[str], processes: int) 
         done = sum(pool.map(decode_clips, [backend] * processes, [sampling] * processes, shares,
                             range(processes)))
         return done / (time.perf_counter() - start)
+
+
+def measure(backend: str, videos: list[str]) -> dict:
+    """The row of ``backend``: clips/s of each sampling with each number of processes, and
+    the first-frame latency."""
+    row = {"backend": backend, "first_frame_ms": first_frame_ms(backend, videos)}
+    for sampling in SAMPLERS:
+        for processes in PROCESSES:
+            row[f"{sampling}_{processes}p"] = clips_per_s(backend, sampling, videos, processes)
+    return row
 
 
 def first_frame_ms(backend: str, videos: list[str]) -> float:
@@ -115,15 +117,12 @@ def write_nvdec(videos: list[str], docs: Path | None) -> None:
     if not torch.cuda.is_available():
         raise SystemExit("--nvdec needs a CUDA GPU")
     rates = nvdec_rates(videos)
-    lines = [NVDEC_START, f"torchcodec on {len(videos)} real videos, 8-frame segment clips, one "
-             f"process, a reader per clip ({torch.cuda.get_device_name(0)}, "
-             f"{os.cpu_count()} CPU cores; `{table_command()}`):", "",
+    lines = [f"torchcodec on {len(videos)} real videos, 8-frame segment clips, one process, a "
+             f"reader per clip ({machine()}; `{table_command()}`):", "",
              "| device | clips/s | files NVDEC left to the CPU |", "|---|---|---|"]
     for device, row in rates.items():
         lines.append(f"| {device} | {row['clips_per_s']:.1f} | {row['cpu_fallbacks']:.0f} |")
-    lines.append(NVDEC_END)
-    print("\n".join(lines))
-    write_section(lines, NVDEC_START, NVDEC_END, docs)
+    print("\n".join(NVDEC_TABLE.write(lines, docs)))
 
 
 def smoke_videos(folder: Path) -> list[str]:
@@ -151,13 +150,13 @@ def table(rows: list[dict], videos: int, kind: str) -> list[str]:
     header = "| backend | " + " | ".join(
         f"{s} clips/s, {p} process{'es' if p > 1 else ''}" for s in SAMPLERS
         for p in PROCESSES) + " | first frame (median ms) |"
-    lines = [START, f"Decoders on {videos} {kind} videos, 8 frames per clip, a reader opened "
+    lines = [f"Decoders on {videos} {kind} videos, 8 frames per clip, a reader opened "
              f"per clip ({machine()}; `{table_command()}`):", "", header,
              "|---" * (len(SAMPLERS) * len(PROCESSES) + 2) + "|"]
     for row in rows:
         rates = " | ".join(f"{row[f'{s}_{p}p']:.1f}" for s in SAMPLERS for p in PROCESSES)
         lines.append(f"| {row['backend']} | {rates} | {row['first_frame_ms']:.1f} |")
-    return [*lines, END]
+    return lines
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -177,18 +176,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         videos = smoke_videos(Path(folder)) if args.smoke else real_videos(args.shared,
                                                                           args.ucf_videos)
-        rows = []
-        for backend in BACKENDS:
-            row = {"backend": backend, "first_frame_ms": first_frame_ms(backend, videos)}
-            for sampling in SAMPLERS:
-                for processes in PROCESSES:
-                    row[f"{sampling}_{processes}p"] = clips_per_s(backend, sampling, videos,
-                                                                  processes)
-            rows.append(row)
-            print(row, flush=True)
-    lines = table(rows, len(videos), "tiny synthetic" if args.smoke else "real")
-    print("\n".join(lines))
-    write_section(lines, START, END, docs_page(args))
+        rows = run_rows(BACKENDS, partial(measure, videos=videos))
+    lines = table(list(rows.values()), len(videos), "tiny synthetic" if args.smoke else "real")
+    print("\n".join(TABLE.write(lines, docs_page(args))))
 
 
 if __name__ == "__main__":

@@ -22,11 +22,12 @@ import sys
 import time
 from pathlib import Path
 
-from docs_section import REPO, benchmark_parser, docs_page, machine, table_command, write_section
+from docs_section import REPO, benchmark_parser, docs_page, machine
+from runner import Table, save_results, written_by
 from training_rows import tiny_synthetic
 
 README = REPO / "README.md"
-START, END = "<!-- benchmarks/default_run.py: start -->", "<!-- benchmarks/default_run.py: end -->"
+TABLE = Table("benchmarks/default_run.py")
 SMOKE = [*tiny_synthetic("test_efficientnet", video_frames=8), "trainer.max_epochs=1"]
 
 
@@ -53,18 +54,16 @@ def write_readme(results: dict, docs: Path | None) -> None:
     m = results["metrics"]
     minutes, seconds = divmod(round(results["wall_seconds"]), 60)
     lines = [
-        START,
-        f"Machine: {results['machine']}; load average {results['load_before']:.2f} before the "
-        f"run. Written by `{table_command()}` on {results['date']}.",
+        written_by(f"{results['machine']}; load average {results['load_before']:.2f} before the "
+                   "run", results["date"]) + ".",
         "",
         "| vidtl | test/top1 | test/top5 | test/mean_class_acc | train_clips_per_s | wall time |",
         "|---|---|---|---|---|---|",
         f"| {results['vidtl']} | {m['test/top1']:.3f} | {m['test/top5']:.3f} | "
         f"{m['test/mean_class_acc']:.3f} | {m['train_clips_per_s']:.2f} | "
         f"{minutes} min {seconds} s |",
-        END,
     ]
-    write_section(lines, START, END, docs)
+    TABLE.write(lines, docs)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,8 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main() -> None:
     args = build_parser().parse_args()
     results = run(args.out, args.smoke)
-    (args.out / ("smoke.json" if args.smoke else "results.json")).write_text(
-        json.dumps(results, indent=2) + "\n")
+    save_results(args.out / ("smoke.json" if args.smoke else "results.json"), results)
     print(json.dumps(results["metrics"]), flush=True)
     write_readme(results, docs_page(args, README))
 

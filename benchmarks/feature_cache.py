@@ -18,29 +18,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
+from functools import partial
 from pathlib import Path
 
-from docs_section import (
-    REPO,
-    benchmark_parser,
-    command_list,
-    docs_page,
-    machine,
-    table_command,
-    write_section,
-)
-from training_rows import (
-    final_test_top1,
-    record,
-    run_metrics,
-    tiny_synthetic,
-    train_command,
-    train_row,
-)
+from docs_section import REPO, benchmark_parser, command_list, docs_page
+from runner import Table, run_rows, written_by
+from training_rows import final_test_top1, run_metrics, tiny_synthetic, train_command, train_row
 
-START = "<!-- benchmarks/feature_cache.py: start -->"
-END = "<!-- benchmarks/feature_cache.py: end -->"
+TABLE = Table("benchmarks/feature_cache.py")
 HEAD = ["finetune=linear_probe", "model/temporal=transformer", "logger=none",
         "callbacks.progress_bar=null", "test=false"]
 ROWS = {"decoded video": [], "cached features": ["feature_cache.enabled=true"]}
@@ -48,7 +33,7 @@ SMOKE = [*tiny_synthetic("test_resnet", video_frames=12), "feature_cache.train_v
 
 
 def row_overrides(name: str, epochs: int, out: Path, smoke: bool) -> list[str]:
-    """Every override of the row's ``vidtl.train`` run."""
+    """Every override of the row's ``vidtl-train`` run."""
     return [*HEAD, *ROWS[name], f"trainer.max_epochs={epochs}", f"paths.data_dir={out / 'data'}",
             *(SMOKE if smoke else [])]
 
@@ -70,10 +55,8 @@ def run_row(name: str, epochs: int, out: Path, smoke: bool) -> dict:
 
 def write_docs(rows: dict, epochs: int, load_before: float, docs: Path | None) -> None:
     video, cached = rows["decoded video"], rows["cached features"]
-    lines = [START,
-             f"Machine: {machine()}. Written by `{table_command()}` on "
-             f"{time.strftime('%Y-%m-%d')}; {epochs} epochs; the 1-minute load average "
-             f"before the first row was {load_before:.1f}.", "",
+    lines = [f"{written_by()}; {epochs} epochs; the 1-minute load average before the first "
+             f"row was {load_before:.1f}.", "",
              "| head trained on | epoch (s) | whole run (min) | test top-1 |", "|---|---|---|---|"]
     for r in (video, cached):
         lines.append(f"| {r['row']} | {r['epoch_seconds']:.2f} | {r['minutes']:.1f} | "
@@ -82,8 +65,8 @@ def write_docs(rows: dict, epochs: int, load_before: float, docs: Path | None) -
     lines += ["", f"Epochs from the cache are {speedup:.0f}x faster; the whole run includes the "
               "one-off extraction (4 views of every training video and the validation clips) "
               "and the test on decoded video.",
-              *command_list({r["row"]: r["command"] for r in (video, cached)}), END]
-    write_section(lines, START, END, docs)
+              *command_list({r["row"]: r["command"] for r in (video, cached)})]
+    TABLE.write(lines, docs)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,12 +82,9 @@ def main() -> None:
     if args.smoke:
         args.epochs, args.out = 1, args.out / "smoke"
     args.out.mkdir(parents=True, exist_ok=True)
-    rows: dict = {}
     load_before = os.getloadavg()[0]  # other work on the machine slows both rows
-    for name in ROWS:
-        row = run_row(name, args.epochs, args.out, args.smoke)
-        print(row, flush=True)
-        rows = record(args.out / "results.json", name, row)
+    row = partial(run_row, epochs=args.epochs, out=args.out, smoke=args.smoke)
+    rows = run_rows(ROWS, row, args.out / "results.json")
     write_docs(rows, args.epochs, load_before, docs_page(args))
 
 

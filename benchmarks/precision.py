@@ -13,26 +13,16 @@ between this script's markers), with the command that wrote the table.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import torch
-from docs_section import (
-    REPO,
-    benchmark_parser,
-    command_list,
-    docs_page,
-    machine,
-    relative,
-    table_command,
-    write_section,
-)
+from docs_section import REPO, benchmark_parser, command_list, docs_page, machine
+from runner import Table, command_row, run_rows, save_results, written_by
 
-START, END = "<!-- benchmarks/precision.py: start -->", "<!-- benchmarks/precision.py: end -->"
+TABLE = Table("benchmarks/precision.py")
 
 VARIANTS = {
     "fp32 eager": ["precision=32", "channels_last=false", "compile=false"],
@@ -42,12 +32,6 @@ VARIANTS = {
     "bf16 + channels_last + compile": ["precision=bf16-mixed", "channels_last=true",
                                        "compile=true"],
 }
-
-
-def run_json(command: list[str]) -> dict:
-    result = subprocess.run(command, check=True, cwd=REPO, capture_output=True, text=True,
-                            env={**os.environ, "WANDB_MODE": "disabled"})
-    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,33 +57,25 @@ def main() -> None:
                    "data.num_frames=8", "data.batch_size=32",
                    f"data.num_workers={os.cpu_count() or 1}", "clips=512", "steps=50",
                    "warmup_steps=10"]
-    rows = {}
-    for name, overrides in variants.items():
-        command = [*common, *overrides]
-        rows[name] = {**run_json(command),
-                      "command": relative(" ".join(["vidtl-bench-data", *command[3:]]))}
-        print(name, json.dumps(rows[name]), flush=True)
+    rows = run_rows(variants, lambda name: command_row([*common, *variants[name]]))
     baseline = rows.get("fp32 eager", next(iter(rows.values())))["model_clips_per_s"]
     results = {"machine": machine(), "date": time.strftime("%Y-%m-%d"), "smoke": args.smoke,
                "rows": rows,
                "over_fp32": {k: r["model_clips_per_s"] / baseline for k, r in rows.items()}}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / ("smoke.json" if args.smoke else "results.json")).write_text(
-        json.dumps(results, indent=2) + "\n")
+    save_results(args.out / ("smoke.json" if args.smoke else "results.json"), results)
     write_docs(results, docs_page(args))
 
 
 def write_docs(results: dict, docs: Path | None) -> None:
-    lines = [START, f"Machine: {results['machine']}. Written by `{table_command()}` "
-             f"on {results['date']}. ResNet-50 TSN-8, batch 32, 224 px.", "",
+    lines = [f"{written_by(results['machine'], results['date'])}. ResNet-50 TSN-8, batch 32, "
+             "224 px.", "",
              "| variant | model-only clips/s | vs fp32 eager | end-to-end clips/s |",
              "|---|---|---|---|"]
     for name, row in results["rows"].items():
         lines.append(f"| {name} | {row['model_clips_per_s']:.0f} | "
                      f"{results['over_fp32'][name]:.2f}x | {row['train_clips_per_s']:.0f} |")
-    lines += [*command_list({name: row["command"] for name, row in results["rows"].items()}),
-              END]
-    write_section(lines, START, END, docs)
+    lines += command_list({name: row["command"] for name, row in results["rows"].items()})
+    TABLE.write(lines, docs)
 
 
 if __name__ == "__main__":

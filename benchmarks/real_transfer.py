@@ -18,25 +18,14 @@ row's full command.
 from __future__ import annotations
 
 import argparse
-import json
-import time
+from functools import partial
 from pathlib import Path
 
-from docs_section import (
-    REPO,
-    SHARED,
-    benchmark_parser,
-    command_list,
-    docs_page,
-    machine,
-    table_command,
-    table_key,
-    write_section,
-)
+from docs_section import REPO, SHARED, benchmark_parser, command_list, docs_page, table_key
+from runner import Table, run_rows, this_table, written_by
 from training_rows import (
     final_test_top1,
     finished,
-    record,
     recorded_minutes,
     run_metrics,
     train_command,
@@ -44,8 +33,7 @@ from training_rows import (
 )
 from tsm_defaults import OLD_DEFAULTS
 
-START = "<!-- benchmarks/real_transfer.py: start -->"
-END = "<!-- benchmarks/real_transfer.py: end -->"
+TABLE = Table("benchmarks/real_transfer.py")
 ROWS: dict[str, tuple[str, list[str]]] = {
     "linear_probe_video": ("linear probe, head on decoded video",
                            ["finetune=linear_probe", "model/temporal=avg"]),
@@ -82,7 +70,7 @@ SMOKE = ["model/backbone=timm", "model.backbone.name=test_resnet",
 
 
 def row_overrides(name: str, epochs: int, data: Path, out: Path, smoke: bool) -> list[str]:
-    """Every override of the row's ``vidtl.train`` run: the common settings, then the row's (a
+    """Every override of the row's ``vidtl-train`` run: the common settings, then the row's (a
     key set twice keeps the later value)."""
     ordered = [*COMMON, *ROWS[name][1], f"trainer.max_epochs={epochs}",
                f"trainer.check_val_every_n_epoch={epochs}", *(SMOKE if smoke else []),
@@ -110,9 +98,7 @@ def run_row(name: str, epochs: int, out: Path, data: Path, smoke: bool, reuse: b
 
 
 def write_docs(results: list[dict], epochs: int, docs: Path | None) -> None:
-    lines = [START,
-             f"Machine: {machine()}. Written by `{table_command()}` on "
-             f"{time.strftime('%Y-%m-%d')}; {epochs} epochs, final checkpoint on the 59 test "
+    lines = [f"{written_by()}; {epochs} epochs, final checkpoint on the 59 test "
              "videos (one video is 1.7 points). Epoch: training time per epoch (loading "
              "included, validation and feature extraction excluded); minutes: the whole run.",
              "",
@@ -124,8 +110,8 @@ def write_docs(results: list[dict], epochs: int, docs: Path | None) -> None:
             f"| {r['recipe']} | {r['test_top1']:.3f} | {r['trainable_params'] / 1e6:.2f}M "
             f"({100 * r['trainable_share']:.1f}%) | {epoch} | {r['minutes']:.1f} | "
             + " ".join(f"`{o}`" for o in r["overrides"]) + " |")
-    lines += [*command_list({r["recipe"]: r["command"] for r in results}), END]
-    write_section(lines, START, END, docs)
+    lines += command_list({r["recipe"]: r["command"] for r in results})
+    TABLE.write(lines, docs)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -148,13 +134,10 @@ def main() -> None:
     if not (args.data / "train.csv").is_file():
         raise SystemExit(f"{args.data} has no train.csv: give --data (see the docstring)")
     args.out.mkdir(parents=True, exist_ok=True)
-    results: dict = {}
-    for name in args.rows:
-        row = run_row(name, args.epochs, args.out, args.data.resolve(), args.smoke, args.reuse)
-        print(json.dumps(row), flush=True)
-        results = record(args.out / "results.json", name, row)
-    table = [results[n] for n in ROWS if results.get(n, {}).get("table") == table_key(args.smoke)]
-    write_docs(table, args.epochs, docs_page(args))
+    row = partial(run_row, epochs=args.epochs, out=args.out, data=args.data.resolve(),
+                  smoke=args.smoke, reuse=args.reuse)
+    results = run_rows(args.rows, row, args.out / "results.json")
+    write_docs(this_table(results, ROWS, args.smoke), args.epochs, docs_page(args))
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
 """Temporal modules and fine-tuning schedules on the synthetic dataset, same budget each.
 
-For each row this runs ``python -m vidtl.train`` (the embedded default: 8 TSN segments, 96 px,
-CPU) with one change and a common epoch budget (``--epochs``, 16 by default), then predicts the
-test split with the final checkpoint and reports accuracy overall and on the six classes that
-form order-only pairs (MoveLeft/Right, Rotate(Counter)Clockwise, ZoomIn/Out; chance within a pair
-is 50%).
+For each row this runs ``python -m vidtl.cli.train`` (the embedded default: 8 TSN segments,
+96 px, CPU) with one change and a common epoch budget (``--epochs``, 16 by default), then
+predicts the test split with the final checkpoint and reports accuracy overall and on the six
+classes that form order-only pairs (MoveLeft/Right, Rotate(Counter)Clockwise, ZoomIn/Out; chance
+within a pair is 50%).
 
     python benchmarks/temporal.py                 # all rows, 16 epochs (about 1.5 h on 2 cores)
     python benchmarks/temporal.py --epochs 6      # the default run's budget
@@ -13,29 +13,22 @@ is 50%).
 
 Results go to ``<out>/results.json`` and to docs/benchmarks.md (or ``--docs``): a table for the
 rows that train the backbone and one for the parameter-efficient rows, each between the markers
-of its epoch budget, with the command that wrote it and each row's ``vidtl.train`` command.
+of its epoch budget, with the command that wrote it and each row's ``vidtl-train`` command.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import time
+from functools import partial
 from pathlib import Path
 
-from docs_section import (
-    REPO,
-    benchmark_parser,
-    docs_page,
-    machine,
-    table_command,
-    table_key,
-    write_section,
-)
+from docs_section import REPO, benchmark_parser, docs_page, machine, table_key
+from runner import Table, run_rows, this_table, written_by
 from training_rows import (
     finished,
     predict_test,
     recorded_minutes,
+    run_metrics,
     tiny_synthetic,
     train_command,
     train_row,
@@ -65,11 +58,11 @@ EFFICIENT_ROWS = ("st_adapter_frozen", "evl_frozen", "lora_tsm")
 PAIR_CLASSES = 6  # the first six classes of the synthetic dataset form the order-only pairs
 
 
-def markers(epochs: int, efficient: bool = False) -> tuple[str, str]:
-    """The comments that delimit the table of one epoch budget in docs/benchmarks.md (the
-    parameter-efficient rows have a table of their own)."""
-    name = f"benchmarks/temporal.py --epochs {epochs}" + (" efficient" if efficient else "")
-    return f"<!-- {name}: start -->", f"<!-- {name}: end -->"
+def table(epochs: int, efficient: bool = False) -> Table:
+    """The table of one epoch budget in docs/benchmarks.md (the parameter-efficient rows have a
+    table of their own)."""
+    return Table(f"benchmarks/temporal.py --epochs {epochs}"
+                 + (" efficient" if efficient else ""))
 
 
 # --smoke: a tiny dataset and model, a few steps; checks that the script runs end to end.
@@ -95,7 +88,7 @@ def run_row(name: str, epochs: int, out: Path, data_dir: Path, reuse: bool = Fal
         minutes = recorded_minutes(run_dir)  # trained by an earlier invocation
     else:
         minutes = train_row([*overrides, f"paths.data_dir={data_dir}"], run_dir)
-    metrics = json.loads((run_dir / "metrics.json").read_text())
+    metrics = run_metrics(run_dir)
     labels, predictions = predict_test(run_dir / "checkpoints" / "last.ckpt")
     correct = predictions == labels
     pairs = labels < PAIR_CLASSES
@@ -115,11 +108,8 @@ def run_row(name: str, epochs: int, out: Path, data_dir: Path, reuse: bool = Fal
 
 def write_docs(results: list[dict], epochs: int, efficient: bool, docs: Path | None) -> None:
     """The table of ``results`` (rows of one table), between the markers of its epoch budget."""
-    start, end = markers(epochs, efficient)
     lines = [
-        start,
-        f"Machine: {machine(python=True)}. Written by `{table_command()}` on "
-        f"{time.strftime('%Y-%m-%d')}.",
+        f"{written_by(machine(python=True))}.",
         "",
         "| row | test top-1 | order-only pairs (6 classes) | other 2 classes | trained "
         "parameters | command |",
@@ -134,8 +124,7 @@ def write_docs(results: list[dict], epochs: int, efficient: bool, docs: Path | N
             f"| {r['row']} | {r['test_top1']:.3f} | {r['pairs_top1']:.3f} | "
             f"{r['others_top1']:.3f} | {trained} | `{r['command']}` |"
         )
-    lines.append(end)
-    write_section(lines, start, end, docs)
+    table(epochs, efficient).write(lines, docs)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -158,18 +147,15 @@ def main() -> None:
     folder = "smoke" if args.smoke else f"epochs{args.epochs}"
     out = args.out or REPO / "logs" / "benchmarks" / "temporal" / folder
     out.mkdir(parents=True, exist_ok=True)
-    results_file = out / "results.json"
-    results = json.loads(results_file.read_text()) if results_file.exists() else {}
-    for name in rows:
-        data_dir = out / "data" if args.smoke else args.data_dir
-        results[name] = run_row(name, epochs, out, data_dir, args.reuse, args.smoke)
-        print(json.dumps(results[name]), flush=True)
-        results_file.write_text(json.dumps(results, indent=2))  # nothing lost if a row fails
+    data_dir = out / "data" if args.smoke else args.data_dir
+    row = partial(run_row, epochs=epochs, out=out, data_dir=data_dir, reuse=args.reuse,
+                  smoke=args.smoke)
+    results = run_rows(rows, row, out / "results.json")
     for efficient in (False, True):
-        table = [results[name] for name in ROWS if (name in EFFICIENT_ROWS) == efficient
-                 and results.get(name, {}).get("table") == table_key(args.smoke)]
-        if table:
-            write_docs(table, args.epochs, efficient, docs_page(args))
+        same = this_table(results, [n for n in ROWS if (n in EFFICIENT_ROWS) == efficient],
+                          args.smoke)
+        if same:
+            write_docs(same, args.epochs, efficient, docs_page(args))
 
 
 if __name__ == "__main__":

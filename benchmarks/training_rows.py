@@ -1,5 +1,5 @@
-"""Shared by the accuracy benchmarks: train one row with ``python -m vidtl.train`` and score the
-test split with the row's final checkpoint (no selection on the test split)."""
+"""Shared by the accuracy benchmarks: train one row with ``python -m vidtl.cli.train`` and
+score the test split with the row's final checkpoint (no selection on the test split)."""
 
 from __future__ import annotations
 
@@ -26,14 +26,15 @@ def tiny_synthetic(backbone: str, video_frames: int) -> list[str]:
 
 
 def train_command(overrides: list[str]) -> str:
-    """How a table shows a row's training: ``python -m vidtl.train`` with every override, paths
-    relative to the checkout (the run folder, which changes no result, is added by train_row)."""
-    return relative(" ".join(["python -m vidtl.train", *overrides]))
+    """How a table shows a row's training: ``python -m vidtl.cli.train`` with every override,
+    paths relative to the checkout (the run folder, which changes no result, is added by
+    train_row)."""
+    return relative(" ".join(["python -m vidtl.cli.train", *overrides]))
 
 
 def train_row(overrides: list[str], run_dir: Path) -> float:
-    """Run ``vidtl.train`` with ``overrides`` into ``run_dir``; return the minutes it took."""
-    command = [sys.executable, "-m", "vidtl.train", *overrides, f"hydra.run.dir={run_dir}"]
+    """Run ``vidtl-train`` with ``overrides`` into ``run_dir``; return the minutes it took."""
+    command = [sys.executable, "-m", "vidtl.cli.train", *overrides, f"hydra.run.dir={run_dir}"]
     start = time.perf_counter()
     subprocess.run(command, check=True, cwd=REPO, stdout=subprocess.DEVNULL,
                    env={**os.environ, "WANDB_MODE": "disabled"})
@@ -44,7 +45,7 @@ def predict_test(checkpoint_path: Path) -> tuple[Any, Any]:
     """Labels and predictions of the test split, from a vidtl checkpoint (its own test
     protocol: views scored and averaged as vidtl-eval does)."""
     from vidtl.assembly.data import build_datamodule
-    from vidtl.evaluation.views import aggregate_views, score_views
+    from vidtl.evaluation.view_scores import aggregate_views, score_views
     from vidtl.inference.checkpoint_model import load_trained_model
 
     model = load_trained_model(checkpoint_path)
@@ -69,17 +70,6 @@ def final_test_top1(run_dir: Path) -> float:
 
 def run_metrics(run_dir: Path) -> dict:
     return json.loads((run_dir / "metrics.json").read_text())
-
-
-def record(results_file: Path, name: str, row: dict) -> dict:
-    """Add ``row`` to ``results_file`` (re-read first, so that several processes running other
-    rows of the same benchmark keep each other's rows); return every row."""
-    results = json.loads(results_file.read_text()) if results_file.exists() else {}
-    results[name] = row
-    partial = results_file.with_suffix(".partial")
-    partial.write_text(json.dumps(results, indent=2))
-    partial.replace(results_file)  # nothing lost if a row fails
-    return results
 
 
 def finished(run_dir: Path) -> bool:

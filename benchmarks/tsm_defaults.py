@@ -22,24 +22,14 @@ benchmark's markers, with the command that wrote the table and each row's full c
 from __future__ import annotations
 
 import argparse
-import json
-import time
+from functools import partial
 from pathlib import Path
 
-from docs_section import (
-    REPO,
-    benchmark_parser,
-    command_list,
-    docs_page,
-    machine,
-    table_command,
-    table_key,
-    write_section,
-)
-from training_rows import final_test_top1, record, train_command, train_row
+from docs_section import REPO, benchmark_parser, command_list, docs_page, table_key
+from runner import Table, run_rows, this_table, written_by
+from training_rows import final_test_top1, train_command, train_row
 
-START = "<!-- benchmarks/tsm_defaults.py: start -->"
-END = "<!-- benchmarks/tsm_defaults.py: end -->"
+TABLE = Table("benchmarks/tsm_defaults.py")
 
 OLD_DEFAULTS = ["optimizer=sgd", "optimizer.lr=0.01", "scheduler.warmup_epochs=1",
                 "model.dropout=0.5", "data.train_crop=multi_scale",
@@ -78,7 +68,7 @@ SMOKE = ["model/backbone=timm", "model.backbone.name=test_resnet",
 
 
 def row_overrides(name: str, epochs: int, data_root: Path, smoke: bool) -> list[str]:
-    """Every override of the row's ``vidtl.train`` run."""
+    """Every override of the row's ``vidtl-train`` run."""
     return [*COMMON, *ROWS[name], f"trainer.max_epochs={epochs}", *(SMOKE if smoke else []),
             f"data.root={data_root}"]
 
@@ -92,10 +82,8 @@ def run_row(name: str, epochs: int, out: Path, data_root: Path, smoke: bool) -> 
 
 
 def write_docs(results: list[dict], epochs: int, docs: Path | None) -> None:
-    lines = [START,
-             f"Machine: {machine()}. Written by `{table_command()}` on "
-             f"{time.strftime('%Y-%m-%d')}; {epochs} epochs, test split scored with the final "
-             "checkpoint, chance 0.25.", "",
+    lines = [f"{written_by()}; {epochs} epochs, test split scored with the final checkpoint, "
+             "chance 0.25.", "",
              "Row `0.2 defaults` runs " + " ".join(f"`{o}`" for o in OLD_DEFAULTS) + "; the "
              "others name what they change of it. Minutes: wall time, with other benchmarks "
              "sharing the 2 cores.", "",
@@ -105,8 +93,8 @@ def write_docs(results: list[dict], epochs: int, docs: Path | None) -> None:
         changes = (" ".join(f"`{o}`" for o in own) if r["row"] != "defaults"
                    else "none: today's defaults")
         lines.append(f"| {r['row']} | {r['test_top1']:.3f} | {r['minutes']:.1f} | {changes} |")
-    lines += [*command_list({r["row"]: r["command"] for r in results}), END]
-    write_section(lines, START, END, docs)
+    lines += command_list({r["row"]: r["command"] for r in results})
+    TABLE.write(lines, docs)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -129,13 +117,10 @@ def main() -> None:
     else:
         spec = DirectionSpec()
     data_root = ensure_direction_dataset(args.out / "data", spec)
-    results: dict = {}
-    for name in args.rows:
-        row = run_row(name, args.epochs, args.out, data_root, args.smoke)
-        print(json.dumps(row), flush=True)
-        results = record(args.out / "results.json", name, row)
-    table = [results[n] for n in ROWS if results.get(n, {}).get("table") == table_key(args.smoke)]
-    write_docs(table, args.epochs, docs_page(args))
+    row = partial(run_row, epochs=args.epochs, out=args.out, data_root=data_root,
+                  smoke=args.smoke)
+    results = run_rows(args.rows, row, args.out / "results.json")
+    write_docs(this_table(results, ROWS, args.smoke), args.epochs, docs_page(args))
 
 
 if __name__ == "__main__":

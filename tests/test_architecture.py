@@ -17,12 +17,12 @@ LAYERS = [
     ["vidtl.data.annotations", "vidtl.data.frames", "vidtl.models"],
     ["vidtl.data.clips", "vidtl.finetune", "vidtl.evaluation"],
     ["vidtl.data.shards", "vidtl.data.loading"],
-    ["vidtl.data.tools", "vidtl.callbacks"],
+    ["vidtl.data.tools", "vidtl.callbacks", "vidtl.sweeps"],
     ["vidtl.training"],
     ["vidtl.assembly"],
     ["vidtl.inference"],
     ["vidtl.cli"],
-    ["vidtl.train", "vidtl.eval", "vidtl"],  # entry points; the package face (vidtl.load)
+    ["vidtl"],  # the package face (vidtl.load)
 ]
 LAYER = {name: depth for depth, names in enumerate(LAYERS) for name in names}
 

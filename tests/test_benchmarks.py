@@ -16,7 +16,7 @@ import pytest
 from helpers import make_video
 
 ROOT = Path(__file__).resolve().parents[1]
-HELPERS = {"docs_section.py", "training_rows.py"}
+HELPERS = {"docs_section.py", "runner.py", "training_rows.py"}
 SCRIPTS = sorted(p.name for p in (ROOT / "benchmarks").glob("*.py") if p.name not in HELPERS)
 
 

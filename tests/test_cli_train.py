@@ -180,7 +180,7 @@ def test_multirun_two_jobs(tiny_dataset, tmp_path):
     sweep = tmp_path / "sweep"
     overrides = [o for o in tiny_train_overrides(tmp_path, tiny_dataset)
                  if not o.startswith("paths.output_dir")]
-    command = [sys.executable, "-m", "vidtl.train", "-m", "optimizer.lr=0.01,0.001",
+    command = [sys.executable, "-m", "vidtl.cli.train", "-m", "optimizer.lr=0.01,0.001",
                f"hydra.sweep.dir={sweep}", "trainer.limit_train_batches=1",
                "trainer.limit_val_batches=1", "test=false", *overrides]
     env = {**os.environ, "WANDB_MODE": "disabled"}
@@ -222,7 +222,7 @@ def test_every_config_option_composes(group, options, tmp_path):
 
 
 def test_cli_prints_one_clear_message_for_bad_input(tmp_path):
-    command = [sys.executable, "-m", "vidtl.train", f"hydra.run.dir={tmp_path / 'run'}",
+    command = [sys.executable, "-m", "vidtl.cli.train", f"hydra.run.dir={tmp_path / 'run'}",
                "data=ucf101", f"data.root={tmp_path / 'UCF-101'}"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300,
                             env={**os.environ, "WANDB_MODE": "disabled"})

@@ -1,3 +1,4 @@
+import logging
 import pickle
 from pathlib import Path
 
@@ -89,6 +90,23 @@ def test_header_overstating_frame_count_is_reported_with_the_replaced_clip(tmp_p
     clip = error.value.frames
     assert clip.shape == (3, 48, 64, 3)
     assert pickle.loads(pickle.dumps(error.value)).reason == error.value.reason
+
+
+@pytest.mark.parametrize("backend", ["decord", "torchcodec"])
+def test_a_failed_batch_read_is_logged_once_before_the_slow_path(tmp_path, backend, caplog):
+    """The readers that read a clip's frames together fall back to a slower path when that
+    fails; the batch error is logged first (once per reader), naming the video."""
+    require_decoder(backend)
+    path = _faststart_mp4_truncated(tmp_path / "cut.mp4", 40)
+    reader = open_video(path, backend)
+    with caplog.at_level(logging.DEBUG, logger=f"vidtl.data.frames.{backend}_reader"):
+        for _ in range(2):
+            with pytest.raises(PartialDecodeError):
+                reader.get_frames(np.array([0, 10, 39]))
+    logged = [r.getMessage() for r in caplog.records if r.name.endswith(f"{backend}_reader")]
+    assert len(logged) == 1, logged
+    assert str(path) in logged[0]
+    assert "Error sending packet" in logged[0] or "Invalid data" in logged[0]  # FFmpeg's error
 
 
 @pytest.mark.parametrize("policy", ["replace", "skip", "fail"])

@@ -11,7 +11,7 @@ import pytest
 
 @pytest.mark.slow
 def test_default_run_learns(tmp_path):
-    command = shutil.which("vidtl-train") or f"{sys.executable} -m vidtl.train"
+    command = shutil.which("vidtl-train") or f"{sys.executable} -m vidtl.cli.train"
     env = {**os.environ, "WANDB_MODE": "disabled"}
     env.pop("VIDTL_DATA_DIR", None)
     env.pop("VIDTL_LOG_DIR", None)

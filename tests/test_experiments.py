@@ -13,11 +13,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def train_from_experiment(folder: str, tiny_dataset, run_dir, *args: str) -> None:
-    """``python -m vidtl.train -cd experiments/<folder> ARGS`` with tiny settings, from the
+    """``python -m vidtl.cli.train -cd experiments/<folder> ARGS`` with tiny settings, from the
     repository root (so that ``experiments.`` is importable)."""
     overrides = [o.replace("paths.output_dir", "hydra.run.dir")
                  for o in tiny_train_overrides(run_dir, tiny_dataset, "test=false")]
-    command = [sys.executable, "-m", "vidtl.train", "-cd", f"experiments/{folder}", *args,
+    command = [sys.executable, "-m", "vidtl.cli.train", "-cd", f"experiments/{folder}", *args,
                *overrides]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600,
                             env={**os.environ, "WANDB_MODE": "disabled"})

@@ -170,7 +170,7 @@ def test_ddp_on_cpu_with_gradual_unfreeze(tiny_dataset, tmp_path):
                                      "finetune.unfreeze_epochs=[1]", "test=false",
                                      "lr_reference_batch=4")
     overrides = [o.replace("paths.output_dir", "hydra.run.dir") for o in overrides]
-    result = subprocess.run([sys.executable, "-m", "vidtl.train", *overrides],
+    result = subprocess.run([sys.executable, "-m", "vidtl.cli.train", *overrides],
                             capture_output=True, text=True, timeout=600,
                             env={**os.environ, "WANDB_MODE": "disabled"})
     assert result.returncode == 0, result.stderr[-3000:]

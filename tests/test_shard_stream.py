@@ -282,7 +282,7 @@ def test_s3_errors_name_the_url_and_what_to_check(s3_env, monkeypatch, tmp_path)
 
 def test_the_cli_says_what_is_wrong_in_one_line(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "vidtl.train", f"hydra.run.dir={tmp_path}", "data.source=stream",
+        [sys.executable, "-m", "vidtl.cli.train", f"hydra.run.dir={tmp_path}", "data.source=stream",
          f"data.shards={tmp_path / 'none'}"], capture_output=True, text=True, timeout=300,
         env={**os.environ, "WANDB_MODE": "disabled"})
     assert result.returncode == 2 and "Traceback" not in result.stderr
@@ -305,7 +305,7 @@ def test_two_process_ddp_reads_each_video_once(shards, tiny_dataset, tiny_checkp
         run, tiny_dataset, "data.source=stream", f"data.shards={shards}", "data.root=/nowhere",
         "data.num_workers=1", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
         "trainer.limit_train_batches=null", "trainer.max_epochs=2", "test=false")]
-    result = subprocess.run([sys.executable, "-m", "vidtl.train", *overrides],
+    result = subprocess.run([sys.executable, "-m", "vidtl.cli.train", *overrides],
                             capture_output=True, text=True, timeout=600, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     # 32 training videos, 2 ranks, batches of 4: 4 steps an epoch each (one rank alone: 8)

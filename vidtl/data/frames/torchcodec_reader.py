@@ -82,6 +82,7 @@ class TorchCodecReader:
         self.device = str(device)
         self.cpu_fallback = False  # set when NVDEC could not decode the file
         self._fallback_reported = False
+        self._batch_error_reported = False
 
     def __len__(self) -> int:
         return self._length
@@ -90,10 +91,19 @@ class TorchCodecReader:
         indices = np.clip(np.asarray(indices, dtype=np.int64), 0, self._length - 1)
         try:
             frames = self._decoder.get_frames_at(indices.tolist()).data
-        except Exception:
+        except Exception as error:  # a frame the file promises but cannot give: one by one
+            self._report_batch_error(error)
             return frames_one_by_one(self.path, lambda i: self._decoder[i].cpu().numpy(), indices)
         self._report_cpu_fallback()
         return frames.cpu().numpy()
+
+    def _report_batch_error(self, error: Exception) -> None:
+        """Log, once per reader, why a batch read failed before the frames are read one by one
+        (which then says which frames failed, if any)."""
+        if not self._batch_error_reported:
+            self._batch_error_reported = True
+            log.debug("%s: torchcodec could not read the frames together (%s); reading them one "
+                      "by one", self.path, _first_line(error))
 
     def _report_cpu_fallback(self) -> None:
         """On the GPU, warn once per file when NVDEC could not decode it and torchcodec fell
