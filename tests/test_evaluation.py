@@ -238,3 +238,16 @@ def test_ddp_evaluation_counts_every_video_once(checkpoint, tiny_dataset, tmp_pa
     assert sorted(row["video"] for row in rows) == sorted(test_videos[1:])  # 15, each once
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["test/top1"] == pytest.approx(sum(int(r["correct"]) for r in rows) / 15)
+
+
+@pytest.mark.parametrize("aggregation,chunk,message", [
+    ("bogus", 32, "view_aggregation must be one of"), ("softmax", 0, "view_chunk must be"),
+    ("softmax", 1.5, "view_chunk must be"), ("softmax", True, "view_chunk must be"),
+    ("softmax", None, "view_chunk must be")])
+def test_view_scoring_settings_are_checked_by_name(aggregation, chunk, message):
+    from vidtl.core.errors import UserError
+    from vidtl.evaluation.view_scores import check_view_scoring
+
+    with pytest.raises(UserError, match=message):
+        check_view_scoring(aggregation, chunk)
+    check_view_scoring("logits", 4)

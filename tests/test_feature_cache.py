@@ -113,3 +113,37 @@ def test_swapped_labels_are_another_cache_entry(tiny_dataset, tmp_path):
                            for row, label in zip(rows[1:], labels[::-1])]
     train_list.write_text("\n".join(swapped) + "\n")
     assert identity() != before
+
+
+def test_what_cached_features_would_silently_skip_is_refused_before_extraction():
+    """A subclass that changes clip logits must say what it does to features; CutMix alone
+    has no pixels to cut (both before any video is read)."""
+    from torch import nn
+
+    from vidtl.finetune.schedule import FinetuneSchedule
+    from vidtl.models.backbones import create_backbone
+    from vidtl.models.classifier import VideoClassifier
+    from vidtl.models.temporal import AvgPool
+    from vidtl.training.feature_cache import check_cacheable
+    from vidtl.training.module import VideoClassificationModule
+
+    class Scaled(VideoClassificationModule):
+        def forward_clips(self, clips):
+            return 2 * super().forward_clips(clips)
+
+    class ScaledBoth(Scaled):
+        def forward_features(self, features):
+            return 2 * super().forward_features(features)
+
+    def module(cls, **options):
+        net = create_backbone("test_efficientnet", pretrained=False)
+        return cls(VideoClassifier(net, AvgPool(net.num_features), 8), list("abcdefgh"),
+                   finetune=FinetuneSchedule("linear_probe"), **options)
+
+    with pytest.raises(UserError, match="overrides forward_clips.*forward_features too"):
+        check_cacheable(module(Scaled))
+    check_cacheable(module(ScaledBoth))
+    with pytest.raises(UserError, match="no pixels to cut"):
+        check_cacheable(module(VideoClassificationModule, cutmix_alpha=1.0))
+    check_cacheable(module(VideoClassificationModule, cutmix_alpha=1.0, mixup_alpha=0.2))
+    assert isinstance(module(ScaledBoth).classifier, nn.Module)

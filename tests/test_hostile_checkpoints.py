@@ -400,6 +400,23 @@ def test_loader_settings_come_from_the_machine_not_the_checkpoint(tmp_path):
         checkpoint_data({**saved, "root": str(tmp_path / "gone")}, {}, "run.ckpt")
 
 
+
+def test_eval_generates_only_in_a_folder_the_command_line_names(tmp_path):
+    """data=from_checkpoint lists every data key, synthetic too: generating a dataset (which
+    rewrites the folder) is refused unless data.root is given; '' clears a key."""
+    from vidtl.assembly.checkpoint_data import checkpoint_data
+
+    saved = {"root": str(tmp_path), "extra_val_lists": ["a.csv"], "device_frame_size": [8, 8]}
+    spec = {"_target_": "vidtl.data.tools.synthetic.SyntheticVideoSpec", "seed": 5}
+    with pytest.raises(UserError, match="data.synthetic generates.*give data.root"):
+        checkpoint_data(saved, {"synthetic": spec}, "run.ckpt")
+    assert checkpoint_data(saved, {"synthetic": spec, "root": str(tmp_path)},
+                           "run.ckpt").config.synthetic.seed == 5
+    cleared = checkpoint_data(saved, {"extra_val_lists": "", "device_frame_size": ""},
+                              "run.ckpt").config
+    assert list(cleared.extra_val_lists) == [] and cleared.device_frame_size is None
+
+
 def test_messages_quote_no_line_of_a_file_the_checkpoint_named(tiny_checkpoint, tiny_dataset,
                                                               tmp_path, capfd, caplog):
     """Attack 6: the checkpoint points ``data.train_list`` at any readable file."""

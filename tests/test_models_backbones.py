@@ -143,3 +143,36 @@ def test_timm_num_features_is_the_output_size(name):
     backbone = create_backbone(name, pretrained=False)
     with torch.no_grad():
         assert backbone(torch.zeros(1, 3, 64, 64)).shape == (1, backbone.num_features)
+
+
+def test_weights_that_cannot_be_fetched_say_how_to_go_on_without_a_network(monkeypatch):
+    """Offline, a pretrained backbone's download fails with a network error deep in
+    torchvision or huggingface_hub; the user gets one error naming the way on."""
+    from urllib.error import URLError
+
+    import torch.hub
+
+    from vidtl.models.backbones import WeightsUnavailableError, create_backbone
+
+    def offline(*args, **kwargs):
+        raise URLError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    with pytest.raises(WeightsUnavailableError, match=r"pretrained=false.*local checkpoint"):
+        create_backbone("torchvision:resnet18", pretrained=True)
+    assert create_backbone("torchvision:resnet18", pretrained=False).num_features == 512
+
+
+def test_a_file_holding_a_tensor_twice_or_keys_that_are_not_names_is_refused(tmp_path):
+    """Whichever copy came last used to win silently."""
+    from vidtl.models.backbones import PretrainedMismatchError, create_backbone, load_local_weights
+
+    model = create_backbone("test_efficientnet", pretrained=False).model
+    state = model.state_dict()
+    twice = {**state, **{f"module.{k}": torch.zeros_like(v) for k, v in state.items()}}
+    torch.save(twice, tmp_path / "twice.pth")
+    with pytest.raises(PretrainedMismatchError, match="two tensors for the backbone's"):
+        load_local_weights(model, tmp_path / "twice.pth")
+    torch.save({**state, 7: torch.zeros(1)}, tmp_path / "numbers.pth")
+    with pytest.raises(PretrainedMismatchError, match="keys are not names"):
+        load_local_weights(model, tmp_path / "numbers.pth")

@@ -111,6 +111,14 @@ def test_predict_takes_a_path_or_uint8_frames_of_any_size(subclass_run, tiny_dat
     assert torch.allclose(single, expected.detach(), atol=1e-5)
     with pytest.raises(VideoInputError, match=r"uint8 RGB frames \(T, H, W, 3\)"):
         model.predict(frames.astype(np.float32))
+    flipped = model.probabilities(frames[:, :, ::-1])  # a view with negative strides
+    assert torch.allclose(flipped[0], batch[1], atol=1e-5)
+    for odd, message in ((frames[:0], "at least one frame"), (np.stack([frames])[:0], "empty"),
+                         (frames[:, :0], "at least one frame")):
+        with pytest.raises(VideoInputError, match=message):
+            model.predict(odd)
+    with pytest.raises(VideoInputError, match="top_k must be"):
+        model.predict(frames, top_k=0)
 
 
 @pytest.mark.parametrize("fmt", ["torchscript", "onnx"])

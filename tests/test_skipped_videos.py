@@ -43,3 +43,18 @@ def test_a_path_may_hold_a_tab():
     assert parse_line("/v/a\tb.mp4\tpartial\tdecoded 3 of 8 frames") == (
         "/v/a\tb.mp4", Entry(PARTIAL, "decoded 3 of 8 frames"))
     assert parse_line("/v/a.mp4") == ("/v/a.mp4", Entry("skipped", ""))
+
+
+def test_any_file_name_and_any_line_read_back_are_listed_once_and_stay_stable(tmp_path):
+    """A path with a line break or bytes that are not UTF-8 is one record; an unreadable kind
+    or a 0.4 reason with a tab does not grow at each rewrite (a resumed run rewrites)."""
+    log = SkippedVideoLog(tmp_path / "skipped_videos.txt")
+    log.add(Path("/v/two\nlines.mp4"), "broken")
+    log.add(Path("/v/sep\u2028line.mp4"), "broken")
+    log.add(Path(b"/v/bad\xffname.mp4".decode(errors="surrogateescape")), "broken")
+    with log.path.open("a") as file:
+        file.write("/v/c.mp4\tbogus\treason\n/v/d.mp4\tan old\treason with a tab\n")
+    assert log.compact() == 5
+    first = log.path.read_bytes()
+    assert log.compact() == 5 and log.path.read_bytes() == first  # stable when read back
+    assert len(first.splitlines()) == 5 and b"\\x0a" in first and b"bad\xffname" in first

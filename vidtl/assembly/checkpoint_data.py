@@ -33,7 +33,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from vidtl.assembly.data import DATA_SETTINGS, data_options
 from vidtl.core.errors import UserError
-from vidtl.core.settings import CHOICE, GEOMETRY, LOCATION, MACHINE, keys_with
+from vidtl.core.settings import CHOICE, GEOMETRY, LOCATION, MACHINE, defaults_of, keys_with
 from vidtl.data.annotations.dataset_settings import FormatOptions
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,8 @@ LOCATION_KEYS = keys_with(LOCATION, (*DATA_SETTINGS, FormatOptions))
 CHOICE_KEYS = keys_with(CHOICE, DATA_SETTINGS)
 GEOMETRY_KEYS = keys_with(GEOMETRY, DATA_SETTINGS)
 MACHINE_KEYS = keys_with(MACHINE, DATA_SETTINGS)
+DECLARED_DEFAULTS = {k: v for cls in (*DATA_SETTINGS, FormatOptions)
+                     for k, v in defaults_of(cls).items()}
 URL = re.compile(r"^\s*[A-Za-z][A-Za-z0-9+.-]*://")
 
 
@@ -58,6 +60,10 @@ def checkpoint_data(saved: Mapping[str, Any], overrides: Mapping[str, Any],
                     origin: str) -> CheckpointData:
     """The saved data config of checkpoint ``origin`` with the command line's ``overrides``
     (its non-null ``data.*`` keys), held to the rules of the module docstring."""
+    if overrides.get("synthetic") not in (None, "") and "root" not in overrides:
+        raise UserError(f"{origin}: data.synthetic generates a dataset, which vidtl-eval does "
+                        f"only in a folder the command line names: give data.root=... with it")
+    overrides = {key: _cleared(key, value) for key, value in overrides.items()}
     data = dict(saved)
     defaults = data_options(root="unused")
     for key in MACHINE_KEYS:
@@ -86,6 +92,15 @@ def checkpoint_data(saved: Mapping[str, Any], overrides: Mapping[str, Any],
               and key not in overrides]  # a format of the checkpoint's may name files too
     return CheckpointData(OmegaConf.create(data),
                           all(key in overrides for key in named) and not nested)
+
+
+def _cleared(key: str, value: Any) -> Any:
+    """An empty value on the command line clears the checkpoint's: the key's declared
+    default (a list key's empty list)."""
+    if value != "":
+        return value
+    default = DECLARED_DEFAULTS.get(key)
+    return list(default) if isinstance(default, tuple) else default
 
 
 def with_checkpoint_geometry(data: DictConfig, saved: Mapping[str, Any]) -> DictConfig:

@@ -148,8 +148,18 @@ def clip_length(data: DictConfig) -> int:
 def loading_plan(data: DictConfig) -> LoadingPlan:
     """How ``data``'s batches are loaded (validated once)."""
     size = data.get("device_frame_size")
+    if size is not None and not (OmegaConf.is_list(size) or isinstance(size, list | tuple)):
+        raise UserError(f"data.device_frame_size must be [height, width], got {size!r}")
     return settings_from(LoadingPlan, data, device_frame_size=tuple(
-        int(s) for s in size) if size is not None else None)
+        _whole(side, "device_frame_size") for side in size) if size is not None else None)
+
+
+def _whole(value: Any, key: str) -> Any:
+    """An integer-valued number as an int (``20.0`` from a sweep's float range); anything else
+    as it is, for the setting's own check to refuse."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def build_datamodule(data: DictConfig, output_dir: str | Path | None = None,
@@ -158,7 +168,7 @@ def build_datamodule(data: DictConfig, output_dir: str | Path | None = None,
     (``quote_content``: see :func:`dataset_spec`)."""
     skipped = Path(output_dir) / "skipped_videos.txt" if output_dir is not None else None
     plan = loading_plan(data)  # first: an impossible combination is the first error
-    if data.source == "stream":
+    if settings_from(ClipSettings, data).source == "stream":
         if data.get("val_from_train") not in (None, ""):
             raise UserError("data.val_from_train with data.source=stream: a shard store holds "
                             "the subsets it was written with; carve a validation set with "

@@ -13,6 +13,7 @@ import lightning as L
 from vidtl.assembly.data import LOADER_ONLY_KEYS
 from vidtl.core.errors import UserError
 from vidtl.data.loading.datamodule import VideoDataModule
+from vidtl.data.loading.stream_datamodule import ShardStreamDataModule
 from vidtl.training.feature_cache import (
     CachedFeatureDataModule,
     FeatureCacheSettings,
@@ -38,6 +39,10 @@ def training_data(module: VideoClassificationModule, datamodule: VideoDataModule
     ``settings.cache_dir``, else ``default_cache_dir``)."""
     if settings is None or not settings.enabled:
         return datamodule
+    if isinstance(datamodule, ShardStreamDataModule):
+        raise UserError("feature_cache.enabled reads the videos of a dataset (data.source=video "
+                        "or frames); a shard stream (data.source=stream) is read as it flows: "
+                        "drop one of them")
     if len(datamodule.validation_sets) > 1:
         raise UserError("feature_cache.enabled caches one validation set; several were given "
                         "(data.extra_val_lists, or data.val_list as a list): drop them or the "

@@ -35,6 +35,7 @@ from vidtl.data.annotations.carved_validation import CARVED_LIST, carved_fingerp
 from vidtl.data.loading.datamodule import VideoDataModule
 from vidtl.data.loading.stream_datamodule import ShardStreamDataModule
 from vidtl.evaluation.reports import write_test_reports
+from vidtl.evaluation.view_scores import check_view_scoring
 from vidtl.inference.checkpoint_model import (
     CheckpointMismatchError,
     load_checkpoint,
@@ -86,6 +87,7 @@ def check_carved_validation(record: dict[str, Any], datamodule: VideoDataModule)
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Evaluate ``cfg.ckpt_path``; write and return ``metrics.json``."""
+    check_view_scoring(cfg.view_aggregation, cfg.view_chunk)
     output_dir = Path(cfg.paths.output_dir).resolve()
     output_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = load_checkpoint(cfg.ckpt_path, cfg.get("trusted_targets") or (),

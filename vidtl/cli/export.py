@@ -16,7 +16,9 @@ from omegaconf import DictConfig, OmegaConf
 from vidtl.cli import config_dir
 from vidtl.cli.errors import exit_on_user_error
 from vidtl.core.errors import UserError
+from vidtl.core.settings import settings_from
 from vidtl.core.version import __version__
+from vidtl.data.clips.clip_settings import ClipSettings
 from vidtl.inference.checkpoint_model import load_trained_model
 from vidtl.inference.export import FORMATS, export_classifier, sidecar_path
 
@@ -30,14 +32,14 @@ def export(cfg: DictConfig) -> Path:
     model = load_trained_model(cfg.ckpt_path, trusted_targets=cfg.get("trusted_targets") or (),
                                custom_imports=cfg.get("custom_imports") or (),
                                max_checkpoint_gb=cfg.get("max_checkpoint_gb"))
-    data = model.config.data
+    clip = settings_from(ClipSettings, model.config.data)  # a missing key: its default
     evaluation = model.test_pipeline().eval_transform  # the run's own clip geometry
     crop_size = evaluation.crop_size
     clip_sampling = {
         "num_frames": model.num_frames,
-        "sampler": OmegaConf.to_container(data.sampler) if OmegaConf.is_config(data.sampler)
-        else data.sampler,
-        "frame_interval": int(data.frame_interval),
+        "sampler": OmegaConf.to_container(clip.sampler) if OmegaConf.is_config(clip.sampler)
+        else clip.sampler,
+        "frame_interval": clip.frame_interval,
         "short_side": evaluation.short_side,
         "crop_size": crop_size,
         "how": "sample num_frames frames with the sampler, resize the short side to short_side, "

@@ -28,7 +28,7 @@ from vidtl.core.errors import UserError
 from vidtl.core.own_files import check_replaceable
 from vidtl.core.quoting import printable
 from vidtl.data.annotations.index import read_index
-from vidtl.evaluation.view_scores import score_views
+from vidtl.evaluation.view_scores import check_view_scoring, score_views
 from vidtl.inference.checkpoint_model import TrainedModel, load_trained_model
 from vidtl.inference.file_views import VideoViews, view_batches
 from vidtl.inference.inputs import expand_input
@@ -66,6 +66,7 @@ def extract(cfg: DictConfig) -> dict[str, np.ndarray]:
     if output.suffix != ".npz":
         raise UserError(f"output must be a .npz file, got {output}")
     check_replaceable(output, is_embeddings_file, "a vidtl-extract embeddings file")
+    check_view_scoring(cfg.view_aggregation, cfg.view_chunk)
     model = load_trained_model(cfg.ckpt_path, trusted_targets=cfg.get("trusted_targets") or (),
                                custom_imports=cfg.get("custom_imports") or (),
                                max_checkpoint_gb=cfg.get("max_checkpoint_gb"))

@@ -21,6 +21,7 @@ from vidtl.cli import config_dir
 from vidtl.cli.errors import exit_on_user_error
 from vidtl.core.errors import UserError
 from vidtl.core.quoting import printable
+from vidtl.evaluation.view_scores import check_view_scoring
 from vidtl.inference.checkpoint_model import load_trained_model
 from vidtl.inference.file_views import VideoViews, view_batches
 from vidtl.inference.inputs import expand_input
@@ -41,6 +42,7 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
     """Print and return one result per video: ``{"video", "topk"}`` or ``{"video", "error"}``."""
     if cfg.output not in OUTPUTS:
         raise UserError(f"output must be one of {OUTPUTS}, got {cfg.output!r}")
+    check_view_scoring(cfg.view_aggregation, cfg.view_chunk)
     videos = expand_input(cfg.input)
     model = load_trained_model(cfg.ckpt_path, trusted_targets=cfg.get("trusted_targets") or (),
                                custom_imports=cfg.get("custom_imports") or (),

@@ -72,7 +72,7 @@ def write_text_atomic(destination: str | Path, text: str) -> Path:
     """Write ``text`` to ``destination`` atomically; return the path."""
     destination = Path(destination)
     with atomic_path(destination) as partial:
-        partial.write_text(text)
+        partial.write_text(text, errors="surrogateescape")  # any file name
     return destination
 
 

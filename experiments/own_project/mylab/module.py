@@ -27,6 +27,10 @@ class ScaledLogitsModule(VideoClassificationModule):
     def forward_clips(self, clips: torch.Tensor) -> torch.Tensor:
         return super().forward_clips(clips) * self.log_scale.exp()
 
+    def forward_features(self, features: torch.Tensor) -> torch.Tensor:
+        """The same for cached frame features (``feature_cache.enabled``)."""
+        return super().forward_features(features) * self.log_scale.exp()
+
     def configure_param_groups(self) -> list[dict[str, Any]]:
         groups = super().configure_param_groups()
         return [*groups, {"name": "log_scale", "params": [self.log_scale], "lr_scale": 1.0}]

@@ -4,16 +4,12 @@ A dataset returns an item of a declared kind; its collate function builds the ba
 matching kind (:data:`BATCH_OF`), and that type travels to the device stage, the module, batch
 mixing and the stream: what a batch is, is never guessed from a tensor's shape.
 
-========================  ============================  ==========================================
-item                      batch                         fields
-========================  ============================  ==========================================
-:class:`ClipItem`         :class:`ClipBatch`            clips ``(B, T, C, H, W)`` uint8 (or JPEG
-                                                        bytes, ``decode_on=device``), labels
-:class:`ViewsItem`        :class:`ViewsBatch`           views ``(B, V, T, C, H, W)`` uint8 (the
-                                                        multi-view test), labels, videos
-(a cache row)             :class:`FeatureBatch`         features ``(B, T, D)`` (the feature
-                                                        cache: the backbone is skipped), labels
-========================  ============================  ==========================================
+- :class:`ClipItem` -> :class:`ClipBatch`: clips ``(B, T, C, H, W)`` uint8 (or JPEG bytes,
+  ``decode_on=device``) and labels;
+- :class:`ViewsItem` -> :class:`ViewsBatch`: views ``(B, V, T, C, H, W)`` uint8 (the multi-view
+  test), labels and the videos' numbers;
+- a feature-cache row -> :class:`FeatureBatch`: frame features ``(B, T, D)`` (the backbone is
+  skipped) and labels.
 
 Being tuples, batches unpack as before (``clips, labels = batch``), and PyTorch's pinning and
 Lightning's device moves keep their type.

@@ -46,8 +46,15 @@ def parse_line(line: str) -> tuple[str, Entry]:
     return video, Entry(REPLACED if reason.startswith(REPLACED_PREFIX_0_4) else SKIPPED, reason)
 
 
+# Characters that would end a line (str.splitlines) or a field, written escaped in a path.
+_ESCAPES = {ord(c): f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
+            for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"}
+
+
 def _line(video: str | Path, entry: Entry) -> str:
-    return f"{video}\t{entry.kind}\t{entry.reason}\n"
+    """One line: the path with line breaks escaped, the kind, the reason on one line without
+    tabs (so a line read back is read the same, whatever an earlier file held)."""
+    return f"{str(video).translate(_ESCAPES)}\t{entry.kind}\t{' '.join(entry.reason.split())}\n"
 
 
 class SkippedVideoLog:
@@ -66,10 +73,10 @@ class SkippedVideoLog:
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = _line(video, Entry(kind, " ".join(reason.split())))
+        line = _line(video, Entry(kind, reason))
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            os.write(fd, line.encode())
+            os.write(fd, line.encode(errors="surrogateescape"))  # any file name
         except OSError as error:
             if error.errno in FULL_DISK:
                 raise DiskFullError(f"{self.path}: cannot be written "
@@ -83,7 +90,7 @@ class SkippedVideoLog:
         if self.path is None or not self.path.exists():
             return {}
         listed: dict[str, Entry] = {}
-        for line in self.path.read_text().splitlines():
+        for line in self.path.read_text(errors="surrogateescape").splitlines():
             video, entry = parse_line(line)
             listed.setdefault(video, entry)
         return listed

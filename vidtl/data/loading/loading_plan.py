@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from vidtl.core.errors import UserError
 from vidtl.core.settings import LOADER_ONLY, MACHINE, setting
 from vidtl.data.annotations.records import subset_kind
-from vidtl.data.clips.pipeline import ClipPipeline
+from vidtl.data.clips.pipeline import MAX_SIDE, ClipPipeline
 from vidtl.data.clips.transforms import ClipTransform, CoverResizeTransform
 from vidtl.data.frames.sources import EncodedFrameStoreSource, FrameSource, FrameStoreSource
 from vidtl.data.loading.device_stage import DeviceStage
@@ -61,9 +61,12 @@ class LoadingPlan:
         if self.decode_on == "device" and self.augment_on != "device":
             raise UserError("data.decode_on=device decodes the JPEG frames on the device, where "
                             "the crop must run too: set data.augment_on=device with it")
-        if self.device_frame_size is not None and len(self.device_frame_size) != 2:
-            raise UserError(f"data.device_frame_size must be [height, width], got "
-                            f"{self.device_frame_size}")
+        size = self.device_frame_size
+        if size is not None and (len(size) != 2 or not all(
+                isinstance(side, int) and not isinstance(side, bool) and 1 <= side <= MAX_SIDE
+                for side in size)):
+            raise UserError(f"data.device_frame_size must be [height, width], each from 1 to "
+                            f"{MAX_SIDE}, got {size}")
 
     @property
     def decodes_on_device(self) -> bool:
