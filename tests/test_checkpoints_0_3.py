@@ -20,7 +20,7 @@ EXPECTED = json.loads((FIXTURES / "expected_logits.json").read_text())
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_a_0_3_checkpoint_gives_the_logits_it_gave_in_0_3(name):
-    model = load_trained_model(FIXTURES / f"{name}.ckpt")
+    model = load_trained_model(FIXTURES / f"{name}.pt")
     assert model.class_names == EXPECTED[name]["class_names"]
     clips = torch.randn(2, 2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
@@ -30,7 +30,7 @@ def test_a_0_3_checkpoint_gives_the_logits_it_gave_in_0_3(name):
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_a_0_3_checkpoint_predicts_and_evaluates(name, tiny_dataset, tmp_path):
-    path = FIXTURES / f"{name}.ckpt"
+    path = FIXTURES / f"{name}.pt"
     clip = torch.randint(0, 256, (2, 40, 48, 3), dtype=torch.uint8)
     prediction = vidtl.load(path, device="cpu").predict(clip, top_k=2)
     assert len(prediction.classes) == 2 and set(prediction.classes) <= set(
