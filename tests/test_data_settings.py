@@ -101,3 +101,27 @@ def test_view_scoring_defaults_are_the_modules_and_every_command_reads_the_one_f
     for command in ("train", "eval", "predict", "extract"):
         text = (conf / f"{command}.yaml").read_text()
         assert "- view_scoring" in text and "view_chunk:" not in text, command
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("num_frames", 0, r"data\.num_frames must be >= 1"),
+    ("frame_interval", 0, r"data\.frame_interval must be >= 1"),
+    ("decode_threads", -1, r"data\.decode_threads must be >= 0"),
+    ("train_crop", "bogus", r"data\.train_crop must be one of")])
+def test_clip_settings_out_of_range_name_their_key(key, value, message):
+    with pytest.raises(UserError, match=message):
+        clip_pipeline(data_options(root="unused", **{key: value}))
+
+
+def test_an_extension_point_config_that_builds_the_wrong_thing_names_its_key(tmp_path):
+    """A config (or a crafted checkpoint) naming an allowed class in the wrong slot, or options
+    the class does not take: one line naming data.<key>, not a traceback later."""
+    from vidtl.assembly.data import dataset_spec
+
+    spec = "vidtl.data.tools.synthetic.SyntheticVideoSpec"
+    with pytest.raises(UserError, match=r"data\.format: .*built a SyntheticVideoSpec, not a"):
+        dataset_spec(data_options(root=tmp_path, format={"_target_": spec}))
+    with pytest.raises(UserError, match=r"data\.format: .*cannot be built.*bogus"):
+        dataset_spec(data_options(root=tmp_path, format={"_target_": spec, "bogus": 1}))
+    with pytest.raises(UserError, match=r"data\.synthetic must be null or a SyntheticVideoSpec"):
+        dataset_spec(data_options(root=tmp_path, synthetic="foo"))

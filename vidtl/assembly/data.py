@@ -59,16 +59,37 @@ def _plain(values: dict[str, Any]) -> dict[str, Any]:
     return {k: str(v) if isinstance(v, Path) else v for k, v in values.items()}
 
 
+_CHOICE_KINDS = {"synthetic": "null or a SyntheticVideoSpec config with _target_"}
+CALLABLE_CHOICES = ("format", "backend")  # called for each dataset / video
+
+
 def _choice(value: Any, key: str) -> Any:
     """A registered name stays a name; a config with ``_target_`` becomes its object; anything
     else (a number, a list: a typo, or a crafted checkpoint) is a :class:`UserError` naming
     ``data.<key>``."""
     if isinstance(value, DictConfig) and "_target_" in value:
-        return instantiate(value)
-    if isinstance(value, str) or (value is None and key == "synthetic"):
+        try:
+            built = instantiate(value)
+        except UserError:
+            raise
+        except Exception as error:  # a class that does not take these options
+            if isinstance(error.__cause__, UserError):
+                raise error.__cause__ from None
+            reason = " ".join(str(error.__cause__ or error).split())[:300]
+            raise UserError(f"data.{key}: {value.get('_target_')!r} cannot be built from its "
+                            f"options ({reason})") from None
+        if key in CALLABLE_CHOICES and not callable(built):
+            raise UserError(f"data.{key}: {value.get('_target_')!r} built a "
+                            f"{type(built).__name__}, not a function (a format or a reader "
+                            f"factory: give _partial_: true)")
+        return built
+    if key == "synthetic":
+        if value is None:
+            return value
+    elif isinstance(value, str):
         return value
-    raise UserError(f"data.{key} must be a registered name or a config with _target_, got "
-                    f"{type(value).__name__}")
+    wanted = _CHOICE_KINDS.get(key, "a registered name or a config with _target_")
+    raise UserError(f"data.{key} must be {wanted}, got {type(value).__name__}")
 
 
 def _path(value: Any) -> Path | None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from vidtl.core.errors import UserError
 from vidtl.core.settings import CHOICE, GEOMETRY, LOADER_ONLY, LOCATION, MACHINE, setting
+from vidtl.data.clips.transforms import TRAIN_CROPS
 
 
 @dataclass(frozen=True)
@@ -31,3 +33,15 @@ class ClipSettings:
     frames_root: str | None = setting(None, LOCATION)
     shards: str | None = setting(None, LOCATION)
     on_decode_error: str = setting("replace")
+
+    def __post_init__(self) -> None:
+        """The counts a clip is made of, checked with the key they came from."""
+        for key in ("num_frames", "frame_interval"):
+            if getattr(self, key) < 1:
+                raise UserError(f"data.{key} must be >= 1, got {getattr(self, key)}")
+        if self.decode_threads < 0:
+            raise UserError(f"data.decode_threads must be >= 0 (0: the decoder's choice), got "
+                            f"{self.decode_threads}")
+        if self.train_crop not in TRAIN_CROPS:
+            raise UserError(f"data.train_crop must be one of {TRAIN_CROPS}, got "
+                            f"{self.train_crop!r}")
