@@ -105,3 +105,20 @@ def test_label_smoothing_of_an_older_checkpoint_moves_to_module():
     old = {"model": {"label_smoothing": 0.1, "dropout": 0.5}, "module": {"class_weights": None}}
     assert upgrade_config(old) == {"model": {"dropout": 0.5},
                                    "module": {"class_weights": None, "label_smoothing": 0.1}}
+
+
+def test_a_mix_batch_of_0_4_is_named_when_the_module_is_built():
+    from vidtl.models.backbones import create_backbone
+    from vidtl.models.classifier import VideoClassifier
+    from vidtl.models.temporal import AvgPool
+    from vidtl.training.module import VideoClassificationModule
+
+    class OldMixing(VideoClassificationModule):
+        def mix_batch(self, clips, labels):
+            return clips, labels
+
+    net = create_backbone("test_efficientnet", pretrained=False)
+    classifier = VideoClassifier(net, AvgPool(net.num_features), 2)
+    with pytest.raises(TypeError, match=r"mix_batch takes \(batch\) since vidtl 0.5"):
+        OldMixing(classifier, ["a", "b"])
+    VideoClassificationModule(classifier, ["a", "b"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -47,6 +48,17 @@ def accuracy_metrics(num_classes: int, prefix: str) -> MetricCollection:
         # (e.g. a first batch where top-1 and top-5 both count every clip): keep them apart.
         compute_groups=False,
     )
+
+
+def check_hook_signatures(module: L.LightningModule) -> None:
+    """A subclass's ``mix_batch`` of vidtl 0.4 (``clips, labels``) is named at once, not at
+    its first training step (0.5 passes the typed batch: docs/upgrading.md)."""
+    required = [p for p in inspect.signature(module.mix_batch).parameters.values()
+                if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if len(required) != 1:
+        raise TypeError(f"{type(module).__qualname__}.mix_batch takes (batch) since vidtl 0.5 "
+                        f"and returns (mixed batch, targets); its signature is "
+                        f"{inspect.signature(module.mix_batch)} (see docs/upgrading.md)")
 
 
 class VideoClassificationModule(L.LightningModule):
@@ -113,6 +125,7 @@ class VideoClassificationModule(L.LightningModule):
         # numbers of clips (see mean_loss)
         self.val_loss, self.test_loss = MeanLoss(), MeanLoss()
         check_view_scoring(view_aggregation, view_chunk)  # fails early on a bad value
+        check_hook_signatures(self)
         self.view_aggregation = view_aggregation
         self.view_chunk = view_chunk
         self._test_outputs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
