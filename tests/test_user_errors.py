@@ -164,3 +164,12 @@ def test_a_dataset_of_only_broken_videos_ends_in_one_line(tiny_dataset, tmp_path
     line = error_line(train, cfg, capsys)
     assert "no readable video among" in line and "Caught" not in line
     assert "Traceback" not in line and "DataLoader worker" not in line
+
+
+def test_a_target_that_moved_in_0_5_says_where_it_went():
+    from vidtl.cli.errors import missing_target
+
+    message = ("Error locating target 'vidtl.cli.sweep_table.SweepTable', set env var "
+               "HYDRA_FULL_ERROR=1 to see chained exception.\nfull_key: hydra.callbacks.sweep")
+    assert "write 'vidtl.sweeps.sweep_table.SweepTable'" in missing_target(message)
+    assert "does not exist in vidtl" in missing_target(message.replace("cli.sweep", "cli.sweepx"))

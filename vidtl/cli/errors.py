@@ -97,6 +97,15 @@ def from_worker(message: str) -> str:
     return text if text and " " not in name else last
 
 
+# What a config of the user's own may still name from vidtl 0.4 (checkpoint configs are
+# upgraded by vidtl.assembly.config_upgrade).
+MOVED_TARGETS = {
+    "vidtl.cli.sweep_table.SweepTable": "vidtl.sweeps.sweep_table.SweepTable",
+    "vidtl.callbacks.atomic_checkpoint_io.AtomicCheckpointIO":
+        "vidtl.training.atomic_checkpoint_io.AtomicCheckpointIO",
+}
+
+
 def missing_target(message: str) -> str | None:
     """Hydra's "Error locating target 'a.b.C'" (with its ``full_key``) as what to do about it."""
     found = re.search(r"Error locating target '([^']+)'", message)
@@ -106,6 +115,9 @@ def missing_target(message: str) -> str | None:
     key = re.search(r"full_key: (\S+)", message)
     where = f"{key.group(1)}._target_" if key else "_target_"
     module = target.rsplit(".", 1)[0]
+    if target in MOVED_TARGETS:
+        return (f"{where}={target!r} moved in vidtl 0.5: write {MOVED_TARGETS[target]!r} "
+                f"(see docs/upgrading.md)")
     if module.split(".")[0] == "vidtl":
         return f"{where}={target!r} does not exist in vidtl (a typo, or a name of another version)"
     return (f"{where}={target!r} cannot be imported; if it is your own code, add "
