@@ -112,7 +112,7 @@ class SweepTable(Callback):
         if path is None:
             return
         # on stderr: a run's last stdout line stays its metrics
-        print(f"sweep results: {path}", file=sys.stderr, flush=True)
+        print(f"sweep results: {path.resolve()}", file=sys.stderr, flush=True)
         on_test = [row["job"] for row in sweep_rows(path.parent)
                    if row.get("validated_on") == TEST_LIST]
         if on_test:
