@@ -58,3 +58,28 @@ def test_any_file_name_and_any_line_read_back_are_listed_once_and_stay_stable(tm
     first = log.path.read_bytes()
     assert log.compact() == 5 and log.path.read_bytes() == first  # stable when read back
     assert len(first.splitlines()) == 5 and b"\\x0a" in first and b"bad\xffname" in first
+
+
+def test_a_list_left_in_the_run_folder_is_read_bounded_and_never_written_through(tmp_path):
+    """A resumed run reads the list its folder holds (an earlier run's, or anyone's): a link
+    in its place is not followed to append elsewhere, a device is refused, not read."""
+    import os
+
+    import pytest
+
+    from vidtl.core.safe_files import RefusedFileError
+
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep\n")
+    link = tmp_path / "run" / "skipped_videos.txt"
+    link.parent.mkdir()
+    link.symlink_to(outside)
+    with pytest.raises(OSError):
+        SkippedVideoLog(link).add(Path("/v/a.mp4"), "broken")
+    assert outside.read_text() == "keep\n"
+    device = tmp_path / "dev" / "skipped_videos.txt"
+    device.parent.mkdir()
+    device.symlink_to("/dev/zero")
+    with pytest.raises(RefusedFileError, match="not a regular file"):
+        SkippedVideoLog(device).entries()
+    assert os.path.getsize(outside) == 5

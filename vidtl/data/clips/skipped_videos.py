@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Literal, NamedTuple
 
 from vidtl.core.atomic import FULL_DISK, DiskFullError, write_text_atomic
+from vidtl.core.safe_files import read_bytes
 
 log = logging.getLogger(__name__)
+MAX_LIST_BYTES = 256 << 20  # a resumed run reads the list its folder holds: bounded
 
 Kind = Literal["skipped", "replaced", "partial"]
 SKIPPED: Kind = "skipped"
@@ -74,7 +76,8 @@ class SkippedVideoLog:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         line = _line(video, Entry(kind, reason))
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        # O_NOFOLLOW: a link left in the run folder does not take the line elsewhere
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
         try:
             os.write(fd, line.encode(errors="surrogateescape"))  # any file name
         except OSError as error:
@@ -90,7 +93,8 @@ class SkippedVideoLog:
         if self.path is None or not self.path.exists():
             return {}
         listed: dict[str, Entry] = {}
-        for line in self.path.read_text(errors="surrogateescape").splitlines():
+        data = read_bytes(self.path, MAX_LIST_BYTES, "skipped-videos list")  # an earlier run's
+        for line in data.decode(errors="surrogateescape").splitlines():
             video, entry = parse_line(line)
             listed.setdefault(video, entry)
         return listed
