@@ -16,7 +16,7 @@ LAYERS = [
     ["vidtl.data", "vidtl.core"],  # a package face and the base
     ["vidtl.data.annotations", "vidtl.data.frames", "vidtl.models"],
     ["vidtl.data.clips", "vidtl.finetune", "vidtl.evaluation"],
-    ["vidtl.data.shards", "vidtl.data.loading"],
+    ["vidtl.data.shards", "vidtl.data.loading", "vidtl.timeline"],
     ["vidtl.data.tools", "vidtl.callbacks", "vidtl.sweeps"],
     ["vidtl.training"],
     ["vidtl.assembly"],

@@ -1,5 +1,8 @@
 """``vidtl-predict ckpt_path=... input=PATH``: the top-k classes of new videos.
 
+With ``mode=timeline``, what happens when in long videos and live streams instead
+(:mod:`vidtl.cli.predict_timeline`).
+
 ``input`` is a video, a folder of videos or a list file. Each video is scored with the
 checkpoint's test protocol (``num_test_clips`` x ``num_test_crops`` views, averaged). A video
 that cannot be read is reported on stderr (and as a JSON line with an ``error`` field when
@@ -30,6 +33,7 @@ from vidtl.inference.video_model import view_probabilities
 log = logging.getLogger(__name__)
 
 OUTPUTS = ("text", "json")
+MODES = ("clips", "timeline")
 
 
 def select_device(name: str) -> torch.device:
@@ -43,6 +47,18 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
     if cfg.output not in OUTPUTS:
         raise UserError(f"output must be one of {OUTPUTS}, got {cfg.output!r}")
     check_view_scoring(cfg.view_aggregation, cfg.view_chunk)
+    if cfg.mode not in MODES:
+        raise UserError(f"mode must be one of {MODES}, got {cfg.mode!r}")
+    if cfg.mode == "timeline":
+        from vidtl.cli.predict_timeline import predict_timeline
+
+        predict_timeline(cfg)
+        return []
+    if cfg.runtime != "torch":
+        raise UserError(f"runtime={cfg.runtime} scores mode=timeline only; mode=clips runs the "
+                        f"checkpoint (runtime=torch)")
+    if not cfg.get("ckpt_path"):
+        raise UserError("ckpt_path=PATH is needed: the checkpoint to predict with")
     videos = expand_input(cfg.input)
     model = load_trained_model(cfg.ckpt_path, trusted_targets=cfg.get("trusted_targets") or (),
                                custom_imports=cfg.get("custom_imports") or (),

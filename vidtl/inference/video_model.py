@@ -23,7 +23,7 @@ std.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,13 @@ from vidtl.data.clips.transforms import EvalClipTransform
 from vidtl.evaluation.view_scores import aggregate_views, score_views
 from vidtl.inference.checkpoint_model import TrainedModel, load_trained_model
 from vidtl.inference.file_views import VideoViews
+from vidtl.inference.timeline_model import (
+    TimelineModel,
+    TimelineSource,
+    timeline_scores,
+    torch_scorer,
+)
+from vidtl.timeline.scoring_loop import WindowScore
 from vidtl.training.module import VideoClassificationModule
 
 VideoInput = str | Path | torch.Tensor | np.ndarray
@@ -122,6 +129,29 @@ class VideoModel:
                                   [round(float(p), 6) for p in row_values.tolist()])
                        for row_values, row_classes in zip(values, classes, strict=True)]
         return predictions[0] if _single(inputs) else predictions
+
+    def timeline(self, source: TimelineSource, window_s: float | None = None,
+                 stride_s: float = 1.0, fps: float | None = None,
+                 stall_timeout_s: float = 10.0) -> Iterator[WindowScore]:
+        """The scores of sliding windows over ``source``, in order, as they are scored: a
+        video file, a stream URL (``rtsp://``, ``http(s)://``...), ``"-"`` (stdin), a capture
+        device (``/dev/video0``), or an iterable of uint8 RGB frames ``(H, W, 3)`` at ``fps``.
+        Windows of ``window_s`` seconds (``None``: the span the checkpoint's sampling covers)
+        every ``stride_s`` seconds are sampled and cropped as in evaluation, from one
+        sequential pass over the frames (see docs/timeline.md).
+
+        ```python
+        for window in model.timeline("match.mp4", stride_s=0.5):
+            print(window.start_s, model.class_names[int(window.probabilities.argmax())])
+        ```
+        """
+        return timeline_scores(self.timeline_model(), source, window_s, stride_s, fps,
+                               stall_timeout_s=stall_timeout_s)
+
+    def timeline_model(self) -> TimelineModel:
+        """The model's scorer, classes and evaluation geometry for timelines."""
+        return TimelineModel(torch_scorer(self.module), self.class_names, self.pipeline.sampler,
+                             self.eval_transform)
 
     def _views(self, item: VideoInput) -> torch.Tensor:
         if isinstance(item, (str, Path)):

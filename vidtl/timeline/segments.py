@@ -1,0 +1,152 @@
+"""Segments: consecutive windows of one label, after smoothing, as they close.
+
+Each window speaks for the ``stride_s`` around its centre (the first from the video's start,
+the last to its end). Its probabilities are smoothed over ``smooth`` windows centred on it (a
+median or a mean filter; 1: none), its label is the most probable class of the smoothed
+scores, and consecutive windows of one label form a segment. A segment shorter than
+``min_segment_s`` is absorbed by its neighbour (the one before, or the one after for the
+first). Segments are produced as soon as they are final, so a live stream's segments are
+written while it runs.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+
+from vidtl.core.errors import UserError
+
+FILTERS = ("median", "mean")
+MAX_SMOOTH = 999
+
+
+@dataclass
+class Segment:
+    """``label`` from ``start_s`` to ``end_s``; ``mean_probability`` is the mean smoothed
+    probability of ``label`` over the segment's windows."""
+
+    start_s: float
+    end_s: float
+    label: int
+    probability_sum: float
+    windows: int
+
+    @property
+    def mean_probability(self) -> float:
+        return self.probability_sum / max(self.windows, 1)
+
+    @property
+    def length_s(self) -> float:
+        return self.end_s - self.start_s
+
+
+def check_smoothing(smooth: int, filter: str, min_segment_s: float) -> None:
+    if isinstance(smooth, bool) or not isinstance(smooth, int) or not 1 <= smooth <= MAX_SMOOTH:
+        raise UserError(f"timeline.smooth must be a whole number of windows from 1 to "
+                        f"{MAX_SMOOTH}, got {smooth!r}")
+    if filter not in FILTERS:
+        raise UserError(f"timeline.smooth_filter must be one of {FILTERS}, got {filter!r}")
+    if not isinstance(min_segment_s, (int, float)) or not 0 <= min_segment_s < 1e6:
+        raise UserError(f"timeline.min_segment_s must be a number of seconds >= 0, got "
+                        f"{min_segment_s!r}")
+
+
+class Smoother:
+    """A centred median or mean filter over the last ``width`` windows' probabilities:
+    :meth:`push` returns the smoothed scores of the window ``width // 2`` back, once its
+    neighbours after it are in; :meth:`flush` the rest (over the neighbours there are)."""
+
+    def __init__(self, width: int, filter: str) -> None:
+        self.width, self.filter = width, filter
+        self.half = width // 2
+        self.scores: deque[torch.Tensor] = deque(maxlen=2 * self.half + 1)
+        self.spans: deque[tuple[float, float]] = deque()
+        self.emitted = 0
+        self.pushed = 0
+
+    def _reduce(self, rows: list[torch.Tensor]) -> torch.Tensor:
+        stacked = torch.stack(rows)
+        return stacked.median(0).values if self.filter == "median" else stacked.mean(0)
+
+    def _emit(self, centre: int) -> tuple[float, float, torch.Tensor]:
+        # the deque holds windows [pushed - len, pushed); the centre's neighbours within half
+        first = self.pushed - len(self.scores)
+        rows = [s for i, s in enumerate(self.scores, first) if abs(i - centre) <= self.half]
+        start, end = self.spans.popleft()
+        self.emitted += 1
+        return start, end, self._reduce(rows)
+
+    def push(self, start_s: float, end_s: float, scores: torch.Tensor
+             ) -> Iterator[tuple[float, float, torch.Tensor]]:
+        self.scores.append(scores)
+        self.spans.append((start_s, end_s))
+        self.pushed += 1
+        while self.pushed - 1 - self.emitted >= self.half:
+            yield self._emit(self.emitted)
+
+    def flush(self) -> Iterator[tuple[float, float, torch.Tensor]]:
+        while self.emitted < self.pushed:
+            yield self._emit(self.emitted)
+
+
+class SegmentBuilder:
+    """Windows in (their span and smoothed scores), final segments out."""
+
+    def __init__(self, stride_s: float, min_segment_s: float) -> None:
+        self.stride_s = stride_s
+        self.min_segment_s = min_segment_s
+        self.run: Segment | None = None  # the segment the current windows extend
+        self.pending: Segment | None = None  # closed, kept until it cannot absorb more
+        self.first = True
+
+    def add(self, start_s: float, end_s: float, scores: torch.Tensor) -> Iterator[Segment]:
+        """One window's span and smoothed scores; the segments that became final."""
+        centre = (start_s + end_s) / 2
+        label = int(scores.argmax())
+        probability = float(scores[label])
+        span_start = start_s if self.first else max(centre - self.stride_s / 2,
+                                                    self.run.end_s if self.run else 0.0)
+        self.first = False
+        if self.run is not None and self.run.label == label:
+            self.run.end_s = centre + self.stride_s / 2
+            self.run.probability_sum += probability
+            self.run.windows += 1
+            self._last_end = end_s
+            return iter(())
+        closed = self.run
+        self.run = Segment(span_start, centre + self.stride_s / 2, label, probability, 1)
+        self._last_end = end_s
+        return self._close(closed) if closed is not None else iter(())
+
+    def _close(self, segment: Segment) -> Iterator[Segment]:
+        pending = self.pending
+        if pending is None:
+            self.pending = segment
+            return iter(())
+        if segment.length_s < self.min_segment_s:  # a blip: the segment before covers it
+            pending.end_s = segment.end_s
+            return iter(())
+        if pending.length_s < self.min_segment_s or pending.label == segment.label:
+            # a short first segment joins the next; equal labels around a blip rejoin
+            if pending.label == segment.label:
+                segment.probability_sum += pending.probability_sum
+                segment.windows += pending.windows
+            segment.start_s = pending.start_s
+            self.pending = segment
+            return iter(())
+        self.pending = segment
+        return iter((pending,))
+
+    def finish(self) -> Iterator[Segment]:
+        """The last segments, once the video has ended (the last reaches its last window's
+        end)."""
+        if self.run is not None:
+            self.run.end_s = max(self.run.end_s, getattr(self, "_last_end", self.run.end_s))
+            yield from self._close(self.run)
+            self.run = None
+        if self.pending is not None:
+            yield self.pending
+            self.pending = None
