@@ -11,7 +11,13 @@ import torch
 
 from vidtl.core.errors import UserError
 from vidtl.data.clips.sampling import DenseSampler, SegmentSampler
-from vidtl.timeline.frame_streams import ArrayFrameStream, SourceError, source_kind, source_stem
+from vidtl.timeline.frame_streams import (
+    ArrayFrameStream,
+    SourceError,
+    display_name,
+    source_kind,
+    source_stem,
+)
 from vidtl.timeline.scoring_loop import TimelineStats, score_windows
 from vidtl.timeline.segments import SegmentBuilder, Smoother, check_smoothing
 from vidtl.timeline.window_assembly import WindowAssembler
@@ -138,6 +144,8 @@ def test_sources_are_told_apart_and_unknown_schemes_refused():
         source_kind("file:///etc/passwd")
     assert source_stem("rtsp://cam.local:554/live?x=1") == "cam.local_554_live_x_1"
     assert source_stem("-") == "stdin"
+    assert display_name("rtsp://admin:secret@cam.local:554/live") == "rtsp://cam.local:554/live"
+    assert "secret" not in source_stem("rtsp://admin:secret@cam.local/live")
 
 
 def resident_mb() -> float:

@@ -78,10 +78,21 @@ def is_live(source: str) -> bool:
     return source_kind(source) != "file"
 
 
+def display_name(source: str) -> str:
+    """``source`` as logs, CSV rows and pictures show it: a URL without the user name and
+    password it may carry (``rtsp://user:secret@camera/...``)."""
+    if source_kind(source) != "url":
+        return "stdin" if source == PIPE else source
+    scheme, _, rest = source.partition("://")
+    host, slash, path = rest.partition("/")
+    return f"{scheme}://{host.rpartition('@')[2]}{slash}{path}"
+
+
 def source_stem(source: str) -> str:
     """A file-name-safe stem for ``source``'s picture."""
     kind = source_kind(source)
-    raw = {"pipe": "stdin", "file": Path(source).stem}.get(kind) or source.split("://")[-1]
+    raw = ({"pipe": "stdin", "file": Path(source).stem}.get(kind)
+           or display_name(source).split("://")[-1])
     stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in raw).strip("._")
     return stem[:100] or "stream"
 
@@ -142,20 +153,19 @@ class PyAVFrameStream:
                 break
             except Exception as error:  # noqa: BLE001 - reported as one line
                 if self.kind != "url" or time.monotonic() > deadline:
-                    raise SourceError(f"input {self.source}: cannot open: "
-                                      f"{' '.join(str(error).split())[:300]}") from None
+                    raise SourceError(f"input {display_name(self.source)}: cannot open: "
+                                      f"{self._said(error)}") from None
                 time.sleep(0.2)
         if not self._container.streams.video:
             self.close()
-            raise SourceError(f"input {self.source}: no video stream")
+            raise SourceError(f"input {display_name(self.source)}: no video stream")
         stream = self._container.streams.video[0]
         stream.thread_type = "AUTO"
         stream.thread_count = self.threads
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         fps = float(rate) if rate and 0 < float(rate) <= 1000 else None
         count = int(stream.frames or 0) if self.kind == "file" else 0
-        self.info = SourceInfo(self.source if self.kind != "pipe" else "stdin",
-                               source_stem(self.source), self.live,
+        self.info = SourceInfo(display_name(self.source), source_stem(self.source), self.live,
                                fps or FALLBACK_FPS, count or None)
         return self.info
 
@@ -186,13 +196,18 @@ class PyAVFrameStream:
                 yield _PyAVFrame(frame)
         except Exception as error:  # noqa: BLE001 - a broken tail ends the pass
             if decoded == 0:
-                raise VideoDecodeError(f"{self.source}: cannot decode: "
-                                       f"{' '.join(str(error).split())[:300]}") from None
+                raise VideoDecodeError(f"{display_name(self.source)}: cannot decode: "
+                                       f"{self._said(error)}") from None
             if "timed out" in str(error).lower() or "timeout" in str(error).lower():
-                raise StreamStalledError(f"input {self.source}: no data for "
+                raise StreamStalledError(f"input {display_name(self.source)}: no data for "
                                          f"{self.read_timeout_s:g} s (timeline.stall_timeout_s)"
                                          ) from None
-            self.stopped_early = f"{type(error).__name__}: {' '.join(str(error).split())[:200]}"
+            self.stopped_early = f"{type(error).__name__}: {self._said(error)}"
+
+    def _said(self, error: BaseException) -> str:
+        """What FFmpeg said, on one line, without the URL's credentials."""
+        text = " ".join(str(error).split()).replace(self.source, display_name(self.source))
+        return text[:300]
 
     def close(self) -> None:
         if self._container is not None:

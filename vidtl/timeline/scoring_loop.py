@@ -148,7 +148,7 @@ def score_windows(stream: FrameStream, make_plan: Callable[[SourceInfo], WindowP
             except queue.Empty:
                 idle = time.monotonic() - decoder.last_progress
                 if idle > stall_timeout_s:
-                    name = decoder.info.name if decoder.info else getattr(stream, "source", "")
+                    name = decoder.info.name if decoder.info else "the source"
                     raise StreamStalledError(
                         f"input {name}: no frame for {idle:.0f} s (timeline.stall_timeout_s="
                         f"{stall_timeout_s:g}); stopping") from None
