@@ -206,3 +206,21 @@ def test_an_onnx_description_vidtl_did_not_write_is_refused(colour_checkpoint, t
         sidecar.write_text(json.dumps({**description, **change}))
         with pytest.raises(ExportedModelError, match=message):
             load_onnx_model(onnx)
+
+
+def test_pictures_of_one_stem_are_kept_apart_and_a_foreign_picture_is_kept(
+        colour_checkpoint, long_video, tmp_path, capsys):
+    video, _ = long_video
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "long.mp4").write_bytes(video.read_bytes())
+    listing = tmp_path / "videos.txt"
+    listing.write_text("a/long.mp4\nb/long.mp4\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "long_timeline.png").write_bytes(b"\x89PNG my own picture")
+    summary = run_timeline(colour_checkpoint, listing, out, "timeline.stride_s=4")
+    assert (out / "long_timeline.png").read_bytes() == b"\x89PNG my own picture"
+    assert "long_timeline.png exists" in capsys.readouterr().err
+    assert [s["picture"] for s in summary.values()] == [None, str(out / "long_2_timeline.png")]
+    assert len(read_csv(out / "timeline.csv")) == 10

@@ -23,6 +23,7 @@ from omegaconf import DictConfig
 from tqdm import tqdm
 
 from vidtl.core.errors import UserError
+from vidtl.core.own_files import WouldReplaceError
 from vidtl.core.quoting import printable
 from vidtl.inference.checkpoint_model import load_trained_model
 from vidtl.inference.inputs import expand_input
@@ -118,8 +119,10 @@ def timeline_sources(source: str) -> list[str]:
 class VideoTimeline:
     """One source's smoothing, segments, progress and picture data."""
 
-    def __init__(self, cfg: DictConfig, files: TimelineFiles, class_names: list[str]) -> None:
+    def __init__(self, cfg: DictConfig, files: TimelineFiles, class_names: list[str],
+                 pictures: set[str]) -> None:
         self.cfg, self.files, self.class_names = cfg, files, class_names
+        self.pictures = pictures  # the pictures of this run so far (two inputs, one stem)
         settings = cfg.timeline
         self.smoother = Smoother(int(settings.smooth), settings.smooth_filter)
         self.segments_of = SegmentBuilder(float(settings.stride_s), float(settings.min_segment_s))
@@ -147,7 +150,7 @@ class VideoTimeline:
         for smoothed in self.smoother.push(score.start_s, score.end_s, score.probabilities):
             self._segments(self.segments_of.add(*smoothed))
         if self.bar is not None:
-            self.bar.update(round(score.end_s - self.bar.n, 1) if self.bar.total else 0)
+            self.bar.update(max(0.0, round(score.end_s - self.bar.n, 1)))
             self.bar.set_postfix_str(f"{self.stats.realtime_factor:.1f}x real time, "
                                      f"{self.stats.dropped} dropped", refresh=False)
 
@@ -170,9 +173,17 @@ class VideoTimeline:
         if not self.scores or not self.cfg.timeline.picture:
             return None
         spans = np.array(self.spans)
-        return draw_timeline(picture_path(folder, self.info.stem), self.info.name, spans[:, 0],
-                             spans[:, 1], np.stack(self.scores), self.class_names,
-                             self.segments)
+        path, copy = picture_path(folder, self.info.stem), 1
+        while path.name in self.pictures:
+            copy += 1
+            path = picture_path(folder, f"{self.info.stem}_{copy}")
+        self.pictures.add(path.name)
+        try:
+            return draw_timeline(path, self.info.name, spans[:, 0], spans[:, 1],
+                                 np.stack(self.scores), self.class_names, self.segments)
+        except WouldReplaceError as error:  # the CSV rows are written; the others go on
+            print(f"error: {printable(str(error))}", file=sys.stderr, flush=True)
+            return None
 
 
 def emit_window(score: WindowScore, class_names: list[str], output: str,
@@ -202,10 +213,11 @@ def predict_timeline(cfg: DictConfig) -> dict[str, Any]:
     files = TimelineFiles(folder, model.class_names)
     summary: dict[str, Any] = {}
     stop = StopSignals()
+    pictures: set[str] = set()
     try:
         with stop.installed():
             for source in sources:
-                summary[source] = one_source(cfg, model, files, folder, source, stop)
+                summary[source] = one_source(cfg, model, files, folder, source, stop, pictures)
                 if stop.reason:
                     break
     finally:
@@ -220,9 +232,9 @@ def predict_timeline(cfg: DictConfig) -> dict[str, Any]:
 
 
 def one_source(cfg: DictConfig, model: TimelineModel, files: TimelineFiles, folder: Path,
-               source: str, stop: StopSignals) -> dict[str, Any]:
+               source: str, stop: StopSignals, pictures: set[str]) -> dict[str, Any]:
     """The timeline of one source; an unreadable one is reported and the others go on."""
-    video = VideoTimeline(cfg, files, model.class_names)
+    video = VideoTimeline(cfg, files, model.class_names, pictures)
     settings = cfg.timeline
     result: dict[str, Any] = {}
     scores = timeline_scores(model, source, settings.window_s, float(settings.stride_s),
