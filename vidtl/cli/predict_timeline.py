@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -73,11 +74,12 @@ def timeline_model(cfg: DictConfig, device: torch.device) -> TimelineModel:
     if cfg.runtime not in RUNTIMES:
         raise UserError(f"runtime must be one of {RUNTIMES}, got {cfg.runtime!r}")
     threads = cfg.timeline.threads
-    if threads is not None:
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-            raise UserError(f"timeline.threads must be a whole number >= 1 or null, got "
-                            f"{threads!r}")
-        torch.set_num_threads(threads)
+    if threads is None:  # the decoding thread takes a core of its own
+        threads = max(1, (os.cpu_count() or 2) - 1)
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise UserError(f"timeline.threads must be a whole number >= 1 or null, got "
+                        f"{threads!r}")
+    torch.set_num_threads(threads)
     if cfg.runtime == "onnx":
         from vidtl.inference.onnx_model import load_onnx_model
 
