@@ -121,6 +121,31 @@ def test_consecutive_windows_merge_into_segments_that_cover_the_video():
     assert all(s.mean_probability == 1.0 for s in segments)
 
 
+def test_a_segment_is_written_as_soon_as_it_is_final():
+    def emitted_at(min_segment_s: float) -> list[tuple[int, int]]:
+        builder, out = SegmentBuilder(1.0, min_segment_s), []
+        for k, label in enumerate([0] * 5 + [1] * 30 + [2] * 5):
+            scores = torch.zeros(3)
+            scores[label] = 1.0
+            out += [(k, s.label) for s in builder.add(k, k + 4, scores)]
+        return out
+
+    assert emitted_at(0) == [(5, 0), (35, 1)]  # when the label changes
+    assert emitted_at(2) == [(6, 0), (36, 1)]  # once the next segment has lasted 2 s
+
+
+def test_segments_are_contiguous_when_window_starts_round_to_frames():
+    plan = WindowPlan(SegmentSampler(8), 25.0, 2.0, 0.5)  # starts 12 and 13 frames apart
+    builder, segments = SegmentBuilder(0.5, 0.0), []
+    for k in range(40):
+        window, scores = plan.window(k), torch.zeros(2)
+        scores[(k // 3) % 2] = 1.0
+        segments += builder.add(window.start_s, window.end_s, scores)
+    segments += builder.finish()
+    assert all(a.end_s == b.start_s for a, b in zip(segments, segments[1:]))
+    assert segments[0].start_s == 0 and segments[-1].end_s == plan.window(39).end_s
+
+
 def test_short_segments_are_absorbed_by_their_neighbours():
     segments = segments_of([0, 0, 0, 1, 0, 0, 2, 2, 2, 2], min_segment_s=2)
     assert [(s.label, s.start_s, s.end_s) for s in segments] == [(0, 0.0, 6.5), (2, 6.5, 11.0)]

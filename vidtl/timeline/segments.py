@@ -93,42 +93,55 @@ class Smoother:
 
 
 class SegmentBuilder:
-    """Windows in (their span and smoothed scores), final segments out."""
+    """Windows in (their span and smoothed scores), final segments out.
+
+    A segment is final once the one after it has another label and has lasted
+    ``min_segment_s`` (it can then neither be absorbed nor absorb more): with
+    ``min_segment_s=0``, as soon as the label changes. Segments are contiguous: each starts
+    where the one before ended, whatever the rounding of window starts to frames.
+    """
 
     def __init__(self, stride_s: float, min_segment_s: float) -> None:
         self.stride_s = stride_s
         self.min_segment_s = min_segment_s
         self.run: Segment | None = None  # the segment the current windows extend
-        self.pending: Segment | None = None  # closed, kept until it cannot absorb more
-        self.first = True
+        self.pending: Segment | None = None  # closed, kept until nothing can change it
+        self.last_end = 0.0
 
-    def add(self, start_s: float, end_s: float, scores: torch.Tensor) -> Iterator[Segment]:
+    def add(self, start_s: float, end_s: float, scores: torch.Tensor) -> list[Segment]:
         """One window's span and smoothed scores; the segments that became final."""
         centre = (start_s + end_s) / 2
         label = int(scores.argmax())
         probability = float(scores[label])
-        span_start = start_s if self.first else max(centre - self.stride_s / 2,
-                                                    self.run.end_s if self.run else 0.0)
-        self.first = False
+        self.last_end = end_s
         if self.run is not None and self.run.label == label:
             self.run.end_s = centre + self.stride_s / 2
             self.run.probability_sum += probability
             self.run.windows += 1
-            self._last_end = end_s
-            return iter(())
+            return self._settled()
         closed = self.run
-        self.run = Segment(span_start, centre + self.stride_s / 2, label, probability, 1)
-        self._last_end = end_s
-        return self._close(closed) if closed is not None else iter(())
+        start = closed.end_s if closed is not None else start_s  # the first from its start
+        self.run = Segment(start, max(start, centre + self.stride_s / 2), label, probability, 1)
+        final = self._close(closed) if closed is not None else []
+        return final + self._settled()
 
-    def _close(self, segment: Segment) -> Iterator[Segment]:
+    def _settled(self) -> list[Segment]:
+        pending, run = self.pending, self.run
+        if (pending is not None and run is not None and run.label != pending.label
+                and run.length_s >= self.min_segment_s
+                and pending.length_s >= self.min_segment_s):
+            self.pending = None
+            return [pending]
+        return []
+
+    def _close(self, segment: Segment) -> list[Segment]:
         pending = self.pending
         if pending is None:
             self.pending = segment
-            return iter(())
+            return []
         if segment.length_s < self.min_segment_s:  # a blip: the segment before covers it
             pending.end_s = segment.end_s
-            return iter(())
+            return []
         if pending.length_s < self.min_segment_s or pending.label == segment.label:
             # a short first segment joins the next; equal labels around a blip rejoin
             if pending.label == segment.label:
@@ -136,17 +149,19 @@ class SegmentBuilder:
                 segment.windows += pending.windows
             segment.start_s = pending.start_s
             self.pending = segment
-            return iter(())
+            return []
         self.pending = segment
-        return iter((pending,))
+        return [pending]
 
-    def finish(self) -> Iterator[Segment]:
+    def finish(self) -> list[Segment]:
         """The last segments, once the video has ended (the last reaches its last window's
         end)."""
+        final = []
         if self.run is not None:
-            self.run.end_s = max(self.run.end_s, getattr(self, "_last_end", self.run.end_s))
-            yield from self._close(self.run)
+            self.run.end_s = max(self.run.end_s, self.last_end)
+            final += self._close(self.run)
             self.run = None
         if self.pending is not None:
-            yield self.pending
+            final.append(self.pending)
             self.pending = None
+        return final
