@@ -34,10 +34,13 @@ def shown_classes(probabilities: np.ndarray) -> list[int]:
     """The classes a picture shows for probabilities ``(windows, K)``, most relevant first."""
     if probabilities.shape[1] <= MAX_LINES:
         return list(range(probabilities.shape[1]))
-    on_top = list(dict.fromkeys(probabilities.argmax(1).tolist()))
-    on_top.sort(key=lambda c: -probabilities[:, c].max())
+    tops = probabilities.argmax(1)
+    on_top = sorted(set(tops.tolist()), key=lambda c: -probabilities[:, c].max())[:MAX_ROWS]
     rest = [int(c) for c in np.argsort(-probabilities.max(0)) if c not in on_top]
-    return (on_top + rest)[:MAX_ROWS]
+    shown = (on_top + rest)[:MAX_ROWS]
+    # in the order they first take the top (then the rest): the map reads left to right
+    first = {c: int(np.argmax(tops == c)) if (tops == c).any() else len(tops) for c in shown}
+    return sorted(shown, key=lambda c: (first[c], -probabilities[:, c].max()))
 
 
 def draw_timeline(path: Path, video: str, starts: np.ndarray, ends: np.ndarray,
@@ -49,6 +52,7 @@ def draw_timeline(path: Path, video: str, starts: np.ndarray, ends: np.ndarray,
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.transforms import blended_transform_factory
 
     check_replaceable(path, _is_our_picture, "a timeline picture")
     shown = shown_classes(probabilities)
@@ -57,7 +61,7 @@ def draw_timeline(path: Path, video: str, starts: np.ndarray, ends: np.ndarray,
     colours = plt.get_cmap("tab10" if len(shown) <= 10 else "tab20")
     colour = {c: colours(i % colours.N) for i, c in enumerate(shown)}
     figure, (top, strip) = plt.subplots(
-        2, 1, figsize=(12, 3.2 + 0.22 * len(shown)), sharex=True,
+        2, 1, figsize=(12, 3.2 + 0.22 * len(shown)), sharex=True, layout="constrained",
         gridspec_kw={"height_ratios": [max(3, len(shown) * 0.35), 0.7]})
     if probabilities.shape[1] <= MAX_LINES:
         for c in shown:
@@ -66,26 +70,33 @@ def draw_timeline(path: Path, video: str, starts: np.ndarray, ends: np.ndarray,
         top.set_ylabel("probability")
         top.legend(loc="upper right", fontsize=8, ncol=min(4, len(shown)), framealpha=0.8)
     else:
-        grid = probabilities[:, shown].T
-        image = top.imshow(grid, aspect="auto", interpolation="nearest", cmap="viridis",
-                           vmin=0, vmax=1, extent=(float(starts.min()), end, len(shown) - 0.5,
-                                                   -0.5))
+        # each window's column spans the time it speaks for (half way to its neighbours)
+        edges = np.concatenate([[starts.min()], (centres[1:] + centres[:-1]) / 2, [end]])
+        image = top.pcolormesh(edges, np.arange(len(shown) + 1) - 0.5,
+                               probabilities[:, shown].T, cmap="viridis", vmin=0, vmax=1)
+        top.set_ylim(len(shown) - 0.5, -0.5)
         top.set_yticks(range(len(shown)), [class_names[c][:28] for c in shown], fontsize=8)
-        figure.colorbar(image, ax=top, pad=0.01, label="probability")
+        top.tick_params(axis="y", pad=14)
+        beside = blended_transform_factory(top.transAxes, top.transData)
+        for row, c in enumerate(shown):  # each class's colour in the segments below
+            top.text(-0.004, row, "\u25a0", transform=beside, color=colour[c], ha="right",
+                     va="center", fontsize=11, clip_on=False)
+        figure.colorbar(image, ax=[top, strip], pad=0.01, fraction=0.03, label="probability")
+    others = " (grey: classes not drawn above)" if len(shown) < probabilities.shape[1] else ""
     top.set_title(f"{Path(video).name if '://' not in video else video} - "
-                  f"{len(starts)} windows, {len(segments)} segments", fontsize=10)
+                  f"{len(starts)} windows, {len(segments)} segments{others}", fontsize=10)
     for segment in segments:
         shade = colour.get(segment.label, "0.6")
         strip.axvspan(segment.start_s, segment.end_s, color=shade, alpha=0.85)
-        if segment.length_s > end / 40:
+        name = class_names[segment.label][:20]
+        if segment.length_s > len(name) * end * 0.0055:  # where the name fits
             strip.text((segment.start_s + segment.end_s) / 2, 0.5,
-                       class_names[segment.label][:20], ha="center", va="center", fontsize=7,
+                       name, ha="center", va="center", fontsize=7,
                        clip_on=True)
     strip.set_yticks([])
     strip.set_ylabel("segments", rotation=0, ha="right", va="center", fontsize=8)
     strip.set_xlim(0, end)
     strip.set_xlabel("time (s)")
-    figure.tight_layout()
     with atomic_path(path, keep_suffix=True) as partial:
         figure.savefig(partial, dpi=100, metadata={"Software": SIGNATURE})
     plt.close(figure)
