@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU figures of docs/benchmarks.md in one run of at most 8 minutes on one GPU (written for
+# The GPU figures of docs/benchmarks.md in one run of at most 10 minutes on one GPU (written for
 # an H100/H200 machine with 16 cores; nothing is downloaded). Each step has its own time limit,
 # so a slow step cannot eat the others' time, and a failed step does not stop the rest:
 #
@@ -8,6 +8,8 @@
 #      move the crop (and the JPEG decoding) to the GPU   benchmarks/data_throughput.py --gpu
 #   2. fp32 against bf16, fp16, channels-last and torch.compile  benchmarks/precision.py
 #   3. torchcodec NVDEC against its CPU decoding                  benchmarks/decoders.py --nvdec
+#   4. timelines of a 60 s video (vidtl-predict mode=timeline), the torch rows on CUDA, and
+#      the decord seek-per-window baseline                        benchmarks/timeline.py --gpu
 #
 # Each script writes its own table into docs/benchmarks.md; copies of the tables, the JSON
 # results and the logs go to $OUT (default logs/benchmarks/gpu_check). Run from anywhere:
@@ -46,6 +48,7 @@ step data_throughput 260 python benchmarks/data_throughput.py --gpu --repeats 1 
   --copies 8 --videos "$SHARED/videos" --out "$OUT/data"
 step precision 140 python benchmarks/precision.py --out "$OUT/precision"
 step nvdec 60 python benchmarks/decoders.py --nvdec --ucf-videos 40 --shared "$SHARED"
+step timeline 90 python benchmarks/timeline.py --gpu --out "$OUT/timeline"
 
 cp docs/benchmarks.md "$OUT/benchmarks.md"
 cat "$OUT/summary.txt"

@@ -190,7 +190,7 @@ def test_gpu_check_commands_parse(monkeypatch):
     subprocess.run(["bash", "-n", str(script)], check=True)
     text = script.read_text().replace("\\\n", " ")
     commands = re.findall(r"^step \w+ \d+ (python benchmarks/.*)$", text, re.M)
-    assert len(commands) == 3, commands
+    assert len(commands) == 4, commands
     for command in commands:
         parse(shlex.split(command), monkeypatch)
 

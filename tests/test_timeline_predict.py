@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -224,3 +225,45 @@ def test_pictures_of_one_stem_are_kept_apart_and_a_foreign_picture_is_kept(
     assert "long_timeline.png exists" in capsys.readouterr().err
     assert [s["picture"] for s in summary.values()] == [None, str(out / "long_2_timeline.png")]
     assert len(read_csv(out / "timeline.csv")) == 12
+
+
+def test_a_short_file_without_a_frame_count_gets_one_window(colour_checkpoint, tmp_path):
+    from timeline_videos import colour_frames
+
+    from vidtl.data.tools.synthetic import write_video
+
+    short = tmp_path / "short.mkv"  # Matroska records no frame count
+    write_video(short, colour_frames("green", 25, 3), fps=25, codec="h264")
+    [window] = list(vidtl.load(colour_checkpoint, device="cpu").timeline(short, window_s=2))
+    assert (window.start_s, window.end_s) == (0, 1.0)
+    segments = segments_of_video(colour_checkpoint, short, tmp_path / "out")
+    assert [(s["start_s"], s["end_s"], s["label"]) for s in segments] == [
+        ("0.000", "1.000", "green")]
+
+
+def segments_of_video(checkpoint: Path, video: Path, out: Path, *extra: str) -> list[dict]:
+    run_timeline(checkpoint, video, out, *extra)
+    return read_csv(out / "segments.csv")
+
+
+def test_a_file_name_that_is_not_utf8_is_written_escaped(colour_checkpoint, long_video,
+                                                         tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    odd = folder / os.fsdecode(b"odd\xff.mp4")
+    odd.write_bytes(long_video[0].read_bytes())
+    (folder / "z.mp4").write_bytes(long_video[0].read_bytes())
+    summary = run_timeline(colour_checkpoint, folder, tmp_path / "out", "timeline.stride_s=5")
+    assert [s["windows"] for s in summary.values()] == [5, 5]
+    videos = {r["video"] for r in read_csv(tmp_path / "out" / "timeline.csv")}
+    assert videos == {str(folder / "odd\\xff.mp4"), str(folder / "z.mp4")}
+
+
+def test_two_runs_cannot_write_one_folder(tmp_path):
+    from vidtl.timeline.outputs import FolderInUseError, TimelineFiles
+
+    first = TimelineFiles(tmp_path, ["a", "b"])
+    with pytest.raises(FolderInUseError, match="another output_dir"):
+        TimelineFiles(tmp_path, ["a", "b"])
+    first.close()
+    TimelineFiles(tmp_path, ["a", "b"]).close()  # free again

@@ -66,7 +66,8 @@ def test_each_frame_is_converted_once_and_memory_holds_one_window():
         held = max(held, assembler.frames_held)
     sampled = {i for w in windows for i in w.window.frames.tolist()}
     assert len(windows) == 597  # windows that end inside the video
-    assert CountingFrame.converted == len(sampled)  # overlapping windows share frames
+    first_window = set(range(plan.window_length))  # kept until the first window is out
+    assert CountingFrame.converted == len(sampled | first_window)  # shared frames: once
     assert CountingFrame.converted < 25 * 600 / 5  # most frames are never converted
     assert held <= 8 * 4  # at most the frames of the windows in flight
     for ready in windows[:3]:
@@ -74,11 +75,17 @@ def test_each_frame_is_converted_once_and_memory_holds_one_window():
         assert ready.clip[:, 0, 0, 0].tolist() == expected.tolist()
 
 
-def test_a_file_shorter_than_a_window_gets_one_window_over_all_of_it():
+def test_a_source_shorter_than_a_window_gets_one_window_over_all_of_it():
     plan = WindowPlan(SegmentSampler(4), fps=25, window_s=4.0, stride_s=1.0)
-    assembler = WindowAssembler(plan, first_pixel, frame_count=30)
+    assembler = WindowAssembler(plan, first_pixel)
     windows = [w for i in range(30) for w in assembler.push(i, CountingFrame(i))]
-    assert len(windows) == 1 and windows[0].window.length == 30
+    assert windows == []
+    [short] = assembler.finish()
+    assert short.window.length == 30 and short.window.end_s == 30 / 25
+    assert short.clip[:, 0, 0, 0].tolist() == SegmentSampler(4)(30, False, None).tolist()
+    assembler = WindowAssembler(plan, first_pixel)  # a longer one: nothing at its end
+    assert [w for i in range(150) for w in assembler.push(i, CountingFrame(i))]
+    assert assembler.finish() == []
 
 
 def test_score_windows_over_frames_in_memory():
@@ -146,6 +153,18 @@ def test_segments_are_contiguous_when_window_starts_round_to_frames():
     assert segments[0].start_s == 0 and segments[-1].end_s == plan.window(39).end_s
 
 
+def test_segments_end_where_the_windows_end():
+    builder = SegmentBuilder(3.0, 0.0)  # windows of 1 s every 3 s
+    segments = []
+    for k in range(4):
+        segments += builder.add(3 * k, 3 * k + 1, torch.tensor([1.0, 0.0]))
+    segments += builder.finish()
+    assert [(s.start_s, s.end_s) for s in segments] == [(0, 10)]
+    one_frame = SegmentBuilder(1.0, 0.0)
+    segments = [*one_frame.add(0, 0.04, torch.tensor([1.0])), *one_frame.finish()]
+    assert [(s.start_s, s.end_s) for s in segments] == [(0, 0.04)]
+
+
 def test_short_segments_are_absorbed_by_their_neighbours():
     segments = segments_of([0, 0, 0, 1, 0, 0, 2, 2, 2, 2], min_segment_s=2)
     assert [(s.label, s.start_s, s.end_s) for s in segments] == [(0, 0.0, 6.5), (2, 6.5, 11.0)]
@@ -167,9 +186,13 @@ def test_sources_are_told_apart_and_unknown_schemes_refused():
     assert source_kind("match.mp4") == "file"
     with pytest.raises(SourceError, match="scheme"):
         source_kind("file:///etc/passwd")
-    assert source_stem("rtsp://cam.local:554/live?x=1") == "cam.local_554_live_x_1"
+    assert source_stem("rtsp://cam.local:554/live?x=1") == "cam.local_554_live"  # no query
     assert source_stem("-") == "stdin"
     assert display_name("rtsp://admin:secret@cam.local:554/live") == "rtsp://cam.local:554/live"
+    assert display_name("http://cam/live?user=admin&password=secret") == "http://cam/live?..."
+    with pytest.raises(SourceError) as refused:
+        source_kind("rstp://admin:secret@cam/1")  # a mistyped scheme
+    assert "secret" not in str(refused.value)
     assert "secret" not in source_stem("rtsp://admin:secret@cam.local/live")
 
 

@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import sys
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,10 +30,10 @@ from vidtl.core.quoting import printable
 from vidtl.inference.checkpoint_model import load_trained_model
 from vidtl.inference.inputs import expand_input
 from vidtl.inference.timeline_model import RUNTIMES, TimelineModel, timeline_scores, torch_scorer
-from vidtl.timeline.frame_streams import SourceInfo, is_live
+from vidtl.timeline.frame_streams import SourceInfo, StreamStalledError, is_live
 from vidtl.timeline.outputs import TimelineFiles
 from vidtl.timeline.picture import draw_timeline, picture_path
-from vidtl.timeline.scoring_loop import TimelineStats, WindowScore
+from vidtl.timeline.scoring_loop import MAX_KEPT, TimelineStats, WindowScore
 from vidtl.timeline.segments import Segment, SegmentBuilder, Smoother, check_smoothing
 from vidtl.timeline.window_plan import WindowPlan
 
@@ -76,9 +77,10 @@ def timeline_model(cfg: DictConfig, device: torch.device) -> TimelineModel:
     threads = cfg.timeline.threads
     if threads is None:  # the decoding thread takes a core of its own
         threads = max(1, (os.cpu_count() or 2) - 1)
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise UserError(f"timeline.threads must be a whole number >= 1 or null, got "
-                        f"{threads!r}")
+    if isinstance(threads, bool) or not isinstance(threads, int) or not (
+            1 <= threads <= MAX_THREADS):
+        raise UserError(f"timeline.threads must be a whole number from 1 to {MAX_THREADS} or "
+                        f"null, got {threads!r}")
     torch.set_num_threads(threads)
     if cfg.runtime == "onnx":
         from vidtl.inference.onnx_model import load_onnx_model
@@ -101,6 +103,27 @@ def timeline_model(cfg: DictConfig, device: torch.device) -> TimelineModel:
 
 
 LIVE = {"auto": None, True: True, False: False}
+MAX_THREADS = 1024
+
+
+def check_timeline_settings(settings: DictConfig) -> None:
+    """One line naming the key of any timeline setting of the wrong type or range."""
+    live_setting(settings.live)
+    for key in ("stride_s", "stall_timeout_s"):
+        value = settings[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+                0 < value < 1e6):
+            raise UserError(f"timeline.{key} must be a number of seconds above 0, got "
+                            f"{value!r}")
+    window = settings.window_s
+    if window is not None and (isinstance(window, bool) or not isinstance(window, (int, float))):
+        raise UserError(f"timeline.window_s must be a number of seconds or null, got {window!r}")
+    decode = settings.decode_threads
+    if isinstance(decode, bool) or not isinstance(decode, int) or not 0 <= decode <= 64:
+        raise UserError(f"timeline.decode_threads must be a whole number from 0 (FFmpeg's "
+                        f"choice) to 64, got {decode!r}")
+    if not isinstance(settings.picture, bool):
+        raise UserError(f"timeline.picture must be true or false, got {settings.picture!r}")
 
 
 def live_setting(value: object) -> bool | None:
@@ -129,8 +152,9 @@ class VideoTimeline:
         self.smoother = Smoother(int(settings.smooth), settings.smooth_filter)
         self.segments_of = SegmentBuilder(float(settings.stride_s), float(settings.min_segment_s))
         self.segments: list[Segment] = []
-        self.spans: list[tuple[float, float]] = []
-        self.scores: list[np.ndarray] = []
+        # the latest windows, for the picture (a live run does not grow without bound)
+        self.spans: deque[tuple[float, float]] = deque(maxlen=MAX_KEPT)
+        self.scores: deque[np.ndarray] = deque(maxlen=MAX_KEPT)
         self.info: SourceInfo | None = None
         self.bar: tqdm | None = None
         self.stats = TimelineStats()
@@ -206,7 +230,7 @@ def predict_timeline(cfg: DictConfig) -> dict[str, Any]:
     """Write the timeline of every source of ``cfg.input``; return a summary per source."""
     settings = cfg.timeline
     check_smoothing(settings.smooth, settings.smooth_filter, settings.min_segment_s)
-    live_setting(settings.live)
+    check_timeline_settings(settings)
     sources = timeline_sources(cfg.input)
     device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available()
                           else "cpu" if cfg.device == "auto" else cfg.device)
@@ -222,6 +246,9 @@ def predict_timeline(cfg: DictConfig) -> dict[str, Any]:
                 summary[source] = one_source(cfg, model, files, folder, source, stop, pictures)
                 if stop.reason:
                     break
+    except KeyboardInterrupt:  # a second Ctrl-C or SIGTERM: at once, rows written so far kept
+        raise UserError(f"stopped at once by a second signal; the rows written so far are in "
+                        f"{folder}") from None
     finally:
         files.close()
     stopped = bool(stop.reason)
@@ -230,6 +257,10 @@ def predict_timeline(cfg: DictConfig) -> dict[str, Any]:
              folder, " (stopped)" if stopped else "")
     if summary and failed == len(summary):
         raise UserError(f"no input could be read ({failed} failed; see above)")
+    stalled = [name for name, s in summary.items() if s.get("stalled")]
+    if stalled:  # a supervisor restarting a camera's run must tell this from its end
+        raise UserError(f"{len(stalled)} live input(s) stalled (see above); the files in "
+                        f"{folder} are complete")
     return summary
 
 
@@ -247,16 +278,20 @@ def one_source(cfg: DictConfig, model: TimelineModel, files: TimelineFiles, fold
     try:
         for score in scores:
             video.window(score)
-    except (UserError, OSError, RuntimeError) as error:
+    except Exception as error:  # noqa: BLE001 - reported; the other inputs go on
         message = " ".join(str(error).split())[:400]
+        if not isinstance(error, (UserError, OSError)):
+            message = f"{type(error).__name__}: {message}"
         print(f"error: {printable(message)}", file=sys.stderr, flush=True)
         result["error"] = message
+        result["stalled"] = isinstance(error, StreamStalledError)
     finally:
         scores.close()
     if stop.reason:
         result["stopped"] = stop.reason
     if video.info is None:
-        result.setdefault("error", "not opened")
+        if "stopped" not in result:
+            result.setdefault("error", "not opened")
         return result
     picture = video.finish(folder)
     stats = video.stats
@@ -270,7 +305,8 @@ def one_source(cfg: DictConfig, model: TimelineModel, files: TimelineFiles, fold
              len(video.segments), stats.realtime_factor, result["latency_mean_s"],
              result["latency_max_s"], stats.dropped,
              f"; stopped by {result['stopped']}, files complete" if "stopped" in result else "",
-             "" if stats.windows else "; no window: shorter than timeline.window_s?")
+             "" if stats.windows or "stopped" in result or "error" in result
+             else "; no window")
     if stats.stopped_early:
         log.warning("%s: decoding ended early (%s)", printable(video.info.name),
                     printable(stats.stopped_early))

@@ -39,17 +39,20 @@ def _whole(value: Any, low: int, high: int, key: str, path: Path) -> int:
     return value
 
 
-def load_onnx_model(path: str | Path, threads: int | None = None) -> TimelineModel:
-    """The exported model ``path`` as a :class:`TimelineModel` run by onnxruntime with
-    ``threads`` intra-op threads (``None``: its default)."""
-    path = Path(path).expanduser()
+def read_description(path: Path) -> dict[str, Any]:
+    """The checked description of the exported model ``path``: its class names and clip
+    geometry (see the module docstring)."""
     if not path.is_file():
         raise ExportedModelError(f"onnx_path {path}: no such file (write one with vidtl-export "
                                  f"format=onnx)")
-    if not is_exported_model(path):
+    try:
+        ours = is_exported_model(path)
+        description = json.loads(read_bytes(sidecar_path(path), 64 * 2**20)) if ours else {}
+    except (OSError, ValueError, RecursionError, UserError):
+        ours = False
+    if not ours or not isinstance(description, dict):
         raise ExportedModelError(f"{path}: not a model vidtl-export wrote ({sidecar_path(path)} "
                                  f"must describe it and record its SHA-256)")
-    description = json.loads(read_bytes(sidecar_path(path), 64 * 2**20))
     if description.get("format") != "onnx":
         raise ExportedModelError(f"{path}: exported as {str(description.get('format'))[:20]!r}"
                                  f", not onnx")
@@ -62,15 +65,40 @@ def load_onnx_model(path: str | Path, threads: int | None = None) -> TimelineMod
     if not isinstance(sampling, dict):
         raise ExportedModelError(f"{sidecar_path(path)}: no clip_sampling (export it again "
                                  f"with vidtl-export 0.3 or later)")
-    sampler_name = sampling.get("sampler")
-    if not isinstance(sampler_name, str) or sampler_name not in SAMPLERS:
+    sampler = sampling.get("sampler")
+    if not isinstance(sampler, str) or sampler not in SAMPLERS:
         raise ExportedModelError(f"{sidecar_path(path)}: its sampler must be one of "
                                  f"{sorted(SAMPLERS)} for runtime=onnx (a sampler of your own "
-                                 f"runs with runtime=torch), got {str(sampler_name)[:60]!r}")
-    frames = _whole(sampling.get("num_frames"), 1, MAX_FRAMES, "num_frames", path)
-    interval = _whole(sampling.get("frame_interval", 1), 1, MAX_FRAMES, "frame_interval", path)
-    crop = _whole(sampling.get("crop_size"), 1, MAX_SIDE, "crop_size", path)
-    short = _whole(sampling.get("short_side"), 1, MAX_SIDE, "short_side", path)
+                                 f"runs with runtime=torch), got {str(sampler)[:60]!r}")
+    return {"class_names": names, "sampler": sampler,
+            "num_frames": _whole(sampling.get("num_frames"), 1, MAX_FRAMES, "num_frames", path),
+            "frame_interval": _whole(sampling.get("frame_interval", 1), 1, MAX_FRAMES,
+                                     "frame_interval", path),
+            "crop_size": _whole(sampling.get("crop_size"), 1, MAX_SIDE, "crop_size", path),
+            "short_side": _whole(sampling.get("short_side"), 1, MAX_SIDE, "short_side", path)}
+
+
+def check_graph(session: Any, geometry: dict[str, Any], path: Path) -> None:
+    """The graph's input and output shapes agree with its description: clips
+    ``(batch, T, crop, crop, 3)`` in, one logit per class name out."""
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    expected_in = [geometry["num_frames"], geometry["crop_size"], geometry["crop_size"], 3]
+    expected_out = len(geometry["class_names"])
+    shape_in = list(inputs[0].shape[1:]) if len(inputs) == 1 else None
+    shape_out = list(outputs[0].shape[1:]) if len(outputs) == 1 else None
+    if inputs and inputs[0].name != "clips" or shape_in != expected_in:
+        raise ExportedModelError(f"{path}: the graph takes {shape_in} clips, its description "
+                                 f"says {expected_in} (num_frames, crop_size, crop_size, 3)")
+    if outputs and outputs[0].name != "logits" or shape_out != [expected_out]:
+        raise ExportedModelError(f"{path}: the graph gives {shape_out} logits, its description "
+                                 f"names {expected_out} classes")
+
+
+def load_onnx_model(path: str | Path, threads: int | None = None) -> TimelineModel:
+    """The exported model ``path`` as a :class:`TimelineModel` run by onnxruntime with
+    ``threads`` intra-op threads (``None``: its default)."""
+    path = Path(path).expanduser()
+    geometry = read_description(path)
     try:
         import onnxruntime
     except ImportError:
@@ -78,13 +106,21 @@ def load_onnx_model(path: str | Path, threads: int | None = None) -> TimelineMod
     options = onnxruntime.SessionOptions()
     if threads:
         options.intra_op_num_threads = int(threads)
-    session = onnxruntime.InferenceSession(str(path), options,
-                                           providers=["CPUExecutionProvider"])
+    try:
+        session = onnxruntime.InferenceSession(str(path), options,
+                                               providers=["CPUExecutionProvider"])
+    except Exception as error:  # noqa: BLE001 - onnxruntime's own error types
+        raise ExportedModelError(f"{path}: onnxruntime cannot load it: "
+                                 f"{' '.join(str(error).split())[:200]}") from None
+    check_graph(session, geometry, path)
 
     def score(clips: torch.Tensor) -> torch.Tensor:
         batch = clips.permute(0, 1, 3, 4, 2).contiguous().numpy()  # (B, T, H, W, C)
         logits = torch.from_numpy(np.asarray(session.run(["logits"], {"clips": batch})[0]))
         return logits.float().softmax(-1)
 
-    return TimelineModel(score, list(names), SAMPLERS.get(sampler_name)(frames, interval),
-                         EvalClipTransform(crop, short), runtime="onnx")
+    sampler = SAMPLERS.get(geometry["sampler"])(geometry["num_frames"],
+                                                geometry["frame_interval"])
+    return TimelineModel(score, list(geometry["class_names"]), sampler,
+                         EvalClipTransform(geometry["crop_size"], geometry["short_side"]),
+                         runtime="onnx")

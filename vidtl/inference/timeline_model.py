@@ -77,7 +77,8 @@ def timeline_scores(model: TimelineModel, source: TimelineSource, window_s: floa
     :func:`vidtl.timeline.scoring_loop.score_windows`); ``window_s=None``: the span the
     model's sampling covers (:func:`~vidtl.timeline.window_plan.default_window_s`); ``live``
     (``None``: by the kind of source) lets windows be dropped when the model falls behind."""
-    if not (isinstance(stall_timeout_s, (int, float)) and stall_timeout_s > 0):
+    if isinstance(stall_timeout_s, bool) or not (isinstance(stall_timeout_s, (int, float))
+                                                 and 0 < stall_timeout_s < 1e6):
         raise UserError(f"timeline.stall_timeout_s must be a number of seconds above 0, got "
                         f"{stall_timeout_s!r}")
 

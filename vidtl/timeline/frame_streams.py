@@ -65,8 +65,8 @@ def source_kind(source: str) -> str:
     scheme, separator, _ = source.partition("://")
     if separator:
         if scheme.lower() not in STREAM_SCHEMES:
-            raise SourceError(f"input {source!r}: the scheme {scheme!r} is not a stream vidtl "
-                              f"reads (one of {', '.join(STREAM_SCHEMES)})")
+            raise SourceError(f"input {display_name(source)!r}: the scheme {scheme[:20]!r} is "
+                              f"not a stream vidtl reads (one of {', '.join(STREAM_SCHEMES)})")
         return "url"
     if source.startswith(DEVICE_PREFIX):
         return "device"
@@ -80,12 +80,18 @@ def is_live(source: str) -> bool:
 
 def display_name(source: str) -> str:
     """``source`` as logs, CSV rows and pictures show it: a URL without the user name and
-    password it may carry (``rtsp://user:secret@camera/...``)."""
-    if source_kind(source) != "url":
-        return "stdin" if source == PIPE else source
-    scheme, _, rest = source.partition("://")
+    password it may carry (``rtsp://user:secret@camera/...``) and without its query
+    (``?token=...``, where cameras and HLS servers put credentials too)."""
+    if source == PIPE:
+        return "stdin"
+    scheme, separator, rest = source.partition("://")
+    if not separator:
+        return source
     host, slash, path = rest.partition("/")
-    return f"{scheme}://{host.rpartition('@')[2]}{slash}{path}"
+    if not slash:
+        host, path = host.partition("?")[0], ""
+    query = "?..." if "?" in rest else ""
+    return f"{scheme}://{host.rpartition('@')[2]}{slash}{path.partition('?')[0]}{query}"
 
 
 def source_stem(source: str) -> str:
@@ -143,7 +149,8 @@ class PyAVFrameStream:
         if self.kind == "file":
             path = Path(self.source).expanduser()
             if not path.is_file():
-                raise SourceError(f"input {self.source}: no such video file")
+                what = "not a regular file" if path.exists() else "no such video file"
+                raise SourceError(f"input {self.source}: {what}")
             if path.stat().st_size == 0:
                 raise VideoDecodeError(f"{self.source}: empty file")
         deadline = time.monotonic() + self.open_timeout_s
@@ -183,7 +190,8 @@ class PyAVFrameStream:
             options = {**quick, **({"rtsp_transport": "tcp"}
                                    if self.source.startswith("rtsp") else {})}
             return av.open(self.source, options=options, timeout=timeouts)
-        return av.open(str(Path(self.source).expanduser()))
+        # "file:": a name such as "pipe:0.mp4" or "subfile,,...:x" is a file, not a protocol
+        return av.open("file:" + str(Path(self.source).expanduser().absolute()))
 
     def frames(self) -> Iterator[DecodedFrame]:
         if self._container is None:
@@ -198,11 +206,16 @@ class PyAVFrameStream:
             if decoded == 0:
                 raise VideoDecodeError(f"{display_name(self.source)}: cannot decode: "
                                        f"{self._said(error)}") from None
-            if "timed out" in str(error).lower() or "timeout" in str(error).lower():
+            said = f"{type(error).__name__} {error}".lower()
+            if any(word in said for word in ("timed out", "timeout", "exiterror")):
                 raise StreamStalledError(f"input {display_name(self.source)}: no data for "
                                          f"{self.read_timeout_s:g} s (timeline.stall_timeout_s)"
                                          ) from None
             self.stopped_early = f"{type(error).__name__}: {self._said(error)}"
+
+    @property
+    def name(self) -> str:
+        return display_name(self.source)
 
     def _said(self, error: BaseException) -> str:
         """What FFmpeg said, on one line, without the URL's credentials."""
@@ -223,6 +236,7 @@ class ArrayFrameStream:
 
     def __init__(self, frames: Iterable[np.ndarray], fps: float, name: str = "frames") -> None:
         self._frames = frames
+        self.name = name
         self.info = SourceInfo(name, source_stem(name), live=False, fps=float(fps))
 
     def open(self) -> SourceInfo:

@@ -8,9 +8,11 @@ only a timeline vidtl wrote before (their header says so).
 from __future__ import annotations
 
 import csv
+import fcntl
 import os
 from pathlib import Path
 
+from vidtl.core.errors import UserError
 from vidtl.core.own_files import check_replaceable, starts_with
 from vidtl.timeline.scoring_loop import WindowScore
 from vidtl.timeline.segments import Segment
@@ -19,6 +21,10 @@ TIMELINE_COLUMNS = ("video", "start_s", "end_s", "top_class", "top_probability")
 SEGMENT_COLUMNS = ("video", "start_s", "end_s", "label", "mean_probability")
 TIMELINE_FILE = "timeline.csv"
 SEGMENTS_FILE = "segments.csv"
+
+
+class FolderInUseError(UserError):
+    """Another run is writing the timeline of this folder."""
 
 
 def _header(columns: tuple[str, ...]) -> bytes:
@@ -30,13 +36,25 @@ class CsvRows:
 
     def __init__(self, path: Path, header: list[str], what: str) -> None:
         check_replaceable(path, starts_with(_header(tuple(header[:5]))), what)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
-        self.file = open(os.open(path, flags, 0o644), "w", newline="", encoding="utf-8")
+        flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+        descriptor = os.open(path, flags, 0o644)
+        try:  # one run writes a folder's timeline at a time
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(descriptor)
+            raise FolderInUseError(f"{path} is being written by another vidtl-predict "
+                                   f"mode=timeline; give this run another output_dir") from None
+        os.ftruncate(descriptor, 0)
+        # a file name that is not UTF-8 is written with its odd bytes escaped (\xff)
+        self.file = open(descriptor, "w", newline="", encoding="utf-8",
+                         errors="backslashreplace")
         self.writer = csv.writer(self.file)
         self.write(header)
 
     def write(self, row: list[object]) -> None:
-        self.writer.writerow(row)
+        # a file name's bytes that are not UTF-8 (surrogates in Python) written as \xff
+        self.writer.writerow([cell.encode("utf-8", "surrogateescape").decode(
+            "utf-8", "backslashreplace") if isinstance(cell, str) else cell for cell in row])
         self.file.flush()
 
     def close(self) -> None:

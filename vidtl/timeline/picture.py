@@ -8,6 +8,7 @@ are ever on top first, then by their highest probability), so the picture stays 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -83,16 +84,12 @@ def draw_timeline(path: Path, video: str, starts: np.ndarray, ends: np.ndarray,
                      va="center", fontsize=11, clip_on=False)
         figure.colorbar(image, ax=[top, strip], pad=0.01, fraction=0.03, label="probability")
     others = " (grey: classes not drawn above)" if len(shown) < probabilities.shape[1] else ""
-    top.set_title(f"{Path(video).name if '://' not in video else video} - "
+    shown_name = Path(video).name if "://" not in video else video
+    shown_name = shown_name.encode("utf-8", "surrogateescape").decode(
+        "utf-8", "backslashreplace")  # a name's bytes that are not UTF-8, escaped
+    top.set_title(f"{shown_name} - "
                   f"{len(starts)} windows, {len(segments)} segments{others}", fontsize=10)
-    for segment in segments:
-        shade = colour.get(segment.label, "0.6")
-        strip.axvspan(segment.start_s, segment.end_s, color=shade, alpha=0.85)
-        name = class_names[segment.label][:20]
-        if segment.length_s > len(name) * end * 0.0055:  # where the name fits
-            strip.text((segment.start_s + segment.end_s) / 2, 0.5,
-                       name, ha="center", va="center", fontsize=7,
-                       clip_on=True)
+    _draw_segments(strip, segments, colour, class_names, end)
     strip.set_yticks([])
     strip.set_ylabel("segments", rotation=0, ha="right", va="center", fontsize=8)
     strip.set_xlim(0, end)
@@ -101,3 +98,16 @@ def draw_timeline(path: Path, video: str, starts: np.ndarray, ends: np.ndarray,
         figure.savefig(partial, dpi=100, metadata={"Software": SIGNATURE})
     plt.close(figure)
     return path
+
+
+def _draw_segments(strip: Any, segments: list[Segment], colour: dict[int, Any],
+                   class_names: list[str], end: float) -> None:
+    """The segments as coloured spans (grey: a class not drawn above), named where it fits."""
+    for segment in segments:
+        shade = colour.get(segment.label, "0.6")
+        strip.axvspan(segment.start_s, segment.end_s, color=shade, alpha=0.85)
+        name = class_names[segment.label][:20]
+        if segment.length_s > len(name) * end * 0.0055:  # where the name fits
+            strip.text((segment.start_s + segment.end_s) / 2, 0.5,
+                       name, ha="center", va="center", fontsize=7,
+                       clip_on=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -24,6 +25,9 @@ from vidtl.timeline.window_plan import WindowPlan
 # uint8 clips (B, T, C, H, W) -> class probabilities (B, K)
 ClipScorer = Callable[[torch.Tensor], torch.Tensor]
 FILE_QUEUE = 2
+# The latest windows whose latencies (and, for the picture, scores) a run keeps: a day at one
+# window a second, so that a live run does not grow without bound.
+MAX_KEPT = 100_000
 # A live source's windows that may wait for the model (a burst at the start of a stream, a
 # slow window): past this, the oldest waiting window is dropped.
 LIVE_QUEUE = 4
@@ -54,7 +58,7 @@ class TimelineStats:
     dropped: int = 0
     video_s: float = 0.0
     wall_s: float = 0.0
-    latencies: list[float] = field(default_factory=list)
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=MAX_KEPT))
     stopped_early: str = ""
 
     @property
@@ -85,15 +89,18 @@ class _Decoder(threading.Thread):
             if self.info.live:
                 self.out = queue.Queue(maxsize=LIVE_QUEUE)
             self.opened.set()
-            assembler = WindowAssembler(self.plan, self.transform, self.info.frame_count)
+            assembler = WindowAssembler(self.plan, self.transform)
             for index, frame in enumerate(self.stream.frames()):
                 self.last_progress = time.monotonic()
                 self.stats.frames = index + 1
                 for ready in assembler.push(index, frame):
                     self._put(ready)
                 self.stats.frames_converted = assembler.frames_converted
-                if self.stop.is_set() or assembler.done and not assembler.pending:
+                if self.stop.is_set():
                     break
+            else:
+                for ready in assembler.finish():
+                    self._put(ready)
             self.stats.stopped_early = getattr(self.stream, "stopped_early", "")
             self._put(_END)
         except BaseException as error:  # noqa: BLE001 - handed to the consumer
@@ -123,6 +130,16 @@ class _Decoder(threading.Thread):
                 continue
 
 
+def _check_stall(decoder: _Decoder, stall_timeout_s: float, name: str) -> None:
+    """A :class:`StreamStalledError` when no frame came for ``stall_timeout_s`` (while the
+    source opens, twice that: a network source's own retries say why it cannot open)."""
+    idle = time.monotonic() - decoder.last_progress
+    limit = stall_timeout_s if decoder.opened.is_set() else 2 * stall_timeout_s + 1
+    if idle > limit:
+        raise StreamStalledError(f"input {name}: no frame for {idle:.0f} s "
+                                 f"(timeline.stall_timeout_s={stall_timeout_s:g}); stopping")
+
+
 def score_windows(stream: FrameStream, make_plan: Callable[[SourceInfo], WindowPlan],
                   transform: FrameTransform, scorer: ClipScorer, stall_timeout_s: float = 10.0,
                   stats: TimelineStats | None = None,
@@ -139,28 +156,22 @@ def score_windows(stream: FrameStream, make_plan: Callable[[SourceInfo], WindowP
     told = False
     try:
         while not (should_stop is not None and should_stop()):
-            if not told and decoder.opened.is_set() and decoder.plan is not None:
-                told = True
-                if on_open is not None:
-                    on_open(decoder.info, decoder.plan)
             try:
                 item = decoder.out.get(timeout=0.1)
             except queue.Empty:
-                idle = time.monotonic() - decoder.last_progress
-                if idle > stall_timeout_s:
-                    name = decoder.info.name if decoder.info else "the source"
-                    raise StreamStalledError(
-                        f"input {name}: no frame for {idle:.0f} s (timeline.stall_timeout_s="
-                        f"{stall_timeout_s:g}); stopping") from None
+                item = None
+            if not told and decoder.plan is not None:
+                told = True
+                if on_open is not None:
+                    on_open(decoder.info, decoder.plan)
+            if item is None:
+                _check_stall(decoder, stall_timeout_s, getattr(stream, "name", "frames"))
                 continue
             if item is _END:
                 stats.video_s = max(stats.video_s, stats.frames / decoder.info.fps)
                 return
             if isinstance(item, BaseException):
                 raise item
-            if not told and on_open is not None:
-                told = True
-                on_open(decoder.info, decoder.plan)
             window = item.window
             probabilities = scorer(item.clip.unsqueeze(0))[0].float().cpu()
             latency = time.monotonic() - item.ready_at

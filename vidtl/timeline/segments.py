@@ -114,14 +114,15 @@ class SegmentBuilder:
         label = int(scores.argmax())
         probability = float(scores[label])
         self.last_end = end_s
+        reach = min(centre + self.stride_s / 2, end_s)  # never past the window's end
         if self.run is not None and self.run.label == label:
-            self.run.end_s = centre + self.stride_s / 2
+            self.run.end_s = max(self.run.end_s, reach)
             self.run.probability_sum += probability
             self.run.windows += 1
             return self._settled()
         closed = self.run
         start = closed.end_s if closed is not None else start_s  # the first from its start
-        self.run = Segment(start, max(start, centre + self.stride_s / 2), label, probability, 1)
+        self.run = Segment(start, max(start, reach), label, probability, 1)
         final = self._close(closed) if closed is not None else []
         return final + self._settled()
 
@@ -158,7 +159,7 @@ class SegmentBuilder:
         end)."""
         final = []
         if self.run is not None:
-            self.run.end_s = max(self.run.end_s, self.last_end)
+            self.run.end_s = self.last_end
             final += self._close(self.run)
             self.run = None
         if self.pending is not None:

@@ -18,6 +18,8 @@ import torch
 from vidtl.timeline.frame_streams import DecodedFrame
 from vidtl.timeline.window_plan import Window, WindowPlan
 
+# A source shorter than one window of at most this many frames still gets one window.
+MAX_PREFIX_FRAMES = 3000
 # uint8 RGB frame (H, W, 3) -> the evaluation crop, uint8 (C, size, size)
 FrameTransform = Callable[[np.ndarray], torch.Tensor]
 
@@ -35,26 +37,24 @@ class ReadyWindow:
 class WindowAssembler:
     """Feed frames in order with :meth:`push`; complete windows come back as they fill."""
 
-    def __init__(self, plan: WindowPlan, transform: FrameTransform,
-                 frame_count: int | None = None) -> None:
+    def __init__(self, plan: WindowPlan, transform: FrameTransform) -> None:
         self.plan = plan
         self.transform = transform
-        # A file shorter than one window: one window over all of it.
-        self.short_length = (frame_count if frame_count is not None
-                             and frame_count < plan.window_length else None)
         self.next_index = 0
         self.pending: list[Window] = []
         self.needed: dict[int, int] = {}  # frame -> pending windows sampling it
         self.kept: dict[int, torch.Tensor] = {}
+        # Until the first window is out, the frames seen (a source shorter than one window
+        # gets one window over all of it: containers' frame counts are missing or wrong).
+        self.prefix: list[torch.Tensor] | None = (
+            [] if plan.window_length <= MAX_PREFIX_FRAMES else None)
+        self.frames_seen = 0
         self.frames_converted = 0
-        self.done = False
 
     def _open_windows(self, frame: int) -> None:
-        while not self.done and self.plan.stride_frames(self.next_index) <= frame:
-            window = self.plan.window(self.next_index, self.short_length)
+        while self.plan.stride_frames(self.next_index) <= frame:
+            window = self.plan.window(self.next_index)
             self.next_index += 1
-            if self.short_length is not None:
-                self.done = True  # the one window of a short file
             self.pending.append(window)
             for index in set(window.frames.tolist()):
                 self.needed[index] = self.needed.get(index, 0) + 1
@@ -62,12 +62,18 @@ class WindowAssembler:
     def push(self, index: int, frame: DecodedFrame) -> list[ReadyWindow]:
         """Frame ``index`` (the next one in order); the windows it completes."""
         self._open_windows(index)
-        if index in self.needed:
-            self.kept[index] = self.transform(frame.rgb())
+        self.frames_seen = index + 1
+        if index in self.needed or self.prefix is not None:
+            crop = self.transform(frame.rgb())
             self.frames_converted += 1
-        ready = [window for window in self.pending if self._complete_at(window) <= index]
+            if index in self.needed:
+                self.kept[index] = crop
+            if self.prefix is not None:
+                self.prefix.append(crop)
+        ready = [window for window in self.pending if window.last_frame <= index]
         if not ready:
             return []
+        self.prefix = None
         now = time.monotonic()
         out = []
         for window in ready:
@@ -81,9 +87,15 @@ class WindowAssembler:
                     self.kept.pop(i, None)
         return out
 
-    def _complete_at(self, window: Window) -> int:
-        # a file shorter than a window (its header's count may overstate it): its last sample
-        return int(window.frames.max()) if self.short_length is not None else window.last_frame
+    def finish(self) -> list[ReadyWindow]:
+        """At the end of the source: one window over all of it when it was shorter than one
+        window (none otherwise: the last windows that do not fit are not scored)."""
+        if not self.prefix:
+            return []
+        window = self.plan.window(0, len(self.prefix))
+        clip = torch.stack([self.prefix[i] for i in window.frames.tolist()]).contiguous()
+        self.prefix = None
+        return [ReadyWindow(window, clip, time.monotonic())]
 
     @property
     def frames_held(self) -> int:

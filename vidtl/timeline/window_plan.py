@@ -75,7 +75,8 @@ class WindowPlan:
             raise UserError(f"the video's frame rate must be above 0, got {self.fps}")
         for key, value in (("timeline.window_s", self.window_s),
                            ("timeline.stride_s", self.stride_s)):
-            if not (isinstance(value, (int, float)) and 0 < value <= MAX_WINDOW_S):
+            if isinstance(value, bool) or not (isinstance(value, (int, float))
+                                               and 0 < value <= MAX_WINDOW_S):
                 raise UserError(f"{key} must be a number of seconds above 0 and at most "
                                 f"{MAX_WINDOW_S:g}, got {value!r}")
         if self.window_length < 1 or self.stride_frames(1) < 1:
