@@ -208,9 +208,9 @@ class PyAVFrameStream:
                                        f"{self._said(error)}") from None
             said = f"{type(error).__name__} {error}".lower()
             if any(word in said for word in ("timed out", "timeout", "exiterror")):
-                raise StreamStalledError(f"input {display_name(self.source)}: no data for "
-                                         f"{self.read_timeout_s:g} s (timeline.stall_timeout_s)"
-                                         ) from None
+                raise StreamStalledError(f"input {display_name(self.source)}: no frame for "
+                                         f"{self.read_timeout_s:g} s (timeline.stall_timeout_s="
+                                         f"{self.read_timeout_s:g}); stopping") from None
             self.stopped_early = f"{type(error).__name__}: {self._said(error)}"
 
     @property
