@@ -29,7 +29,12 @@ from vidtl.core.own_files import WouldReplaceError
 from vidtl.core.quoting import printable
 from vidtl.inference.checkpoint_model import load_trained_model
 from vidtl.inference.inputs import expand_input
-from vidtl.inference.timeline_model import RUNTIMES, TimelineModel, timeline_scores, torch_scorer
+from vidtl.inference.timeline_model import (
+    RUNTIMES,
+    TimelineModel,
+    timeline_scores,
+    torch_timeline_model,
+)
 from vidtl.timeline.frame_streams import SourceInfo, StreamStalledError, is_live
 from vidtl.timeline.outputs import TimelineFiles
 from vidtl.timeline.picture import draw_timeline, picture_path
@@ -97,9 +102,7 @@ def timeline_model(cfg: DictConfig, device: torch.device) -> TimelineModel:
                                  max_checkpoint_gb=cfg.get("max_checkpoint_gb"),
                                  view_aggregation=cfg.view_aggregation)
     trained.module.to(device)
-    pipeline = trained.test_pipeline(1, 1)
-    return TimelineModel(torch_scorer(trained.module), trained.class_names, pipeline.sampler,
-                         pipeline.eval_transform)
+    return torch_timeline_model(trained)
 
 
 LIVE = {"auto": None, True: True, False: False}

@@ -18,6 +18,7 @@ from vidtl.core.errors import UserError
 from vidtl.data.clips.sampling import FrameSampler
 from vidtl.data.clips.transforms import EvalClipTransform
 from vidtl.evaluation.view_scores import aggregate_views, score_views
+from vidtl.inference.checkpoint_model import TrainedModel
 from vidtl.timeline.frame_streams import ArrayFrameStream, FrameStream, PyAVFrameStream, SourceInfo
 from vidtl.timeline.scoring_loop import ClipScorer, TimelineStats, WindowScore, score_windows
 from vidtl.timeline.window_plan import WindowPlan, default_window_s
@@ -52,6 +53,13 @@ def torch_scorer(module: VideoClassificationModule) -> ClipScorer:
         scores = aggregate_views(logits, module.view_aggregation)
         return scores.softmax(-1) if module.view_aggregation == "logits" else scores
     return score
+
+
+def torch_timeline_model(trained: TrainedModel) -> TimelineModel:
+    """A checkpoint's module (on its device) with its sampler and evaluation crop."""
+    pipeline = trained.test_pipeline(1, 1)
+    return TimelineModel(torch_scorer(trained.module), trained.class_names, pipeline.sampler,
+                         pipeline.eval_transform)
 
 
 def frame_stream(source: TimelineSource, fps: float | None, decode_threads: int,

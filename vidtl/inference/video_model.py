@@ -40,7 +40,7 @@ from vidtl.inference.timeline_model import (
     TimelineModel,
     TimelineSource,
     timeline_scores,
-    torch_scorer,
+    torch_timeline_model,
 )
 from vidtl.timeline.scoring_loop import WindowScore
 from vidtl.training.module import VideoClassificationModule
@@ -150,8 +150,7 @@ class VideoModel:
 
     def timeline_model(self) -> TimelineModel:
         """The model's scorer, classes and evaluation geometry for timelines."""
-        return TimelineModel(torch_scorer(self.module), self.class_names, self.pipeline.sampler,
-                             self.eval_transform)
+        return torch_timeline_model(self.trained)
 
     def _views(self, item: VideoInput) -> torch.Tensor:
         if isinstance(item, (str, Path)):

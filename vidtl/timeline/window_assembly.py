@@ -18,8 +18,9 @@ import torch
 from vidtl.timeline.frame_streams import DecodedFrame
 from vidtl.timeline.window_plan import Window, WindowPlan
 
-# A source shorter than one window of at most this many frames still gets one window.
-MAX_PREFIX_FRAMES = 3000
+# A source shorter than one window of at most this many frames (40 s at 25 fps; their crops,
+# at most 150 MB at 224 px, are kept until the first window is out) still gets one window.
+MAX_PREFIX_FRAMES = 1000
 # uint8 RGB frame (H, W, 3) -> the evaluation crop, uint8 (C, size, size)
 FrameTransform = Callable[[np.ndarray], torch.Tensor]
 
