@@ -201,6 +201,7 @@ def resident_mb() -> float:
         return int(file.read().split()[1]) * 4096 / 2**20
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="reads /proc")
 def test_a_long_encoded_video_is_read_in_bounded_memory(tmp_path):
     from vidtl.data.tools.synthetic import write_video
