@@ -391,7 +391,7 @@ def main() -> None:
     checked = check_cli(model_info["path"], args.out / "long.mp4", rows, args.out)
     save_results(args.out / "model.json", model_info)
     write_docs(rows, truth, model_info, checked, docs_page(args))
-    if args.picture:  # the picture vidtl-predict drew for the checked setting
+    if args.picture and not args.smoke:  # vidtl-predict's picture of the checked setting
         shutil.copyfile(args.out / "cli_check" / "long_timeline.png", args.picture)
         print(f"picture: {relative(args.picture)}", flush=True)
 
