@@ -27,7 +27,7 @@ import numpy as np
 
 from vidtl.core.atomic import write_text_atomic
 from vidtl.core.errors import UserError
-from vidtl.data.annotations.records import VideoIndex, VideoRecord
+from vidtl.data.annotations.records import NO_LABEL, VideoIndex, VideoRecord
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,8 @@ def _chosen_groups(train: list[VideoRecord], share: float, seed: int,
         groups = sorted(sizes[label])
         if len(groups) < 2:
             continue
-        stream = zlib.crc32(str(class_names[label]).encode())  # one stream per class
+        name = str(class_names[label]) if label >= 0 else "(no label)"  # NO_LABEL: none
+        stream = zlib.crc32(name.encode())  # one stream per class
         order = [groups[i] for i in np.random.default_rng([seed, stream]).permutation(
             len(groups))]
         target = max(1, round(share * sum(sizes[label].values())))
@@ -127,7 +128,8 @@ def _chosen_groups(train: list[VideoRecord], share: float, seed: int,
 
 def _warn_about_emptied_classes(index: VideoIndex, train: list[VideoRecord]) -> None:
     """A group shared by several classes can take a class's last training videos with it."""
-    emptied = sorted({r.label for r in train} - {r.label for r in index.subsets["train"]})
+    emptied = sorted({r.label for r in train} - {r.label for r in index.subsets["train"]}
+                     - {NO_LABEL})
     if emptied:
         log.warning("the carved validation set holds every training video of %d classes (their "
                     "groups are shared with other classes): %s", len(emptied),
@@ -161,5 +163,6 @@ def write_carved_list(path: Path, index: VideoIndex, root: Path) -> Path:
         shown = _shown(record.path, root)
         window = ([record.start_sec, record.end_sec] if record.start_sec is not None
                   and record.end_sec is not None else [])
-        writer.writerow([shown, index.class_names[record.label], *window])
+        labels = ";".join(str(index.class_names[c]) for c in record.labels())  # multi-label
+        writer.writerow([shown, labels, *window])
     return write_text_atomic(path, text.getvalue())

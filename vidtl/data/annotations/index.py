@@ -14,6 +14,7 @@ from typing import Any
 from vidtl.core.quoting import WITHHELD, content_withheld, printable, quote, quoting
 from vidtl.core.safe_files import inside
 from vidtl.data.annotations import (  # noqa: F401
+    charades,
     csv_list,
     folder,
     hmdb51,
@@ -41,17 +42,16 @@ class DatasetSpec:
     """Where a dataset lies and how to read it.
 
     ``format`` is a registered name (``ucf101``, ``hmdb51``, ``kinetics400``, ``ssv2``,
-    ``folder``, ``csv``) or a format function; ``options`` go to the format (keys it does not
-    take are ignored when ``None``). ``strict`` makes a missing annotated video an error
-    instead of a skipped one; ``exclude_list`` names videos to leave out (``vidtl-check``
-    writes one). ``generate``, when set, makes the dataset at ``root`` first (the synthetic
-    default). An annotated video must lie under ``root`` (or a folder an option names, such as
-    SSv2's ``video_dir``) unless ``allow_outside_root``. ``quote_content`` false (a dataset a
-    checkpoint named) keeps the annotation files' text out of every message
-    (:mod:`vidtl.core.quoting`). ``extra_val_lists`` are further validation sets
-    (:mod:`vidtl.data.annotations.validation_lists`). ``val_from_train`` carves the
-    validation set from the training videos
-    (:mod:`vidtl.data.annotations.carved_validation`).
+    ``charades``, ``folder``, ``csv``) or a format function; ``options`` go to the format (keys it
+    does not take are ignored when ``None``). ``strict`` makes a missing annotated video an error
+    instead of a skipped one; ``exclude_list`` names videos to leave out (``vidtl-check`` writes
+    one). ``generate``, when set, makes the dataset at ``root`` first (the synthetic default). An
+    annotated video must lie under ``root`` (or a folder an option names, such as SSv2's
+    ``video_dir``) unless ``allow_outside_root``. ``quote_content`` false (a dataset a checkpoint
+    named) keeps the annotation files' text out of every message (:mod:`vidtl.core.quoting`).
+    ``extra_val_lists`` are further validation sets
+    (:mod:`vidtl.data.annotations.validation_lists`). ``val_from_train`` carves the validation set
+    from the training videos (:mod:`vidtl.data.annotations.carved_validation`).
     """
 
     root: Path

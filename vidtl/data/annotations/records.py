@@ -6,6 +6,23 @@ import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+NO_LABEL = -1  # the ``label`` of a multi-label record without any label (all negatives)
+
+
+@dataclass(frozen=True)
+class TimedLabel:
+    """One label of a multi-label record, over the whole video (``start_sec`` and ``end_sec``
+    ``None``) or over a span of it in seconds (Charades' actions)."""
+
+    label: int
+    start_sec: float | None = None
+    end_sec: float | None = None
+
+    def overlaps(self, start: float, end: float) -> bool:
+        """Whether the label holds somewhere in ``[start, end]`` seconds."""
+        return ((self.start_sec is None or self.start_sec <= end)
+                and (self.end_sec is None or self.end_sec >= start))
+
 
 @dataclass(frozen=True)
 class VideoRecord:
@@ -16,6 +33,10 @@ class VideoRecord:
     it (UCF101's ``gXX``, HMDB51's clip name without its number, Kinetics' YouTube id): videos
     of one group and class stay on one side of a validation split carved from training
     (``data.val_from_train``); ``None``: the video is its own group.
+
+    A multi-label record (``task=multilabel``: a CSV row ``path,"a;b"``, a Charades video)
+    lists its labels in ``actions``, each over the whole video or a span of it; its ``label``
+    is the first of them (:data:`NO_LABEL` when it has none), which stratified splits use.
     """
 
     path: Path
@@ -23,10 +44,29 @@ class VideoRecord:
     start_sec: float | None = None
     end_sec: float | None = None
     group: str | None = None
+    actions: tuple[TimedLabel, ...] = ()
 
     @property
     def video_id(self) -> str:
         return self.path.stem
+
+    @property
+    def multilabel(self) -> bool:
+        return bool(self.actions) or self.label == NO_LABEL
+
+    def labels(self) -> list[int]:
+        """Every label of the video, sorted, each once (``[label]`` for a single-label
+        record)."""
+        if not self.multilabel:
+            return [self.label]
+        return sorted({action.label for action in self.actions})
+
+    def labels_between(self, start: float, end: float) -> list[int]:
+        """The labels that hold somewhere in ``[start, end]`` seconds of the video (a clip's
+        span): those of the actions it overlaps; every label of a record without spans."""
+        if not self.multilabel:
+            return [self.label]
+        return sorted({a.label for a in self.actions if a.overlaps(start, end)})
 
 
 def subset_kind(subset: str) -> str:
@@ -67,6 +107,12 @@ class VideoIndex:
     def num_classes(self) -> int:
         return len(self.class_names)
 
+    @property
+    def multilabel(self) -> bool:
+        """Whether any record has several labels, or labels over spans (a multi-label
+        dataset, for ``task=multilabel``)."""
+        return any(r.multilabel for records in self.subsets.values() for r in records)
+
     def reorder_classes(self, class_names: list[str]) -> None:
         """Number the classes as ``class_names`` does (the same names in another order: a CSV
         list's sorted names against a checkpoint's ``classInd.txt`` order), relabelling every
@@ -75,9 +121,10 @@ class VideoIndex:
         if sorted(names) != sorted(wanted) or len(set(wanted)) != len(wanted):
             raise ValueError("reorder_classes needs the same class names, each once")
         new = {name: i for i, name in enumerate(wanted)}
-        label = {old: new[name] for old, name in enumerate(names)}
-        self.subsets = {subset: [replace(r, label=label[r.label]) for r in records]
-                        for subset, records in self.subsets.items()}
+        label = {old: new[name] for old, name in enumerate(names)} | {NO_LABEL: NO_LABEL}
+        self.subsets = {subset: [replace(r, label=label[r.label], actions=tuple(
+            replace(a, label=label[a.label]) for a in r.actions)) for r in records]
+            for subset, records in self.subsets.items()}
         self.class_names = list(class_names)
 
     @property
