@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
+from vidtl.evaluation.accuracy_metrics import accuracy_metrics
 from vidtl.evaluation.mean_class_accuracy import MeanClassAccuracy
 from vidtl.evaluation.video_results import VideoResults
-from vidtl.training.module import accuracy_metrics
 
 # Four classes; the split has samples of classes 0, 1 and 3 only, and class 2 is predicted
 # (wrongly) for one sample of class 3.

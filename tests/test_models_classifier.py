@@ -71,7 +71,7 @@ def test_cosine_with_warmup():
 def test_metrics_stay_separate_when_first_batches_agree():
     import torch.nn.functional as F
 
-    from vidtl.training.module import accuracy_metrics
+    from vidtl.evaluation.accuracy_metrics import accuracy_metrics
 
     metrics = accuracy_metrics(6, "val/")
     labels = torch.tensor([0, 1])

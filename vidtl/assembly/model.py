@@ -13,6 +13,7 @@ from typing import Any
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from vidtl.core.errors import UserError
 from vidtl.data.loading.datamodule import VideoDataModule
 from vidtl.models.classifier import VideoClassifier
 from vidtl.models.lora import apply_lora
@@ -58,3 +59,23 @@ def build_module(model: DictConfig, class_names: list[str], num_frames: int,
     if compile:
         classifier.backbone.compile()
     return module
+
+
+def operating_point_options(config: Any) -> dict[str, Any]:
+    """The module options that a run's ``eval`` keys give (``eval.threshold``,
+    ``eval.fixed_threshold``, ``eval.positive_class``), checked as input (a checkpoint's saved
+    config is one): each of the expected kind, else a :class:`UserError` naming the key."""
+    settings = config.get("eval") if config is not None else None
+    settings = settings if settings is not None else {}
+    rule = settings.get("threshold", "f1")
+    fixed = settings.get("fixed_threshold", 0.5)
+    positive = settings.get("positive_class")
+    if not isinstance(rule, str):
+        raise UserError(f"eval.threshold must be f1, precision@P, recall@R or fixed, got {rule!r}")
+    if isinstance(fixed, bool) or not isinstance(fixed, (int, float)) or not 0 <= fixed <= 1:
+        raise UserError(f"eval.fixed_threshold must be a probability in [0, 1], got {fixed!r}")
+    if positive is not None and (isinstance(positive, bool)
+                                 or not isinstance(positive, (str, int))):
+        raise UserError(f"eval.positive_class must be a class name, got {positive!r}")
+    return {"threshold": rule, "fixed_threshold": float(fixed),
+            "positive_class": None if positive is None else str(positive)}

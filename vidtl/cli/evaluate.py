@@ -23,6 +23,7 @@ from vidtl.assembly.checkpoint_data import (
     with_checkpoint_geometry,
 )
 from vidtl.assembly.data import build_datamodule
+from vidtl.assembly.model import operating_point_options
 from vidtl.callbacks.sigterm_deadline import SigtermDeadline
 from vidtl.cli import config_dir
 from vidtl.cli.builders import (
@@ -41,6 +42,7 @@ from vidtl.inference.checkpoint_model import (
     load_checkpoint,
     trained_model_from,
 )
+from vidtl.training.operating_points import report_options
 
 __all__ = ["CheckpointMismatchError", "evaluate", "load_checkpoint"]
 
@@ -85,6 +87,20 @@ def check_carved_validation(record: dict[str, Any], datamodule: VideoDataModule)
                     "on; its list is the run folder's %s", CARVED_LIST)
 
 
+def operating_point_overrides(cfg: DictConfig) -> dict[str, Any]:
+    """``eval.threshold``, ``eval.fixed_threshold``, ``eval.positive_class`` given here (not
+    null): they replace the checkpoint's. The thresholds are then chosen again on the val
+    subset; evaluating only the test subset keeps the checkpoint's thresholds (said once)."""
+    given = {key: value for key, value in (cfg.get("eval") or {}).items() if value is not None}
+    if not given:
+        return {}
+    if "val" not in cfg.subsets and set(given) & {"threshold", "fixed_threshold"}:
+        log.warning("eval.threshold is applied when thresholds are chosen on the val subset; "
+                    "subsets=%s keeps the checkpoint's thresholds", list(cfg.subsets))
+    checked = operating_point_options(OmegaConf.create({"eval": given}))
+    return {key: value for key, value in checked.items() if key in given}
+
+
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Evaluate ``cfg.ckpt_path``; write and return ``metrics.json``."""
     check_view_scoring(cfg.view_aggregation, cfg.view_chunk)
@@ -105,7 +121,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     match_classes(datamodule, class_names)
     module = trained_model_from(checkpoint, datamodule.num_frames,
                                 view_aggregation=cfg.view_aggregation,
-                                view_chunk=cfg.view_chunk).module
+                                view_chunk=cfg.view_chunk,
+                                **operating_point_overrides(cfg)).module
 
     loggers = build_loggers(cfg)
     trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=[
@@ -125,7 +142,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
                 results = trainer.test(module, datamodule=datamodule)[0]
                 if trainer.is_global_zero and module.test_results is not None:
                     write_test_reports(output_dir, module.test_results, class_names,
-                                       datamodule.dataset("test").records, loggers)
+                                       datamodule.dataset("test").records, loggers,
+                                       **report_options(module.operating_points))
             else:
                 raise ValueError(f"subsets may hold 'val' and 'test', got {subset!r}")
             metrics.update({k: float(v) for k, v in results.items() if k.startswith(subset + "/")})

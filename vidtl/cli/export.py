@@ -21,6 +21,7 @@ from vidtl.core.version import __version__
 from vidtl.data.clips.clip_settings import ClipSettings
 from vidtl.inference.checkpoint_model import load_trained_model
 from vidtl.inference.export import FORMATS, export_classifier, sidecar_path
+from vidtl.training.operating_points import describe_operating_points
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,9 @@ def export(cfg: DictConfig) -> Path:
         model.module.classifier, model.class_names, model.num_frames, crop_size, cfg.output,
         cfg.format, extra={"clip_sampling": clip_sampling,
                            "checkpoint": str(Path(cfg.ckpt_path).expanduser().resolve()),
-                           "vidtl_version": __version__},
+                           "vidtl_version": __version__,
+                           **describe_operating_points(model.module.operating_points,
+                                                       model.module.task, model.class_names)},
         scorer=model.module)  # the checkpoint's own class: a subclass's forward is kept
     log.info("exported %s to %s (classes and input in %s)", cfg.format, path, sidecar_path(path))
     print(path, flush=True)

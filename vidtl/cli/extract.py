@@ -3,7 +3,8 @@
 The embedding of a video is the temporal module's output (before dropout and the head),
 averaged over the checkpoint's test views. Videos come from ``input=`` (a file, folder or
 list) or from ``subset=`` of the checkpoint's dataset. The ``.npz`` holds ``videos`` (paths),
-``embeddings`` (float32, one row per video), ``labels`` (-1 where unknown), ``class_names`` and
+``embeddings`` (float32, one row per video), ``labels`` (-1 where unknown; multi-hot rows
+``(N, K)`` for a multi-label dataset's subset), ``class_names`` and
 ``failed`` (``path<TAB>reason`` of the videos that could not be read, which are left out).
 """
 
@@ -42,8 +43,10 @@ def is_embeddings_file(path: Path) -> bool:
         return {"videos", "embeddings", "labels"} <= set(arrays.files)
 
 
-def videos_to_embed(cfg: DictConfig, model: TrainedModel) -> tuple[list[Path], list[int]]:
-    """The videos of ``input`` (labels unknown: -1) or of ``subset`` (with their labels)."""
+def videos_to_embed(cfg: DictConfig, model: TrainedModel
+                    ) -> tuple[list[Path], list[int] | list[list[int]]]:
+    """The videos of ``input`` (labels unknown: -1) or of ``subset`` (with their labels: class
+    indices, or multi-hot rows for a multi-label dataset)."""
     if (cfg.input is None) == (cfg.subset is None):
         raise UserError("give either input=PATH (videos) or subset=train|val|test (the "
                         "checkpoint's dataset)")
@@ -57,6 +60,10 @@ def videos_to_embed(cfg: DictConfig, model: TrainedModel) -> tuple[list[Path], l
     records = read_index(spec).subsets.get(cfg.subset)
     if not records:
         raise UserError(f"the dataset at {spec.root} has no {cfg.subset} videos")
+    if any(r.multilabel for r in records):  # multi-hot rows (N, K)
+        size = len(model.class_names)
+        return [r.path for r in records], [[int(c in r.labels()) for c in range(size)]
+                                           for r in records]
     return [r.path for r in records], [r.label for r in records]
 
 

@@ -29,6 +29,7 @@ from vidtl.inference.checkpoint_model import load_trained_model
 from vidtl.inference.file_views import VideoViews, view_batches
 from vidtl.inference.inputs import expand_input
 from vidtl.inference.video_model import view_probabilities
+from vidtl.training.operating_points import OperatingPoints, detected_classes
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,9 @@ def select_device(name: str) -> torch.device:
 
 
 def predict(cfg: DictConfig) -> list[dict[str, Any]]:
-    """Print and return one result per video: ``{"video", "topk"}`` or ``{"video", "error"}``."""
+    """Print and return one result per video: ``{"video", "topk"}`` (and ``"detected"``: the
+    classes above their thresholds, for a model with operating points) or
+    ``{"video", "error"}``."""
     if cfg.output not in OUTPUTS:
         raise UserError(f"output must be one of {OUTPUTS}, got {cfg.output!r}")
     check_view_scoring(cfg.view_aggregation, cfg.view_chunk)
@@ -84,12 +87,10 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
             if batch.views is not None:
                 scores = view_probabilities(module, batch.views, cfg.view_chunk,
                                             cfg.view_aggregation)
-                probabilities, classes = scores.topk(top_k, dim=-1)
                 for row, index in enumerate(batch.videos):
-                    rows[index] = {"video": str(videos[index]), "topk": [
-                        [model.class_names[c], round(float(p), 6)]
-                        for c, p in zip(classes[row].tolist(), probabilities[row].tolist(),
-                                        strict=True)]}
+                    rows[index] = {"video": str(videos[index]),
+                                   **scored(scores[row], model.class_names, top_k,
+                                            module.operating_points)}
             for index in sorted(rows):
                 emit(rows[index], cfg.output)
                 results.append(rows[index])
@@ -100,12 +101,28 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
     return results
 
 
+def scored(scores: torch.Tensor, class_names: list[str], top_k: int,
+           points: OperatingPoints | None) -> dict[str, Any]:
+    """One video's ``topk`` classes with their probabilities, and for a model with operating
+    points the ``detected`` ones (at or above their thresholds)."""
+    probabilities, classes = scores.topk(top_k, dim=-1)
+    found: dict[str, Any] = {"topk": [
+        [class_names[c], round(float(p), 6)]
+        for c, p in zip(classes.tolist(), probabilities.tolist(), strict=True)]}
+    if points is not None:
+        found["detected"] = [[class_names[c], p] for c, p in detected_classes(points, scores)]
+    return found
+
+
 def emit(result: dict[str, Any], output: str) -> None:
     """One result on stdout (errors only in JSON: stderr has them already)."""
     if output == "json":
         print(json.dumps(result), flush=True)
     elif "topk" in result:
         ranked = ", ".join(f"{printable(name)} {p:.3f}" for name, p in result["topk"])
+        if "detected" in result:  # classes above their thresholds, then the ranking
+            found = ", ".join(f"{printable(name)} {p:.3f}" for name, p in result["detected"])
+            ranked = f"detected: {found or 'none'} | top: {ranked}"
         print(f"{printable(result['video'])}: {ranked}", flush=True)
 
 

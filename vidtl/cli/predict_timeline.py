@@ -39,7 +39,13 @@ from vidtl.timeline.frame_streams import SourceInfo, StreamStalledError, is_live
 from vidtl.timeline.outputs import TimelineFiles
 from vidtl.timeline.picture import draw_timeline, picture_path
 from vidtl.timeline.scoring_loop import MAX_KEPT, TimelineStats, WindowScore
-from vidtl.timeline.segments import Segment, SegmentBuilder, Smoother, check_smoothing
+from vidtl.timeline.segments import (
+    MultiLabelSegmentBuilder,
+    Segment,
+    SegmentBuilder,
+    Smoother,
+    check_smoothing,
+)
 from vidtl.timeline.window_plan import WindowPlan
 
 log = logging.getLogger(__name__)
@@ -148,12 +154,16 @@ class VideoTimeline:
     """One source's smoothing, segments, progress and picture data."""
 
     def __init__(self, cfg: DictConfig, files: TimelineFiles, class_names: list[str],
-                 pictures: set[str]) -> None:
+                 pictures: set[str], thresholds: torch.Tensor | None = None) -> None:
         self.cfg, self.files, self.class_names = cfg, files, class_names
         self.pictures = pictures  # the pictures of this run so far (two inputs, one stem)
         settings = cfg.timeline
         self.smoother = Smoother(int(settings.smooth), settings.smooth_filter)
-        self.segments_of = SegmentBuilder(float(settings.stride_s), float(settings.min_segment_s))
+        stride, shortest = float(settings.stride_s), float(settings.min_segment_s)
+        self.thresholds = thresholds  # a multi-label model's: overlapping segments per class
+        self.segments_of: SegmentBuilder | MultiLabelSegmentBuilder = (
+            SegmentBuilder(stride, shortest) if thresholds is None
+            else MultiLabelSegmentBuilder(stride, shortest, thresholds))
         self.segments: list[Segment] = []
         # the latest windows, for the picture (a live run does not grow without bound)
         self.spans: deque[tuple[float, float]] = deque(maxlen=MAX_KEPT)
@@ -175,7 +185,7 @@ class VideoTimeline:
         self.files.window(score)
         self.spans.append((score.start_s, score.end_s))
         self.scores.append(score.probabilities.numpy().astype(np.float32))
-        emit_window(score, self.class_names, self.cfg.output, self.info)
+        emit_window(score, self.class_names, self.cfg.output, self.info, self.thresholds)
         for smoothed in self.smoother.push(score.start_s, score.end_s, score.probabilities):
             self._segments(self.segments_of.add(*smoothed))
         if self.bar is not None:
@@ -216,14 +226,20 @@ class VideoTimeline:
 
 
 def emit_window(score: WindowScore, class_names: list[str], output: str,
-                info: SourceInfo | None) -> None:
-    """A window on stdout: every window in JSON; in text, those of a live source."""
+                info: SourceInfo | None, thresholds: torch.Tensor | None = None) -> None:
+    """A window on stdout: every window in JSON (with a multi-label model's ``detected``
+    classes, those above their thresholds); in text, those of a live source."""
     top = int(score.probabilities.argmax())
     if output == "json":
-        print(json.dumps({"video": score.video, "start_s": round(score.start_s, 3),
-                          "end_s": round(score.end_s, 3), "top_class": class_names[top],
-                          "top_probability": round(float(score.probabilities[top]), 6),
-                          "latency_s": round(score.latency_s, 4)}), flush=True)
+        row = {"video": score.video, "start_s": round(score.start_s, 3),
+               "end_s": round(score.end_s, 3), "top_class": class_names[top],
+               "top_probability": round(float(score.probabilities[top]), 6),
+               "latency_s": round(score.latency_s, 4)}
+        if thresholds is not None:
+            above = torch.nonzero(score.probabilities >= thresholds).reshape(-1).tolist()
+            row["detected"] = [[class_names[c], round(float(score.probabilities[c]), 6)]
+                               for c in above]
+        print(json.dumps(row), flush=True)
     elif info is not None and info.live:
         print(f"{printable(score.video)} {score.start_s:.1f}-{score.end_s:.1f} s: "
               f"{printable(class_names[top])} {float(score.probabilities[top]):.3f}", flush=True)
@@ -270,7 +286,7 @@ def predict_timeline(cfg: DictConfig) -> dict[str, Any]:
 def one_source(cfg: DictConfig, model: TimelineModel, files: TimelineFiles, folder: Path,
                source: str, stop: StopSignals, pictures: set[str]) -> dict[str, Any]:
     """The timeline of one source; an unreadable one is reported and the others go on."""
-    video = VideoTimeline(cfg, files, model.class_names, pictures)
+    video = VideoTimeline(cfg, files, model.class_names, pictures, model.thresholds)
     settings = cfg.timeline
     result: dict[str, Any] = {}
     scores = timeline_scores(model, source, settings.window_s, float(settings.stride_s),

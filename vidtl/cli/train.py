@@ -16,10 +16,10 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from vidtl.assembly.data import build_datamodule
-from vidtl.assembly.model import build_module
+from vidtl.assembly.model import build_module, operating_point_options
 from vidtl.assembly.training_data import feature_cache_key, training_data
 from vidtl.callbacks.preemption import PreemptionCheckpoint
 from vidtl.callbacks.restored_paths import RestoredPaths
@@ -40,6 +40,7 @@ from vidtl.cli.builders import (
 from vidtl.cli.errors import exit_on_user_error
 from vidtl.cli.starting_point import start_weights
 from vidtl.core.custom_imports import import_custom
+from vidtl.core.errors import UserError
 from vidtl.data.annotations.carved_validation import (
     CARVED_LIST,
     carved_fingerprint,
@@ -48,11 +49,16 @@ from vidtl.data.annotations.carved_validation import (
 from vidtl.data.loading.datamodule import TEST_LIST, VideoDataModule
 from vidtl.evaluation.reports import write_test_reports
 from vidtl.training.atomic_checkpoint_io import AtomicCheckpointIO
-from vidtl.training.class_weights import class_weights
+from vidtl.training.class_weights import (
+    balanced_multilabel_weights,
+    balanced_pos_weight,
+    class_weights,
+)
 from vidtl.training.feature_cache import FeatureCacheSettings
 from vidtl.training.footprint import parameter_counts, peak_memory_mb
 from vidtl.training.lr_scaling import global_batch, linearly_scaled_lr
 from vidtl.training.module import VideoClassificationModule
+from vidtl.training.operating_points import report_options
 from vidtl.training.resume_point import (
     FINAL_CHECKPOINT,
     LAST_CHECKPOINT,
@@ -129,6 +135,32 @@ def step_checkpoint(output_dir: Path, every_n_steps: int) -> ModelCheckpoint:
                            every_n_train_steps=every_n_steps, enable_version_counter=False)
 
 
+def task_options(module_cfg: DictConfig | None, datamodule: VideoDataModule
+                 ) -> dict[str, Any]:
+    """The module's loss weights from the training set (``module.class_weights`` and, for
+    ``task=multilabel``, ``module.pos_weight``), after checking that the data fits the task:
+    multi-label data (rows with several labels, Charades) needs ``task=multilabel``."""
+    module_cfg = module_cfg or OmegaConf.create({})
+    multilabel = module_cfg.get("task", "single_label") == "multilabel"
+    if datamodule.index.multilabel and not multilabel:
+        raise UserError(f"{datamodule.spec.name} under {datamodule.root} is multi-label (videos "
+                        f"with several labels, or labels over spans): add task=multilabel")
+    records = datamodule.dataset("train").records
+    num_classes = len(datamodule.class_names)
+    weighting = module_cfg.get("class_weights")
+    if not multilabel:
+        return {"class_weights": class_weights(weighting, lambda: [r.label for r in records],
+                                               num_classes)}
+    if weighting not in (None, "balanced"):
+        raise UserError(f"module.class_weights must be null or balanced, got {weighting!r}")
+    label_sets = [r.labels() for r in records]
+    options: dict[str, Any] = {"class_weights": None if weighting is None
+                               else balanced_multilabel_weights(label_sets, num_classes)}
+    if module_cfg.get("pos_weight") == "balanced":
+        options["pos_weight"] = balanced_pos_weight(label_sets, num_classes)
+    return options
+
+
 def build_training_module(cfg: DictConfig, datamodule: VideoDataModule
                           ) -> VideoClassificationModule:
     """vidtl's LightningModule, or the subclass that ``module._target_`` names, with the
@@ -137,15 +169,13 @@ def build_training_module(cfg: DictConfig, datamodule: VideoDataModule
     class_names = datamodule.class_names
     module_cfg = cfg.get("module")
     factory = instantiate(module_cfg) if module_cfg else VideoClassificationModule
-    weighting = module_cfg.get("class_weights") if module_cfg else None
     return build_module(
         cfg.model, class_names, datamodule.num_frames, datamodule=datamodule,
         module_factory=factory,
         channels_last=bool(cfg.model.get("channels_last")),
         compile=bool(cfg.model.get("compile")),
-        class_weights=class_weights(
-            weighting, lambda: [r.label for r in datamodule.dataset("train").records],
-            len(class_names)),
+        **task_options(module_cfg, datamodule),
+        **operating_point_options(cfg),
         optimizer=instantiate(cfg.optimizer),
         scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
         finetune=instantiate(cfg.finetune) if cfg.get("finetune") else None,
@@ -186,7 +216,8 @@ def evaluate_trained(trainer: L.Trainer, module: VideoClassificationModule,
         metrics.update(_scalars(results[0], "test/"))
         if trainer.is_global_zero and module.test_results is not None:
             write_test_reports(output_dir, module.test_results, datamodule.class_names,
-                               datamodule.dataset("test").records, loggers)
+                               datamodule.dataset("test").records, loggers,
+                               **report_options(module.operating_points))
     return metrics
 
 

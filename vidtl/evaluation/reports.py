@@ -18,6 +18,10 @@ import numpy as np
 
 from vidtl.core.atomic import atomic_path
 from vidtl.data.annotations.records import VideoRecord
+from vidtl.evaluation.detection_reports import (
+    write_detection_reports,
+    write_multilabel_reports,
+)
 from vidtl.evaluation.video_results import VideoResults
 
 log = logging.getLogger(__name__)
@@ -102,9 +106,28 @@ def plot_confusion_matrix(path: Path, counts: np.ndarray, class_names: Sequence[
 
 def write_test_reports(output_dir: Path, results: VideoResults, class_names: Sequence[str],
                        records: Sequence[VideoRecord], loggers: Sequence[Any] = (),
-                       prefix: str = "test") -> dict[str, Path]:
+                       prefix: str = "test", thresholds: np.ndarray | None = None,
+                       positive: int | None = None) -> dict[str, Path]:
     """Write the reports of ``results`` into ``output_dir`` and send them to W&B; return the
-    paths written."""
+    paths written. A multi-label model's (``thresholds`` per class) are those of
+    :func:`~vidtl.evaluation.detection_reports.write_multilabel_reports`; a detector of class
+    ``positive`` (one threshold) adds :func:`~vidtl.evaluation.detection_reports.
+    write_detection_reports`'."""
+    if results.multilabel:
+        if thresholds is None:
+            raise ValueError("a multi-label test's reports need its thresholds")
+        return write_multilabel_reports(output_dir, results, class_names, records, thresholds,
+                                        loggers, prefix)
+    written = _single_label_reports(output_dir, results, class_names, records, loggers, prefix)
+    if positive is not None and thresholds is not None and len(results):
+        written |= write_detection_reports(output_dir, results, class_names, positive,
+                                           float(thresholds[0]), loggers, prefix)
+    return written
+
+
+def _single_label_reports(output_dir: Path, results: VideoResults, class_names: Sequence[str],
+                          records: Sequence[VideoRecord], loggers: Sequence[Any],
+                          prefix: str) -> dict[str, Path]:
     counts = results.confusion_matrix(len(class_names))
     paths = {
         "predictions": output_dir / PREDICTIONS,

@@ -10,11 +10,16 @@ import torch
 
 @dataclass(frozen=True)
 class VideoResults:
-    """One row per video: its position in the dataset, true label and class scores."""
+    """One row per video: its position in the dataset, true label and class scores (a
+    multi-label model's: its multi-hot labels ``(N, K)`` and sigmoid scores)."""
 
     videos: np.ndarray  # int64 (N,)
-    labels: np.ndarray  # int64 (N,)
+    labels: np.ndarray  # int64 (N,), or float32 (N, K) multi-hot
     scores: np.ndarray  # float32 (N, K)
+
+    @property
+    def multilabel(self) -> bool:
+        return self.labels.ndim == 2
 
     @classmethod
     def from_batches(cls, videos: list[torch.Tensor], labels: list[torch.Tensor],
@@ -25,7 +30,9 @@ class VideoResults:
         if not videos:
             return cls(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 0), np.float32))
         video = torch.cat([v.reshape(-1) for v in videos]).cpu().numpy().astype(np.int64)
-        label = torch.cat([v.reshape(-1) for v in labels]).cpu().numpy().astype(np.int64)
+        multi_hot = bool(labels) and labels[0].ndim == 2
+        label = (torch.cat([v.float() for v in labels]).cpu().numpy() if multi_hot else
+                 torch.cat([v.reshape(-1) for v in labels]).cpu().numpy().astype(np.int64))
         score = torch.cat([s.reshape(-1, s.shape[-1]) for s in scores]).float().cpu().numpy()
         _, first = np.unique(video, return_index=True)  # sorted by video position
         return cls(video[first], label[first], score[first])

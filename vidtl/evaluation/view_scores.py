@@ -8,7 +8,7 @@ import torch
 
 from vidtl.core.errors import UserError
 
-AGGREGATIONS = ("softmax", "logits")
+AGGREGATIONS = ("softmax", "logits", "max")
 
 
 def check_view_scoring(aggregation: object, chunk: object) -> None:
@@ -20,13 +20,26 @@ def check_view_scoring(aggregation: object, chunk: object) -> None:
         raise UserError(f"view_chunk must be a whole number of clips >= 1, got {chunk!r}")
 
 
-def aggregate_views(logits: torch.Tensor, aggregation: str = "softmax") -> torch.Tensor:
-    """Video scores ``(B, K)`` from view logits ``(B, V, K)``: the mean of the views' softmax
-    probabilities (``softmax``, the default) or of their raw scores (``logits``)."""
+def view_probabilities(logits: torch.Tensor, multilabel: bool = False) -> torch.Tensor:
+    """Class probabilities of logits ``(..., K)``: softmax, or per class sigmoid for a
+    multi-label model."""
+    return logits.float().sigmoid() if multilabel else logits.float().softmax(-1)
+
+
+def aggregate_views(logits: torch.Tensor, aggregation: str = "softmax",
+                    multilabel: bool = False) -> torch.Tensor:
+    """Video scores ``(B, K)`` from view logits ``(B, V, K)``: the mean of the views'
+    probabilities (``softmax``, the default: softmax, or sigmoid for a multi-label model), their
+    maximum (``max``: Charades' protocol, a class counts where any view sees it), or the mean
+    of their raw scores (``logits``; a multi-label model gives the sigmoid of that mean, so its
+    scores stay probabilities that its thresholds apply to)."""
     if aggregation == "softmax":
-        return logits.float().softmax(-1).mean(1)
+        return view_probabilities(logits, multilabel).mean(1)
+    if aggregation == "max":
+        return view_probabilities(logits, multilabel).amax(1)
     if aggregation == "logits":
-        return logits.float().mean(1)
+        mean = logits.float().mean(1)
+        return mean.sigmoid() if multilabel else mean
     raise ValueError(f"view aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
 
 

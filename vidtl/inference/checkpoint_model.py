@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from vidtl.assembly.config_upgrade import upgrade_config
 from vidtl.assembly.data import clip_length, clip_pipeline
-from vidtl.assembly.model import ModuleFactory, build_module
+from vidtl.assembly.model import ModuleFactory, build_module, operating_point_options
 from vidtl.core.custom_imports import import_custom
 from vidtl.core.errors import UserError, wrapped_user_error
 from vidtl.core.quoting import printable
@@ -124,7 +124,7 @@ def trained_model_from(checkpoint: dict[str, Any], num_frames: int | None = None
         return build_module(config.model, class_names, frames, pretrained=False,
                             module_factory=saved_module_class(config),
                             class_weights=stored_class_weights(checkpoint, len(class_names)),
-                            **module_options)
+                            **(operating_point_options(config) | module_options))
 
     with built_from_checkpoint(origin):
         module = build_within_limits(build, origin, checkpoint["state_dict"])

@@ -84,7 +84,9 @@ def describe_export(format: str, class_names: list[str], num_frames: int, crop_s
         "input": {"name": "clips", "dtype": "uint8", "layout": "B,T,H,W,C (RGB)",
                   "shape": ["batch", num_frames, crop_size, crop_size, 3]},
         "output": {"name": "logits", "shape": ["batch", len(class_names)],
-                   "note": "raw scores; softmax gives probabilities"},
+                   "note": "raw scores; a sigmoid per class gives probabilities"
+                   if (extra or {}).get("task") == "multilabel"
+                   else "raw scores; softmax gives probabilities"},
         "class_names": list(class_names),
         "preprocessing_included": {"scale": "1/255", "mean": list(mean), "std": list(std)},
         **(extra or {}),

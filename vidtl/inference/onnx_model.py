@@ -71,11 +71,33 @@ def read_description(path: Path) -> dict[str, Any]:
                                  f"{sorted(SAMPLERS)} for runtime=onnx (a sampler of your own "
                                  f"runs with runtime=torch), got {str(sampler)[:60]!r}")
     return {"class_names": names, "sampler": sampler,
+            "thresholds": described_thresholds(description, names, path),
             "num_frames": _whole(sampling.get("num_frames"), 1, MAX_FRAMES, "num_frames", path),
             "frame_interval": _whole(sampling.get("frame_interval", 1), 1, MAX_FRAMES,
                                      "frame_interval", path),
             "crop_size": _whole(sampling.get("crop_size"), 1, MAX_SIDE, "crop_size", path),
             "short_side": _whole(sampling.get("short_side"), 1, MAX_SIDE, "short_side", path)}
+
+
+def described_thresholds(description: dict[str, Any], names: list[str], path: Path
+                         ) -> torch.Tensor | None:
+    """A multi-label model's per-class thresholds from its description (``task``:
+    ``multilabel``), checked: one probability per class name; ``None`` for a single-label
+    model."""
+    task = description.get("task", "single_label")
+    if task == "single_label":
+        return None
+    thresholds = description.get("thresholds")
+    if task != "multilabel" or not isinstance(thresholds, dict) or set(thresholds) != set(names):
+        raise ExportedModelError(f"{sidecar_path(path)}: task must be single_label or "
+                                 f"multilabel, a multi-label model's thresholds one per class "
+                                 f"name")
+    values = [thresholds[name] for name in names]
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1
+               for v in values):
+        raise ExportedModelError(f"{sidecar_path(path)}: thresholds must be probabilities in "
+                                 f"[0, 1]")
+    return torch.tensor([float(v) for v in values], dtype=torch.float32)
 
 
 def check_graph(session: Any, geometry: dict[str, Any], path: Path) -> None:
@@ -113,14 +135,15 @@ def load_onnx_model(path: str | Path, threads: int | None = None) -> TimelineMod
         raise ExportedModelError(f"{path}: onnxruntime cannot load it: "
                                  f"{' '.join(str(error).split())[:200]}") from None
     check_graph(session, geometry, path)
+    multilabel = geometry["thresholds"] is not None
 
     def score(clips: torch.Tensor) -> torch.Tensor:
         batch = clips.permute(0, 1, 3, 4, 2).contiguous().numpy()  # (B, T, H, W, C)
         logits = torch.from_numpy(np.asarray(session.run(["logits"], {"clips": batch})[0]))
-        return logits.float().softmax(-1)
+        return logits.float().sigmoid() if multilabel else logits.float().softmax(-1)
 
     sampler = SAMPLERS.get(geometry["sampler"])(geometry["num_frames"],
                                                 geometry["frame_interval"])
     return TimelineModel(score, list(geometry["class_names"]), sampler,
                          EvalClipTransform(geometry["crop_size"], geometry["short_side"]),
-                         runtime="onnx")
+                         runtime="onnx", thresholds=geometry["thresholds"])

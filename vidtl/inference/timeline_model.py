@@ -31,13 +31,20 @@ TimelineSource = str | Path | Iterable[np.ndarray]
 @dataclass(frozen=True)
 class TimelineModel:
     """A scorer of uint8 clips ``(B, T, C, H, W)`` giving probabilities ``(B, K)``, the
-    names of the ``K`` classes, and the evaluation's sampler and crop."""
+    names of the ``K`` classes, and the evaluation's sampler and crop. A multi-label model's
+    scores are sigmoid probabilities and ``thresholds`` ``(K,)`` its per-class thresholds
+    (``None``: a single-label model, one class at a time)."""
 
     scorer: ClipScorer
     class_names: list[str]
     sampler: FrameSampler
     eval_transform: EvalClipTransform
     runtime: str = "torch"
+    thresholds: torch.Tensor | None = None
+
+    @property
+    def multilabel(self) -> bool:
+        return self.thresholds is not None
 
     def frame_transform(self, frame: np.ndarray) -> torch.Tensor:
         """One RGB frame ``(H, W, 3)`` as the evaluation crops it: uint8 ``(C, S, S)``."""
@@ -50,16 +57,21 @@ def torch_scorer(module: VideoClassificationModule) -> ClipScorer:
     def score(clips: torch.Tensor) -> torch.Tensor:
         logits = score_views(clips.unsqueeze(1).to(module.device), module.score_clips,
                              module.view_chunk)
-        scores = aggregate_views(logits, module.view_aggregation)
-        return scores.softmax(-1) if module.view_aggregation == "logits" else scores
+        multilabel = bool(getattr(module, "multilabel", False))
+        scores = aggregate_views(logits, module.view_aggregation, multilabel)
+        return (scores.softmax(-1) if module.view_aggregation == "logits" and not multilabel
+                else scores)
     return score
 
 
 def torch_timeline_model(trained: TrainedModel) -> TimelineModel:
     """A checkpoint's module (on its device) with its sampler and evaluation crop."""
     pipeline = trained.test_pipeline(1, 1)
+    points = trained.module.operating_points
+    thresholds = (points.thresholds.detach().cpu().clone()
+                  if points is not None and points.multilabel else None)
     return TimelineModel(torch_scorer(trained.module), trained.class_names, pipeline.sampler,
-                         pipeline.eval_transform)
+                         pipeline.eval_transform, thresholds=thresholds)
 
 
 def frame_stream(source: TimelineSource, fps: float | None, decode_threads: int,

@@ -7,6 +7,7 @@ import vidtl
 model = vidtl.load("logs/train/runs/r1/checkpoints/final.ckpt", custom_imports=["mylab"])
 model.module                   # the LightningModule, of the class it was trained with
 model.predict("clip.mp4")      # Prediction(classes=[...], probabilities=[...]), top 5
+model.predict("clip.mp4").detected  # classes above their thresholds (multi-label, detectors)
 model.predict(frames)          # uint8 frames (T, H, W, C), or a batch (B, T, H, W, C)
 ```
 
@@ -24,7 +25,7 @@ std.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ from vidtl.inference.timeline_model import (
 )
 from vidtl.timeline.scoring_loop import WindowScore
 from vidtl.training.module import VideoClassificationModule
+from vidtl.training.operating_points import detected_classes
 
 VideoInput = str | Path | torch.Tensor | np.ndarray
 
@@ -54,10 +56,15 @@ class VideoInputError(UserError):
 
 @dataclass(frozen=True)
 class Prediction:
-    """The ``top_k`` classes of one video, best first, with their probabilities."""
+    """The ``top_k`` classes of one video, best first, with their probabilities; for a model
+    with operating points (multi-label, or a detector of one class), ``detected``: every class
+    whose probability reaches its threshold (chosen on validation), most probable first, with
+    ``detected_probabilities``."""
 
     classes: list[str]
     probabilities: list[float]
+    detected: list[str] = field(default_factory=list)
+    detected_probabilities: list[float] = field(default_factory=list)
 
     @property
     def top(self) -> str:
@@ -69,8 +76,9 @@ def view_probabilities(module: VideoClassificationModule, views: torch.Tensor, c
     """Class probabilities ``(B, K)`` of uint8 views ``(B, V, T, C, H, W)`` (on the module's
     device): every view scored, then averaged as ``aggregation`` says."""
     logits = score_views(views.to(module.device), module.score_clips, chunk)
-    scores = aggregate_views(logits, aggregation)
-    return scores.softmax(-1) if aggregation == "logits" else scores
+    multilabel = bool(getattr(module, "multilabel", False))
+    scores = aggregate_views(logits, aggregation, multilabel)
+    return scores.softmax(-1) if aggregation == "logits" and not multilabel else scores
 
 
 class VideoModel:
@@ -125,10 +133,26 @@ class VideoModel:
             raise VideoInputError(f"top_k must be a whole number >= 1, got {top_k!r}")
         probabilities = self.probabilities(inputs)
         values, classes = probabilities.topk(min(top_k, len(self.class_names)), dim=-1)
-        predictions = [Prediction([self.class_names[c] for c in row_classes.tolist()],
-                                  [round(float(p), 6) for p in row_values.tolist()])
-                       for row_values, row_classes in zip(values, classes, strict=True)]
+        predictions = []
+        for row, (row_values, row_classes) in enumerate(zip(values, classes, strict=True)):
+            found = detected_classes(self.module.operating_points, probabilities[row])
+            predictions.append(Prediction(
+                [self.class_names[c] for c in row_classes.tolist()],
+                [round(float(p), 6) for p in row_values.tolist()],
+                [self.class_names[c] for c, _ in found], [p for _, p in found]))
         return predictions[0] if _single(inputs) else predictions
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        """Each class's threshold (multi-label), or the positive class's (a detector); empty
+        for a model without operating points."""
+        points = self.module.operating_points
+        if points is None:
+            return {}
+        values = points.thresholds.detach().cpu().tolist()
+        if points.multilabel:
+            return dict(zip(self.class_names, values, strict=True))
+        return {self.class_names[int(points.positive or 0)]: values[0]}
 
     def timeline(self, source: TimelineSource, window_s: float | None = None,
                  stride_s: float = 1.0, fps: float | None = None,

@@ -102,12 +102,19 @@ def draw_timeline(path: Path, video: str, starts: np.ndarray, ends: np.ndarray,
 
 def _draw_segments(strip: Any, segments: list[Segment], colour: dict[int, Any],
                    class_names: list[str], end: float) -> None:
-    """The segments as coloured spans (grey: a class not drawn above), named where it fits."""
+    """The segments as coloured spans (grey: a class not drawn above), named where it fits;
+    segments that overlap (a multi-label model's) get one lane per class."""
+    lanes = sorted({s.label for s in segments}, key=lambda c: min(
+        s.start_s for s in segments if s.label == c))
+    overlapping = any(a.label != b.label and a.start_s < b.end_s and b.start_s < a.end_s
+                      for i, a in enumerate(segments) for b in segments[i + 1:i + 50])
+    height = 1 / max(1, len(lanes)) if overlapping else 1.0
     for segment in segments:
         shade = colour.get(segment.label, "0.6")
-        strip.axvspan(segment.start_s, segment.end_s, color=shade, alpha=0.85)
+        bottom = 1 - height * (lanes.index(segment.label) + 1) if overlapping else 0.0
+        strip.axvspan(segment.start_s, segment.end_s, ymin=bottom, ymax=bottom + height,
+                      color=shade, alpha=0.85)
         name = class_names[segment.label][:20]
-        if segment.length_s > len(name) * end * 0.0055:  # where the name fits
-            strip.text((segment.start_s + segment.end_s) / 2, 0.5,
-                       name, ha="center", va="center", fontsize=7,
-                       clip_on=True)
+        if segment.length_s > len(name) * end * 0.0055 and height >= 0.2:  # where it fits
+            strip.text((segment.start_s + segment.end_s) / 2, bottom + height / 2,
+                       name, ha="center", va="center", fontsize=7, clip_on=True)

@@ -166,3 +166,54 @@ class SegmentBuilder:
             final.append(self.pending)
             self.pending = None
         return final
+
+
+class MultiLabelSegmentBuilder:
+    """Segments of a multi-label model: for each class, the consecutive windows whose
+    smoothed probability reaches the class's threshold (chosen on validation). Segments of
+    different classes may overlap; one shorter than ``min_segment_s`` is dropped (a blip).
+    Each window speaks for the span around its centre, as for :class:`SegmentBuilder`; a
+    segment is final (and returned) when its class falls below its threshold, or at the end.
+    """
+
+    def __init__(self, stride_s: float, min_segment_s: float, thresholds: torch.Tensor) -> None:
+        self.stride_s = stride_s
+        self.min_segment_s = min_segment_s
+        self.thresholds = thresholds.detach().float().cpu()
+        self.open: dict[int, Segment] = {}
+        self.covered_to: float | None = None  # where the previous window's span ended
+        self.last_end = 0.0
+
+    def add(self, start_s: float, end_s: float, scores: torch.Tensor) -> list[Segment]:
+        """One window's span and smoothed scores; the segments that became final."""
+        centre = (start_s + end_s) / 2
+        low = start_s if self.covered_to is None else self.covered_to
+        high = max(low, min(centre + self.stride_s / 2, end_s))
+        self.covered_to, self.last_end = high, end_s
+        scores = scores.detach().float().cpu()
+        above = set(torch.nonzero(scores >= self.thresholds).reshape(-1).tolist())
+        final = []
+        for label in sorted(set(self.open) - above):
+            final += self._close(self.open.pop(label))
+        for label in sorted(above):
+            probability = float(scores[label])
+            run = self.open.get(label)
+            if run is None:
+                self.open[label] = Segment(low, high, label, probability, 1)
+            else:
+                run.end_s, run.windows = high, run.windows + 1
+                run.probability_sum += probability
+        return final
+
+    def _close(self, segment: Segment) -> list[Segment]:
+        return [segment] if segment.length_s >= self.min_segment_s else []
+
+    def finish(self) -> list[Segment]:
+        """The segments still open when the video ends (reaching its last window's end)."""
+        final = []
+        for label in sorted(self.open):
+            segment = self.open[label]
+            segment.end_s = max(segment.end_s, self.last_end)
+            final += self._close(segment)
+        self.open = {}
+        return final

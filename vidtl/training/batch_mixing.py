@@ -49,15 +49,17 @@ class BatchMixing:
 
     def __call__(self, batch: ClipBatch | FeatureBatch, num_classes: int,
                  rng: np.random.Generator) -> tuple[ClipBatch | FeatureBatch, torch.Tensor]:
-        """The mixed batch and its soft targets ``(B, num_classes)``, rows summing to 1."""
+        """The mixed batch and its soft targets ``(B, num_classes)``: rows summing to 1, or for
+        multi-hot labels (multi-label) the same mixture of the two clips' multi-hot rows."""
         inputs, labels = batch
-        targets = F.one_hot(labels, num_classes).to(torch.float32)
+        targets = (labels.to(torch.float32) if labels.ndim == 2  # multi-hot (multi-label)
+                   else F.one_hot(labels, num_classes).to(torch.float32))
         can_cut = isinstance(batch, ClipBatch)
         if self.cutmix_alpha > 0 and not can_cut:
             self._no_cutmix_on(type(batch))
-        if not self.enabled or labels.numel() < 2:
+        if not self.enabled or len(labels) < 2:
             return batch, targets
-        order = torch.from_numpy(rng.permutation(labels.numel())).to(labels.device)
+        order = torch.from_numpy(rng.permutation(len(labels))).to(labels.device)
         use_cutmix = self.cutmix_alpha > 0 and can_cut and (
             self.mixup_alpha == 0 or rng.random() < self.cutmix_probability)
         if use_cutmix:

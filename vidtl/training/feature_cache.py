@@ -57,8 +57,9 @@ class FeatureCacheSettings:
 
 
 class CachedFeatures(Dataset):
-    """Frame features ``(N, V, T, D)`` and labels ``(N,)``; an item is one of the ``V`` views
-    of a video (random when ``V > 1``) as ``(features (T, D), label)``."""
+    """Frame features ``(N, V, T, D)`` and labels ``(N,)`` (or multi-hot ``(N, V, K)``: a
+    multi-label clip's labels depend on where it was sampled); an item is one of the ``V``
+    views of a video (random when ``V > 1``) as ``(features (T, D), label)``."""
 
     def __init__(self, features: torch.Tensor, labels: torch.Tensor) -> None:
         self.features = features
@@ -70,7 +71,8 @@ class CachedFeatures(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         views = self.features.shape[1]
         view = int(torch.randint(views, ())) if views > 1 else 0
-        return self.features[index, view].float(), self.labels[index]
+        labels = self.labels[index]
+        return self.features[index, view].float(), labels[view] if labels.ndim == 2 else labels
 
 
 def check_cacheable(module: VideoClassificationModule) -> None:
@@ -109,8 +111,9 @@ def videos_identity(index: VideoIndex) -> str:
                 identity = (stat.st_size, stat.st_mtime_ns)
             except OSError:
                 identity = None
+            actions = [[a.label, a.start_sec, a.end_sec] for a in record.actions]
             digest.update(json.dumps([subset, str(record.path), record.label, record.start_sec,
-                                      record.end_sec, identity]).encode())
+                                      record.end_sec, identity, actions]).encode())
     return digest.hexdigest()
 
 
@@ -120,17 +123,22 @@ def cache_problem(tensors: Any, expected: dict[str, int]) -> str | None:
     keys = {"train_features", "train_labels", "val_features", "val_labels"}
     if not isinstance(tensors, dict) or set(tensors) != keys:
         return f"expected the entries {sorted(keys)}"
+    multi_hot = (expected["views"], expected["classes"]) if expected["multilabel"] else None
     shapes = {"train_features": (expected["train"], expected["views"], expected["frames"],
                                  expected["features"]),
-              "train_labels": (expected["train"],),
+              "train_labels": (expected["train"], *(multi_hot or ())),
               "val_features": (expected["val"], 1, expected["frames"], expected["features"]),
-              "val_labels": (expected["val"],)}
+              "val_labels": (expected["val"], *((1, expected["classes"]) if multi_hot else ()))}
     for name, shape in shapes.items():
-        if tuple(tensors[name].shape) != shape:
-            return f"{name} has shape {tuple(tensors[name].shape)}, expected {shape}"
+        if not isinstance(tensors[name], torch.Tensor) or tuple(tensors[name].shape) != shape:
+            return f"{name} has shape {tuple(getattr(tensors[name], 'shape', ()))}, " \
+                   f"expected {shape}"
     for name in ("train_labels", "val_labels"):
         labels = tensors[name]
-        if labels.dtype != torch.int64 or (len(labels) and not (
+        if multi_hot:
+            if labels.dtype != torch.float32 or not ((labels == 0) | (labels == 1)).all():
+                return f"{name} are not multi-hot rows of 0 and 1"
+        elif labels.dtype != torch.int64 or (len(labels) and not (
                 0 <= int(labels.min()) and int(labels.max()) < expected["classes"])):
             return f"{name} are not class indices 0...{expected['classes'] - 1}"
     for name in ("train_features", "val_features"):
@@ -176,7 +184,8 @@ def build_feature_cache(module: VideoClassificationModule, datamodule: VideoData
     expected = {"train": len(datamodule.dataset("train")), "val": len(datamodule.dataset("val")),
                 "views": settings.train_views, "frames": datamodule.num_frames,
                 "features": module.classifier.backbone.num_features,
-                "classes": module.classifier.num_classes}
+                "classes": module.classifier.num_classes,
+                "multilabel": datamodule.index.multilabel}
     if os.path.lexists(path):
         try:
             tensors = load_tensor_file(path, "feature cache")
@@ -195,14 +204,17 @@ def build_feature_cache(module: VideoClassificationModule, datamodule: VideoData
                           num_workers=datamodule.plan.num_workers, shuffle=False,
                           collate_fn=datamodule.collate_fn(subset))
 
-    train_views = []
+    train_views, view_labels = [], []
     for view in range(settings.train_views):
         features, train_labels = extract(
             module, plain("train"), True, device,
             f"caching train features, view {view + 1}/{settings.train_views}", view)
         train_views.append(features)
+        view_labels.append(train_labels)
     val_features, val_labels = extract(module, plain("val"), False, device,
                                        "caching val features")
+    if datamodule.index.multilabel:  # multi-hot labels, one row per view
+        train_labels, val_labels = torch.stack(view_labels, 1), val_labels[:, None]
     tensors = {"train_features": torch.stack(train_views, 1), "train_labels": train_labels,
                "val_features": val_features[:, None], "val_labels": val_labels}
     folder.mkdir(parents=True, exist_ok=True)

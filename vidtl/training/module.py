@@ -14,40 +14,30 @@ import torch.nn.functional as F
 from torch import nn
 from torch.optim import Optimizer
 from torchmetrics import MetricCollection
-from torchmetrics.classification import MulticlassAccuracy
 
 from vidtl.data.clips.batches import ClipBatch, FeatureBatch, ViewsBatch
 from vidtl.data.loading.device_stage import DeviceStage
 from vidtl.data.loading.rank_shares import buffers_from_rank_zero, gather_uneven
-from vidtl.evaluation.mean_class_accuracy import MeanClassAccuracy
+from vidtl.evaluation.accuracy_metrics import accuracy_metrics
 from vidtl.evaluation.video_results import VideoResults
 from vidtl.evaluation.view_scores import aggregate_views, check_view_scoring, score_views
 from vidtl.finetune.schedule import FinetuneSchedule
 from vidtl.models.classifier import VideoClassifier
 from vidtl.training.batch_mixing import BatchMixing
+from vidtl.training.class_weights import pos_weight_tensor
 from vidtl.training.mean_loss import MeanLoss
+from vidtl.training.operating_points import (
+    DetectionScores,
+    check_task,
+    multi_hot,
+    operating_points_for,
+)
 
 # The device stage runs in transfer_batch_to_device on purpose; Lightning's notice is noise.
 warnings.filterwarnings("ignore", message=".*overridden `transfer_batch_to_device`.*")
 
 OptimizerFactory = Callable[[Iterable[dict[str, Any]]], Optimizer]
 SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
-
-
-def accuracy_metrics(num_classes: int, prefix: str) -> MetricCollection:
-    """top-1, top-5 (or top-C for fewer classes) and mean class accuracy (over the classes
-    present in the evaluated split: :mod:`vidtl.evaluation.mean_class_accuracy`)."""
-    return MetricCollection(
-        {
-            "top1": MulticlassAccuracy(num_classes, top_k=1, average="micro"),
-            "top5": MulticlassAccuracy(num_classes, top_k=min(5, num_classes), average="micro"),
-            "mean_class_acc": MeanClassAccuracy(num_classes),
-        },
-        prefix=prefix,
-        # Compute groups would merge these metrics when their first states happen to agree
-        # (e.g. a first batch where top-1 and top-5 both count every clip): keep them apart.
-        compute_groups=False,
-    )
 
 
 def check_hook_signatures(module: L.LightningModule) -> None:
@@ -78,6 +68,13 @@ class VideoClassificationModule(L.LightningModule):
     mixing (``mixup_alpha``, ``cutmix_alpha``: off at 0; see
     :class:`~vidtl.training.batch_mixing.BatchMixing`). Validation and test report the same
     loss definition as training (with the smoothing and weights, without the mixing).
+
+    ``task="multilabel"``: sigmoid outputs and binary cross-entropy against multi-hot targets
+    (``pos_weight`` per class on request), metrics mAP and F1 at per-class thresholds. The
+    thresholds (and, for a single-label model read as a detector of one class, its one
+    threshold) live in :attr:`operating_points`
+    (:class:`~vidtl.training.operating_points.OperatingPoints`), chosen on validation by
+    ``threshold`` (``f1``, ``precision@0.9``, ``recall@0.9``, ``fixed``: ``fixed_threshold``).
     """
 
     def __init__(
@@ -95,6 +92,11 @@ class VideoClassificationModule(L.LightningModule):
         mixup_alpha: float = 0.0,
         cutmix_alpha: float = 0.0,
         cutmix_probability: float = 0.5,
+        task: str = "single_label",
+        pos_weight: list[float] | str | None = None,
+        threshold: str = "f1",
+        fixed_threshold: float = 0.5,
+        positive_class: str | None = None,
     ) -> None:
         super().__init__()
         if len(class_names) != classifier.num_classes:
@@ -119,11 +121,16 @@ class VideoClassificationModule(L.LightningModule):
                              torch.tensor(class_weights, dtype=torch.float32), persistent=False)
         self.device_stage = device_stage or DeviceStage(config.mean, config.std)
         num_classes = classifier.num_classes
-        self.val_metrics = accuracy_metrics(num_classes, "val/")
-        self.test_clip_metrics = accuracy_metrics(num_classes, "test/clip_")
-        # The mean loss per evaluated clip, gathered exactly from processes with different
-        # numbers of clips (see mean_loss)
-        self.val_loss, self.test_loss = MeanLoss(), MeanLoss()
+        self.task = check_task(task)
+        self.multilabel = self.task == "multilabel"
+        self.register_buffer("pos_weight", pos_weight_tensor(pos_weight, self.multilabel,
+                                                             num_classes))
+        self.operating_points = operating_points_for(
+            self.task, self.class_names, threshold, fixed_threshold, positive_class)
+        accuracy = not self.multilabel
+        self.val_metrics = accuracy_metrics(num_classes, "val/") if accuracy else None
+        self.test_clip_metrics = accuracy_metrics(num_classes, "test/clip_") if accuracy else None
+        self.val_loss, self.test_loss = MeanLoss(), MeanLoss()  # exact over processes
         check_view_scoring(view_aggregation, view_chunk)  # fails early on a bad value
         check_hook_signatures(self)
         self.view_aggregation = view_aggregation
@@ -175,8 +182,16 @@ class VideoClassificationModule(L.LightningModule):
 
     def compute_loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Cross-entropy (with ``class_weights`` and label smoothing when set) against class
-        indices ``(B,)`` or soft targets ``(B, num_classes)`` (mixed batches); override it for
-        another loss."""
+        indices ``(B,)`` or soft targets ``(B, num_classes)`` (mixed batches); for
+        ``task=multilabel`` binary cross-entropy with logits against multi-hot targets
+        (smoothed towards 0.5 by ``label_smoothing``; ``class_weights`` weigh each class's term,
+        ``pos_weight`` its positives). Override it for another loss."""
+        if self.multilabel:
+            targets = multi_hot(targets, self.classifier.num_classes)
+            if self.label_smoothing:
+                targets = targets * (1 - self.label_smoothing) + self.label_smoothing / 2
+            return F.binary_cross_entropy_with_logits(
+                logits.float(), targets, weight=self.class_weights, pos_weight=self.pos_weight)
         return F.cross_entropy(logits, targets, weight=self.class_weights,
                                label_smoothing=self.label_smoothing)
 
@@ -185,7 +200,7 @@ class VideoClassificationModule(L.LightningModule):
         ``class_weights`` their sum over its labels (the cross-entropy's own denominator), so
         ``val/loss`` and ``test/loss`` are the loss of the whole split as one batch, whatever
         the batch size."""
-        if self.class_weights is None:
+        if self.class_weights is None or self.multilabel:
             return len(labels)
         return self.class_weights[labels].sum()
 
@@ -203,9 +218,10 @@ class VideoClassificationModule(L.LightningModule):
         mixed, targets = self.mix_batch(batch)
         logits = self.batch_logits(mixed)
         loss = self.compute_loss(logits, targets)
-        accuracy = (logits.argmax(-1) == labels).float().mean()
         self.log("train/loss", loss, prog_bar=True, batch_size=len(labels))
-        self.log("train/top1", accuracy, prog_bar=True, batch_size=len(labels))
+        if not self.multilabel:
+            accuracy = (logits.argmax(-1) == labels).float().mean()
+            self.log("train/top1", accuracy, prog_bar=True, batch_size=len(labels))
         return loss
 
     def setup(self, stage: str) -> None:
@@ -215,20 +231,25 @@ class VideoClassificationModule(L.LightningModule):
         sets = getattr(datamodule, "validation_sets", None) or [("val", None)]
         self.validation_names = [name for _, name in sets]
         self.named_val_metrics = nn.ModuleDict({
-            str(position): accuracy_metrics(self.classifier.num_classes, f"val/{name}/")
+            str(position): DetectionScores() if self.multilabel
+            else accuracy_metrics(self.classifier.num_classes, f"val/{name}/")
             for position, name in enumerate(self.validation_names) if name}).to(self.device)
         self.named_val_losses = nn.ModuleDict({
             str(position): MeanLoss() for position, name in enumerate(self.validation_names)
             if name}).to(self.device)
 
     def _log_evaluation(self, logits: torch.Tensor, labels: torch.Tensor,
-                        metrics: MetricCollection, loss: MeanLoss, prefix: str,
-                        prog_bar: bool) -> None:
+                        metrics: MetricCollection | DetectionScores | None, loss: MeanLoss,
+                        prefix: str, prog_bar: bool) -> None:
         loss.update(self.compute_loss(logits, labels), self.loss_weight(labels))
         self.log(f"{prefix}loss", loss, add_dataloader_idx=False)
-        metrics.update(logits, labels)
-        self.log_dict(metrics, batch_size=len(labels), prog_bar=prog_bar,
-                      add_dataloader_idx=False)
+        points = self.operating_points
+        if isinstance(metrics, DetectionScores) and points is not None:  # logged at epoch end
+            metrics.update(*points.detection_inputs(logits, labels))
+        elif metrics is not None:
+            metrics.update(logits, labels)
+            self.log_dict(metrics, batch_size=len(labels), prog_bar=prog_bar,
+                          add_dataloader_idx=False)
 
     def validation_step(self, batch: ClipBatch | FeatureBatch, batch_idx: int,
                         dataloader_idx: int = 0) -> None:
@@ -238,6 +259,9 @@ class VideoClassificationModule(L.LightningModule):
         logits = self.batch_logits(batch)
         if dataloader_idx == 0:
             self._log_evaluation(logits, labels, self.val_metrics, self.val_loss, "val/", True)
+            if self.operating_points is not None:
+                self.operating_points.val_scores.update(
+                    *self.operating_points.detection_inputs(logits, labels))
         named = getattr(self, "named_val_metrics", {})
         if str(dataloader_idx) in named:
             name = self.validation_names[dataloader_idx]
@@ -252,6 +276,23 @@ class VideoClassificationModule(L.LightningModule):
     def on_validation_epoch_start(self) -> None:
         buffers_from_rank_zero(self)  # one model, that of the checkpoints, on every process
 
+    def on_validation_epoch_end(self) -> None:
+        """The operating points' thresholds chosen on this epoch's validation scores (they
+        are saved with its checkpoints) and the detection metrics at them: ``val/mAP``,
+        ``val/f1_micro``... (multi-label) or ``val/precision``, ``val/roc_auc``... (a
+        detector), and each named set's at the same thresholds."""
+        points = self.operating_points
+        if points is None:
+            return
+        for name, value in points.finish_validation().items():
+            self.log(f"val/{name}", value, prog_bar=name == "mAP")
+        for position, scores in getattr(self, "named_val_metrics", {}).items():
+            if isinstance(scores, DetectionScores):
+                found = points.metrics(*scores.compute())
+                scores.reset()
+                for name, value in found.items():
+                    self.log(f"val/{self.validation_names[int(position)]}/{name}", value)
+
     def on_test_epoch_start(self) -> None:
         buffers_from_rank_zero(self)
         self._test_outputs = []
@@ -263,13 +304,14 @@ class VideoClassificationModule(L.LightningModule):
         views, labels, videos = batch
         logits = score_views(views, self.score_clips, self.view_chunk)  # (B, V, K)
         clip_logits = logits.flatten(0, 1)
-        clip_labels = labels.repeat_interleave(logits.shape[1])
+        clip_labels = labels.repeat_interleave(logits.shape[1], dim=0)
         self.test_loss.update(self.compute_loss(clip_logits, clip_labels),
                               self.loss_weight(clip_labels))
         self.log("test/loss", self.test_loss)
-        self.test_clip_metrics.update(clip_logits, clip_labels)
-        self.log_dict(self.test_clip_metrics, batch_size=len(clip_labels))
-        scores = aggregate_views(logits, self.view_aggregation)
+        if self.test_clip_metrics is not None:
+            self.test_clip_metrics.update(clip_logits, clip_labels)
+            self.log_dict(self.test_clip_metrics, batch_size=len(clip_labels))
+        scores = aggregate_views(logits, self.view_aggregation, self.multilabel)
         self._test_outputs.append((videos.detach(), labels.detach(), scores.detach()))
 
     def on_test_epoch_end(self) -> None:
@@ -279,13 +321,20 @@ class VideoClassificationModule(L.LightningModule):
         if self._test_outputs:
             videos, labels, scores = (torch.cat(parts) for parts in zip(*self._test_outputs))
         else:
-            videos = labels = torch.zeros(0, dtype=torch.int64, device=self.device)
+            videos = torch.zeros(0, dtype=torch.int64, device=self.device)
+            labels = (torch.zeros(0, num_classes, device=self.device) if self.multilabel
+                      else videos)
             scores = torch.zeros(0, num_classes, device=self.device)
         if self.trainer.world_size > 1:
             videos, labels, scores = (gather_uneven(self, t) for t in (videos, labels, scores))
         self.test_results = VideoResults.from_batches([videos], [labels], [scores])
         self._test_outputs = []
-        for name, value in self.test_results.metrics(num_classes).items():
+        found = {} if self.multilabel else self.test_results.metrics(num_classes)
+        if self.operating_points is not None and len(self.test_results):
+            found |= self.operating_points.metrics(*self.operating_points.video_inputs(
+                torch.from_numpy(self.test_results.scores),
+                torch.from_numpy(self.test_results.labels)))
+        for name, value in found.items():
             self.log(f"test/{name}", value, sync_dist=True)  # one value on every process
 
     def on_train_epoch_start(self) -> None:

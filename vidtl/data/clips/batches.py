@@ -24,10 +24,11 @@ import torch
 
 
 class ClipItem(NamedTuple):
-    """One training or validation clip ``(T, C, H, W)`` (or its JPEG bytes) and its label."""
+    """One training or validation clip ``(T, C, H, W)`` (or its JPEG bytes) and its label (a
+    class index, or a float32 multi-hot vector ``(K,)`` for a multi-label dataset)."""
 
     clip: Any
-    label: int
+    label: int | torch.Tensor
 
 
 class ViewsItem(NamedTuple):
@@ -35,13 +36,14 @@ class ViewsItem(NamedTuple):
     subset (views are scored per video)."""
 
     views: torch.Tensor
-    label: int
+    label: int | torch.Tensor
     video: int
 
 
 class ClipBatch(NamedTuple):
     """Clips ``(B, T, C, H, W)``: uint8 from the loader, normalised floats after the device
-    stage (or an ``EncodedClipBatch`` of JPEG bytes before it), and labels ``(B,)``."""
+    stage (or an ``EncodedClipBatch`` of JPEG bytes before it), and labels ``(B,)`` (class
+    indices) or ``(B, K)`` (multi-hot, a multi-label dataset)."""
 
     clips: Any
     labels: torch.Tensor
@@ -57,7 +59,8 @@ class ViewsBatch(NamedTuple):
 
 
 class FeatureBatch(NamedTuple):
-    """Cached frame features ``(B, T, D)`` (the backbone's output) and labels ``(B,)``."""
+    """Cached frame features ``(B, T, D)`` (the backbone's output) and labels ``(B,)`` (or
+    multi-hot ``(B, K)``)."""
 
     features: torch.Tensor
     labels: torch.Tensor

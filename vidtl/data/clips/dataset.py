@@ -37,7 +37,10 @@ class VideoClipDataset(Dataset):
 
     Frames come from ``source``: the video files (decord by default) or a frame store.
 
-    Returns ``(clip, label)`` with ``clip`` uint8 ``(T, C, H, W)``. A video that cannot be read
+    Returns ``(clip, label)`` with ``clip`` uint8 ``(T, C, H, W)``; with ``multi_hot_classes``
+    (a multi-label dataset) the label is a float32 multi-hot vector of that many classes: for a
+    clip, the labels whose spans its frames overlap (:meth:`VideoRecord.labels_between`), for
+    test views every label of the video. A video that cannot be read
     is logged to ``skipped``, remembered, and replaced by the next readable one, so a broken file
     never ends a run. A clip of which only some frames decode follows ``on_decode_error``:
     ``replace`` (the default) keeps it with the missing frames replaced by the nearest earlier
@@ -62,6 +65,7 @@ class VideoClipDataset(Dataset):
         max_replacements: int = 100,
         views: tuple[int, int] | None = None,
         on_decode_error: str = ClipSettings.on_decode_error,
+        multi_hot_classes: int | None = None,
     ) -> None:
         if not records:
             raise ValueError("a VideoClipDataset needs at least one video")
@@ -80,6 +84,7 @@ class VideoClipDataset(Dataset):
         if views is not None and (training or not isinstance(transform, EvalClipTransform)):
             raise ValueError("multi-view items are for evaluation with an EvalClipTransform")
         self.views = views
+        self.multi_hot_classes = multi_hot_classes
         self._bad: set[int] = set()
         self._rng: np.random.Generator | None = None
         self._rng_pid: int | None = None
@@ -96,6 +101,21 @@ class VideoClipDataset(Dataset):
 
     def load_clip(self, record: VideoRecord, rng: np.random.Generator) -> torch.Tensor:
         """Decode and transform one clip of ``record`` (raises on a broken file)."""
+        return self._clip_and_target(record, rng)[0]
+
+    def _target(self, record: VideoRecord, span: tuple[float, float] | None
+                ) -> int | torch.Tensor:
+        """The label of a clip of ``record`` covering ``span`` seconds (``None``: the whole
+        video): the class index, or the multi-hot vector of a multi-label dataset."""
+        if self.multi_hot_classes is None:
+            return record.label
+        target = torch.zeros(self.multi_hot_classes, dtype=torch.float32)
+        labels = record.labels() if span is None else record.labels_between(*span)
+        target[labels] = 1.0
+        return target
+
+    def _clip_and_target(self, record: VideoRecord, rng: np.random.Generator
+                         ) -> tuple[torch.Tensor, int | torch.Tensor]:
         reader = self.source.open(record.path)
         first, length = 0, len(reader)
         if record.start_sec is not None:
@@ -103,9 +123,13 @@ class VideoClipDataset(Dataset):
         if record.end_sec is not None:
             length = max(min(int(record.end_sec * reader.fps), length), first + 1)
         if self.views is not None:
-            return self._load_views(reader, first, length, record)
+            return self._load_views(reader, first, length, record), self._target(record, None)
         indices = first + self.sampler(length - first, self.training, rng)
-        return self.transform(self._frames(reader, indices, record), rng)
+        clip = self.transform(self._frames(reader, indices, record), rng)
+        fps = float(reader.fps) if self.multi_hot_classes is not None else 0.0
+        span = ((int(indices.min()) / fps, (int(indices.max()) + 1) / fps)
+                if fps > 0 else None)
+        return clip, self._target(record, span)
 
     def _frames(self, reader: VideoReader, indices: np.ndarray,
                 record: VideoRecord) -> np.ndarray:
@@ -157,9 +181,10 @@ class VideoClipDataset(Dataset):
                 continue
             record = self.records[position]
             try:
+                clip, target = self._clip_and_target(record, rng)
                 if self.views is not None:
-                    return ViewsItem(self.load_clip(record, rng), record.label, position)
-                return ClipItem(self.load_clip(record, rng), record.label)
+                    return ViewsItem(clip, target, position)
+                return ClipItem(clip, target)
             except Exception as error:  # any failure of one file must not end the run
                 if self.on_decode_error == "fail":
                     raise DecodeFailedError(

@@ -89,11 +89,14 @@ class ClipPipeline:
     def dataset(self, records: Sequence[VideoRecord], subset: str,
                 skipped: SkippedVideoLog | None = None,
                 transform: ClipTransform | None = None,
-                source: FrameSource | None = None) -> VideoClipDataset:
+                source: FrameSource | None = None,
+                multi_hot_classes: int | None = None) -> VideoClipDataset:
         """The clips of ``records`` for ``subset``: ``train`` (random draws), ``val`` (one
         deterministic clip) or ``test`` (``test_views`` per video, items ``(views, label,
         video)``). ``transform`` and ``source`` replace the pipeline's where the loading plan
-        moves work to the device (the worker then only resizes, or leaves JPEG bytes)."""
+        moves work to the device (the worker then only resizes, or leaves JPEG bytes).
+        ``multi_hot_classes``: labels are multi-hot vectors of that many classes (a multi-label
+        dataset)."""
         if subset_kind(subset) not in SUBSETS:
             raise ValueError(f"subset must be one of {SUBSETS} (or val/<name>), got {subset!r}")
         training, test = subset == "train", subset == "test"
@@ -107,4 +110,5 @@ class ClipPipeline:
             skipped=skipped,
             views=(self.test_views.num_clips, self.test_views.num_crops) if test else None,
             on_decode_error=self.on_decode_error,
+            multi_hot_classes=multi_hot_classes,
         )

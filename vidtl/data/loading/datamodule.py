@@ -10,6 +10,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
+from vidtl.core.errors import UserError
 from vidtl.data.annotations.index import DatasetSpec, read_index
 from vidtl.data.annotations.records import VideoIndex
 from vidtl.data.clips.batch_pool import SharedBatchPool
@@ -133,7 +134,8 @@ class VideoDataModule(L.LightningDataModule):
             self.datasets[subset] = self.pipeline.dataset(
                 records, subset, self.skipped,
                 transform=self.plan.loader_transform(self.pipeline, subset),
-                source=self.plan.loader_source(self.pipeline, subset))
+                source=self.plan.loader_source(self.pipeline, subset),
+                multi_hot_classes=self.index.num_classes if self.index.multilabel else None)
         return self.datasets[subset]
 
     def setup(self, stage: str | None = None) -> None:
@@ -151,6 +153,10 @@ class VideoDataModule(L.LightningDataModule):
             check_enough(len(dataset), share, "training videos")
             loader_class = ThreadedDataLoader if threads else ResumableDataLoader
             seed = shared_seed(self.trainer)
+            if plan.balanced_sampling and self.index.multilabel:
+                raise UserError("data.balanced_sampling draws by each video's one class; for "
+                                "multi-label data weigh rare classes with "
+                                "module.pos_weight=balanced or module.class_weights=balanced")
             sampler = (EpochBalancedSampler([r.label for r in dataset.records], seed, share)
                        if plan.balanced_sampling else
                        EpochShuffleSampler(len(dataset), seed, share=share))

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch.utils.data import default_collate
 
 from vidtl.data.clips.batches import ClipBatch, ClipItem
 from vidtl.data.frames.encoded_frames import EncodedClip
@@ -47,7 +48,7 @@ def collate_encoded(items: Sequence[ClipItem]) -> ClipBatch:
     frames = [frame for clip, _ in items for frame in clip]
     lengths = torch.tensor([[len(frame) for frame in clip] for clip, _ in items],
                            dtype=torch.int64)
-    labels = torch.tensor([label for _, label in items], dtype=torch.int64)
+    labels = default_collate([label for _, label in items])  # indices, or multi-hot rows
     return ClipBatch(EncodedClipBatch(torch.cat(frames), lengths), labels)
 
 

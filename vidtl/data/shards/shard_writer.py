@@ -97,6 +97,9 @@ def write_shards(index: VideoIndex, frame_file: Callable[[Path], Path],
     ``frame_file(video)`` is the video's frame file (videos without one are left out);
     ``video_name(video)`` the name stored for it (its path relative to the dataset root).
     """
+    if index.multilabel:
+        raise UserError("a shard store keeps one label per video; this dataset is multi-label "
+                        "(train from the videos, or a frame store: data.source=frames)")
     if shard_samples < 1:
         raise ValueError(f"shard_samples must be >= 1, got {shard_samples}")
     summary = ShardSummary(storage.url(""))
