@@ -78,6 +78,9 @@ def test_curves_and_operating_point_files_are_written(detector_run):
     assert row["positive_class"] == "fight"
     assert float(row["roc_auc"]) == pytest.approx(saved["test/roc_auc"], abs=1e-5)
     assert (out / "confusion_matrix.png").exists()
+    threshold = saved["test/threshold"]
+    for row in csv.DictReader((out / "predictions.csv").open()):
+        assert int(row["detected"]) == (float(row["fight_probability"]) >= threshold)
 
 
 def test_predict_and_export_apply_the_operating_point(detector_run, two_classes, tmp_path):
@@ -109,3 +112,40 @@ def test_an_unknown_positive_class_is_named(two_classes, tmp_path):
         train(compose_config("train", tiny_train_overrides(
             tmp_path / "b", two_classes, "data=folder", "eval.threshold=precision@2",
             "logger=none")))
+
+
+def test_logits_aggregation_reads_the_detector_on_probabilities(detector_run, tmp_path):
+    from vidtl.cli.evaluate import evaluate
+
+    out, _ = detector_run
+    saved = json.loads((out / "metrics.json").read_text())
+    found = evaluate(compose_config("eval", [
+        f"ckpt_path={saved['evaluated_checkpoint']}", f"paths.output_dir={tmp_path}",
+        "subsets=[test]", "view_aggregation=logits", "logger=none", "data.num_workers=0"]))
+    for key in ("precision", "recall", "f1", "roc_auc", "pr_auc", "threshold"):
+        assert found[f"test/{key}"] == pytest.approx(saved[f"test/{key}"], abs=1e-5), key
+    [row] = list(csv.DictReader((tmp_path / "detection.csv").open()))
+    assert float(row["threshold"]) == pytest.approx(saved["test/threshold"], abs=1e-5)
+
+
+def test_a_detectors_timeline_marks_the_spans_at_or_above_its_threshold(detector_run, tmp_path,
+                                                                      capsys):
+    out, _ = detector_run
+    checkpoint = json.loads((out / "metrics.json").read_text())["evaluated_checkpoint"]
+    threshold = vidtl.load(checkpoint, device="cpu").thresholds["fight"]
+    video = make_video(tmp_path / "camera.mp4", num_frames=150, seed=7)
+    capsys.readouterr()
+    predict(compose_config("predict", [
+        f"ckpt_path={checkpoint}", f"input={video}", "mode=timeline", "output=json",
+        f"output_dir={tmp_path / 'timeline'}", "timeline.min_segment_s=0", "device=cpu",
+        "timeline.window_s=2.0"]))
+    windows = [json.loads(line) for line in capsys.readouterr().out.splitlines()
+               if line.startswith("{")]
+    rows = list(csv.DictReader((tmp_path / "timeline" / "timeline.csv").open()))
+    assert len(windows) == len(rows) > 3
+    for window, row in zip(windows, rows, strict=True):
+        above = float(row["fight"]) >= threshold
+        assert [name for name, _ in window["detected"]] == (["fight"] if above else [])
+    segments = list(csv.DictReader((tmp_path / "timeline" / "segments.csv").open()))
+    assert {s["label"] for s in segments} <= {"fight"}
+    assert bool(segments) == any(float(r["fight"]) >= threshold for r in rows)

@@ -18,7 +18,7 @@ from vidtl.evaluation.view_scores import aggregate_views
 from vidtl.models.backbones import create_backbone
 from vidtl.models.classifier import VideoClassifier
 from vidtl.models.temporal import AvgPool
-from vidtl.timeline.segments import MultiLabelSegmentBuilder
+from vidtl.timeline.segments import ThresholdSegmentBuilder
 from vidtl.training.batch_mixing import BatchMixing
 from vidtl.training.class_weights import balanced_multilabel_weights, balanced_pos_weight
 from vidtl.training.module import VideoClassificationModule
@@ -124,7 +124,7 @@ def test_view_aggregation_of_multilabel_scores():
 
 
 def test_multilabel_segments_overlap_and_drop_blips():
-    builder = MultiLabelSegmentBuilder(1.0, 2.0, torch.tensor([0.5, 0.5]))
+    builder = ThresholdSegmentBuilder(1.0, 2.0, torch.tensor([0.5, 0.5]))
     rows = [[0.9, 0.1], [0.9, 0.8], [0.9, 0.9], [0.2, 0.9], [0.2, 0.1], [0.7, 0.1]]
     segments = []
     for i, row in enumerate(rows):
@@ -144,11 +144,16 @@ def test_onnx_descriptions_with_bad_thresholds_are_refused(tmp_path):
     good = described_thresholds({"task": "multilabel", "thresholds": {"a": 0.2, "b": 1}},
                                 names, tmp_path / "m.onnx")
     assert good.tolist() == pytest.approx([0.2, 1.0])
-    for bad in ({"task": "multilabel", "thresholds": {"a": 0.2}},
+    detector = described_thresholds({"positive_class": "b", "threshold": 0.3}, names,
+                                    tmp_path / "m.onnx")
+    assert detector.tolist() == [float("inf"), pytest.approx(0.3)]
+    for bad in ({"positive_class": "c", "threshold": 0.3}, {"positive_class": "a"},
+                {"positive_class": "a", "threshold": float("nan")},
+                {"task": "multilabel", "thresholds": {"a": 0.2}},
                 {"task": "multilabel", "thresholds": {"a": float("nan"), "b": 0.1}},
                 {"task": "multilabel", "thresholds": {"a": True, "b": 0.1}},
                 {"task": "regression"}):
-        with pytest.raises(ExportedModelError, match="thresholds|task"):
+        with pytest.raises(ExportedModelError, match="threshold|task"):
             described_thresholds(bad, names, tmp_path / "m.onnx")
 
 
@@ -161,3 +166,16 @@ def test_a_checkpoint_with_thresholds_that_are_not_probabilities_is_refused():
     state = module.state_dict() | {"operating_points.thresholds": torch.zeros(5)}
     with pytest.raises(RuntimeError, match="size mismatch"):
         module.load_state_dict(state)
+
+
+def test_init_from_another_run_leaves_its_thresholds_and_positive_weights_behind():
+    from vidtl.inference.transfer import transfer_weights
+
+    source = tiny_module(task="multilabel", pos_weight=[2.0, 3.0, 4.0])
+    source.operating_points.thresholds.fill_(0.9)
+    target = tiny_module(task="multilabel", pos_weight=[1.0, 1.0, 1.0])
+    report = transfer_weights(target, source.state_dict())
+    assert target.operating_points.thresholds.tolist() == [0.5, 0.5, 0.5]
+    assert target.pos_weight.tolist() == [1.0, 1.0, 1.0]
+    assert "of the other run's classes" in report.dropped["operating_points.thresholds"]
+    assert report.loaded["backbone"] > 0

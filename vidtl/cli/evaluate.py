@@ -143,7 +143,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
                 if trainer.is_global_zero and module.test_results is not None:
                     write_test_reports(output_dir, module.test_results, class_names,
                                        datamodule.dataset("test").records, loggers,
-                                       **report_options(module.operating_points))
+                                       **report_options(module))
             else:
                 raise ValueError(f"subsets may hold 'val' and 'test', got {subset!r}")
             metrics.update({k: float(v) for k, v in results.items() if k.startswith(subset + "/")})

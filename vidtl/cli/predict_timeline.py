@@ -40,10 +40,10 @@ from vidtl.timeline.outputs import TimelineFiles
 from vidtl.timeline.picture import draw_timeline, picture_path
 from vidtl.timeline.scoring_loop import MAX_KEPT, TimelineStats, WindowScore
 from vidtl.timeline.segments import (
-    MultiLabelSegmentBuilder,
     Segment,
     SegmentBuilder,
     Smoother,
+    ThresholdSegmentBuilder,
     check_smoothing,
 )
 from vidtl.timeline.window_plan import WindowPlan
@@ -160,10 +160,10 @@ class VideoTimeline:
         settings = cfg.timeline
         self.smoother = Smoother(int(settings.smooth), settings.smooth_filter)
         stride, shortest = float(settings.stride_s), float(settings.min_segment_s)
-        self.thresholds = thresholds  # a multi-label model's: overlapping segments per class
-        self.segments_of: SegmentBuilder | MultiLabelSegmentBuilder = (
+        self.thresholds = thresholds  # multi-label or detector: the spans above threshold
+        self.segments_of: SegmentBuilder | ThresholdSegmentBuilder = (
             SegmentBuilder(stride, shortest) if thresholds is None
-            else MultiLabelSegmentBuilder(stride, shortest, thresholds))
+            else ThresholdSegmentBuilder(stride, shortest, thresholds))
         self.segments: list[Segment] = []
         # the latest windows, for the picture (a live run does not grow without bound)
         self.spans: deque[tuple[float, float]] = deque(maxlen=MAX_KEPT)
@@ -227,8 +227,8 @@ class VideoTimeline:
 
 def emit_window(score: WindowScore, class_names: list[str], output: str,
                 info: SourceInfo | None, thresholds: torch.Tensor | None = None) -> None:
-    """A window on stdout: every window in JSON (with a multi-label model's ``detected``
-    classes, those above their thresholds); in text, those of a live source."""
+    """A window on stdout: every window in JSON (with, for a model with thresholds, the
+    ``detected`` classes: those at or above them); in text, those of a live source."""
     top = int(score.probabilities.argmax())
     if output == "json":
         row = {"video": score.video, "start_s": round(score.start_s, 3),

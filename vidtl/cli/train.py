@@ -104,9 +104,10 @@ def say_what_validation_is(cfg: DictConfig, datamodule: VideoDataModule, trainer
                     "videos. Set data.val_from_train=0.1 to choose on videos carved from "
                     "training.", datamodule.spec.name, metric)
     else:
-        log.info("validation is the test list (%s has no validation split): val/ numbers are "
-                 "test numbers and the final weights are evaluated; data.val_from_train=0.1 "
-                 "validates on videos carved from training", datamodule.spec.name)
+        log.info("validation is the test list (%s has no validation split): val/ numbers come "
+                 "from the test videos (one clip each) and the final weights are evaluated; "
+                 "data.val_from_train=0.1 validates on videos carved from training",
+                 datamodule.spec.name)
 
 
 def run_callbacks(cfg: DictConfig, output_dir: Path, start: ResumePoint | None = None,
@@ -217,7 +218,7 @@ def evaluate_trained(trainer: L.Trainer, module: VideoClassificationModule,
         if trainer.is_global_zero and module.test_results is not None:
             write_test_reports(output_dir, module.test_results, datamodule.class_names,
                                datamodule.dataset("test").records, loggers,
-                               **report_options(module.operating_points))
+                               **report_options(module))
     return metrics
 
 

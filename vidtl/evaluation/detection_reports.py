@@ -112,13 +112,26 @@ def write_multilabel_reports(output_dir: Path, results: VideoResults,
     return paths
 
 
+def positive_probabilities(results: VideoResults, positive: int,
+                           scores_are_logits: bool = False) -> np.ndarray:
+    """Each video's probability of class ``positive`` (float64): its score, or, when the
+    scores are mean logits (``view_aggregation=logits``), its softmax probability."""
+    scores = results.scores.astype(np.float64)
+    if scores_are_logits:
+        scores = np.exp(scores - scores.max(1, keepdims=True))
+        scores /= scores.sum(1, keepdims=True)
+    return scores[:, positive]
+
+
 def write_detection_reports(output_dir: Path, results: VideoResults,
                             class_names: Sequence[str], positive: int, threshold: float,
-                            loggers: Sequence[Any] = (), prefix: str = "test"
-                            ) -> dict[str, Path]:
+                            loggers: Sequence[Any] = (), prefix: str = "test",
+                            scores_are_logits: bool = False) -> dict[str, Path]:
     """The operating point (``detection.csv``) and the PR and ROC curves of a single-label
-    model read as a detector of class ``positive``; the curves to W&B."""
-    scores = results.scores[:, positive].astype(np.float64)
+    model read as a detector of class ``positive``, on its softmax probability
+    (``scores_are_logits``: the video scores are mean logits, turned into probabilities
+    first); the curves to W&B."""
+    scores = positive_probabilities(results, positive, scores_are_logits)
     positives = (results.labels == positive).astype(np.float64)
     found = binary_detection_metrics(scores, positives, threshold)
     paths = {"detection": output_dir / DETECTION, "pr_curve": output_dir / PR_CURVE,
@@ -134,14 +147,16 @@ def write_detection_reports(output_dir: Path, results: VideoResults,
         precision, recall, _ = precision_recall_curve(scores, positives)
         plot_pr_curve(paths["pr_curve"], precision, recall,
                       (found["precision"], found["recall"]),
-                      f"{name}: {int(positives.sum())} of {len(scores)} videos positive")
+                      f"{prefix}: {name}, {int(positives.sum())} of {len(scores)} videos "
+                      f"positive")
         written["pr_curve"] = paths["pr_curve"]
     if positives.any() and not positives.all():
         fpr, tpr, _ = roc_curve(scores, positives)
         false_rate = float(((scores >= threshold) & (positives == 0)).sum()
                            / max(1, (positives == 0).sum()))
         plot_roc_curve(paths["roc_curve"], fpr, tpr, (false_rate, found["recall"]),
-                       f"{name}: {int(positives.sum())} of {len(scores)} videos positive")
+                       f"{prefix}: {name}, {int(positives.sum())} of {len(scores)} videos "
+                       f"positive")
         written["roc_curve"] = paths["roc_curve"]
     for logger in _wandb_loggers(loggers):
         for key in ("pr_curve", "roc_curve"):

@@ -19,6 +19,7 @@ import numpy as np
 from vidtl.core.atomic import atomic_path
 from vidtl.data.annotations.records import VideoRecord
 from vidtl.evaluation.detection_reports import (
+    positive_probabilities,
     write_detection_reports,
     write_multilabel_reports,
 )
@@ -33,13 +34,18 @@ CONFUSION_PNG = "confusion_matrix.png"
 
 
 def write_predictions(path: Path, results: VideoResults, class_names: Sequence[str],
-                      records: Sequence[VideoRecord], top_k: int = 5) -> None:
+                      records: Sequence[VideoRecord], top_k: int = 5,
+                      detector: tuple[int, float, np.ndarray] | None = None) -> None:
     """One row per video: ``video, label, predicted, correct`` and the ``top_k`` classes with
-    their scores (probabilities with the default softmax aggregation)."""
+    their scores (probabilities with the default softmax aggregation); for a ``detector``
+    (positive class, threshold, each video's probability of it), then
+    ``<class>_probability`` and ``detected`` (1 at or above the threshold: the alarm)."""
     k = min(top_k, len(class_names))
     header = ["video", "label", "predicted", "correct"]
     for i in range(1, k + 1):
         header += [f"top{i}", f"score{i}"]
+    if detector is not None:
+        header += [f"{class_names[detector[0]]}_probability", "detected"]
     with atomic_path(path) as partial, open(partial, "w", newline="") as file:
         writer = csv.writer(file)
         writer.writerow(header)
@@ -50,6 +56,9 @@ def write_predictions(path: Path, results: VideoResults, class_names: Sequence[s
                                class_names[best[0]], int(best[0] == label)]
             for c in best.tolist():
                 line += [class_names[c], f"{results.scores[row, c]:.6f}"]
+            if detector is not None:
+                probability = float(detector[2][row])
+                line += [f"{probability:.6f}", int(probability >= detector[1])]
             writer.writerow(line)
 
 
@@ -107,27 +116,35 @@ def plot_confusion_matrix(path: Path, counts: np.ndarray, class_names: Sequence[
 def write_test_reports(output_dir: Path, results: VideoResults, class_names: Sequence[str],
                        records: Sequence[VideoRecord], loggers: Sequence[Any] = (),
                        prefix: str = "test", thresholds: np.ndarray | None = None,
-                       positive: int | None = None) -> dict[str, Path]:
+                       positive: int | None = None,
+                       scores_are_logits: bool = False) -> dict[str, Path]:
     """Write the reports of ``results`` into ``output_dir`` and send them to W&B; return the
     paths written. A multi-label model's (``thresholds`` per class) are those of
     :func:`~vidtl.evaluation.detection_reports.write_multilabel_reports`; a detector of class
     ``positive`` (one threshold) adds :func:`~vidtl.evaluation.detection_reports.
-    write_detection_reports`'."""
+    write_detection_reports` (``scores_are_logits``: ``view_aggregation=logits``)."""
     if results.multilabel:
         if thresholds is None:
             raise ValueError("a multi-label test's reports need its thresholds")
         return write_multilabel_reports(output_dir, results, class_names, records, thresholds,
                                         loggers, prefix)
-    written = _single_label_reports(output_dir, results, class_names, records, loggers, prefix)
-    if positive is not None and thresholds is not None and len(results):
+    detector = None
+    if positive is not None and thresholds is not None:
+        detector = (positive, float(thresholds[0]),
+                    positive_probabilities(results, positive, scores_are_logits))
+    written = _single_label_reports(output_dir, results, class_names, records, loggers, prefix,
+                                    detector)
+    if detector is not None and len(results):
         written |= write_detection_reports(output_dir, results, class_names, positive,
-                                           float(thresholds[0]), loggers, prefix)
+                                           float(thresholds[0]), loggers, prefix,
+                                           scores_are_logits)
     return written
 
 
 def _single_label_reports(output_dir: Path, results: VideoResults, class_names: Sequence[str],
                           records: Sequence[VideoRecord], loggers: Sequence[Any],
-                          prefix: str) -> dict[str, Path]:
+                          prefix: str, detector: tuple[int, float, np.ndarray] | None
+                          ) -> dict[str, Path]:
     counts = results.confusion_matrix(len(class_names))
     paths = {
         "predictions": output_dir / PREDICTIONS,
@@ -135,7 +152,7 @@ def _single_label_reports(output_dir: Path, results: VideoResults, class_names: 
         "confusion_csv": output_dir / CONFUSION_CSV,
         "confusion_png": output_dir / CONFUSION_PNG,
     }
-    write_predictions(paths["predictions"], results, class_names, records)
+    write_predictions(paths["predictions"], results, class_names, records, detector=detector)
     write_per_class(paths["per_class"], results, class_names)
     write_confusion_csv(paths["confusion_csv"], counts, class_names)
     plot_confusion_matrix(paths["confusion_png"], counts, class_names)

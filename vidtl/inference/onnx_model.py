@@ -72,6 +72,7 @@ def read_description(path: Path) -> dict[str, Any]:
                                  f"runs with runtime=torch), got {str(sampler)[:60]!r}")
     return {"class_names": names, "sampler": sampler,
             "thresholds": described_thresholds(description, names, path),
+            "multilabel": description.get("task") == "multilabel",
             "num_frames": _whole(sampling.get("num_frames"), 1, MAX_FRAMES, "num_frames", path),
             "frame_interval": _whole(sampling.get("frame_interval", 1), 1, MAX_FRAMES,
                                      "frame_interval", path),
@@ -81,12 +82,12 @@ def read_description(path: Path) -> dict[str, Any]:
 
 def described_thresholds(description: dict[str, Any], names: list[str], path: Path
                          ) -> torch.Tensor | None:
-    """A multi-label model's per-class thresholds from its description (``task``:
-    ``multilabel``), checked: one probability per class name; ``None`` for a single-label
-    model."""
+    """The per-class thresholds of the description, checked: a multi-label model's
+    (``task``: ``multilabel``; one probability per class name), a detector's
+    (``positive_class`` and ``threshold``; the other classes ``inf``), else ``None``."""
     task = description.get("task", "single_label")
     if task == "single_label":
-        return None
+        return _detector_thresholds(description, names, path)
     thresholds = description.get("thresholds")
     if task != "multilabel" or not isinstance(thresholds, dict) or set(thresholds) != set(names):
         raise ExportedModelError(f"{sidecar_path(path)}: task must be single_label or "
@@ -98,6 +99,21 @@ def described_thresholds(description: dict[str, Any], names: list[str], path: Pa
         raise ExportedModelError(f"{sidecar_path(path)}: thresholds must be probabilities in "
                                  f"[0, 1]")
     return torch.tensor([float(v) for v in values], dtype=torch.float32)
+
+
+def _detector_thresholds(description: dict[str, Any], names: list[str], path: Path
+                         ) -> torch.Tensor | None:
+    positive, threshold = description.get("positive_class"), description.get("threshold")
+    if positive is None and threshold is None:
+        return None
+    if positive not in names or isinstance(threshold, bool) or not isinstance(
+            threshold, (int, float)) or not 0 <= threshold <= 1:
+        raise ExportedModelError(f"{sidecar_path(path)}: a detector's positive_class must be "
+                                 f"one of its class names and its threshold a probability in "
+                                 f"[0, 1]")
+    found = torch.full((len(names),), float("inf"))
+    found[names.index(positive)] = float(threshold)
+    return found
 
 
 def check_graph(session: Any, geometry: dict[str, Any], path: Path) -> None:
@@ -135,7 +151,7 @@ def load_onnx_model(path: str | Path, threads: int | None = None) -> TimelineMod
         raise ExportedModelError(f"{path}: onnxruntime cannot load it: "
                                  f"{' '.join(str(error).split())[:200]}") from None
     check_graph(session, geometry, path)
-    multilabel = geometry["thresholds"] is not None
+    multilabel = geometry["multilabel"]
 
     def score(clips: torch.Tensor) -> torch.Tensor:
         batch = clips.permute(0, 1, 3, 4, 2).contiguous().numpy()  # (B, T, H, W, C)

@@ -23,6 +23,7 @@ from vidtl.timeline.frame_streams import ArrayFrameStream, FrameStream, PyAVFram
 from vidtl.timeline.scoring_loop import ClipScorer, TimelineStats, WindowScore, score_windows
 from vidtl.timeline.window_plan import WindowPlan, default_window_s
 from vidtl.training.module import VideoClassificationModule
+from vidtl.training.operating_points import class_thresholds
 
 RUNTIMES = ("torch", "onnx")
 TimelineSource = str | Path | Iterable[np.ndarray]
@@ -31,9 +32,10 @@ TimelineSource = str | Path | Iterable[np.ndarray]
 @dataclass(frozen=True)
 class TimelineModel:
     """A scorer of uint8 clips ``(B, T, C, H, W)`` giving probabilities ``(B, K)``, the
-    names of the ``K`` classes, and the evaluation's sampler and crop. A multi-label model's
-    scores are sigmoid probabilities and ``thresholds`` ``(K,)`` its per-class thresholds
-    (``None``: a single-label model, one class at a time)."""
+    names of the ``K`` classes, and the evaluation's sampler and crop. ``thresholds`` ``(K,)``:
+    the per-class thresholds of a model with operating points (a multi-label model, whose
+    scores are sigmoids, or a detector of one class, the others at ``inf``): segments are then
+    the spans at or above them; ``None``: one class at a time, the most probable."""
 
     scorer: ClipScorer
     class_names: list[str]
@@ -41,10 +43,6 @@ class TimelineModel:
     eval_transform: EvalClipTransform
     runtime: str = "torch"
     thresholds: torch.Tensor | None = None
-
-    @property
-    def multilabel(self) -> bool:
-        return self.thresholds is not None
 
     def frame_transform(self, frame: np.ndarray) -> torch.Tensor:
         """One RGB frame ``(H, W, 3)`` as the evaluation crops it: uint8 ``(C, S, S)``."""
@@ -67,11 +65,9 @@ def torch_scorer(module: VideoClassificationModule) -> ClipScorer:
 def torch_timeline_model(trained: TrainedModel) -> TimelineModel:
     """A checkpoint's module (on its device) with its sampler and evaluation crop."""
     pipeline = trained.test_pipeline(1, 1)
-    points = trained.module.operating_points
-    thresholds = (points.thresholds.detach().cpu().clone()
-                  if points is not None and points.multilabel else None)
     return TimelineModel(torch_scorer(trained.module), trained.class_names, pipeline.sampler,
-                         pipeline.eval_transform, thresholds=thresholds)
+                         pipeline.eval_transform,
+                         thresholds=class_thresholds(trained.module.operating_points))
 
 
 def frame_stream(source: TimelineSource, fps: float | None, decode_threads: int,

@@ -56,15 +56,22 @@ def _names_under(module: torch.nn.Module, part: torch.nn.Module) -> tuple[str, s
 
 def transfer_weights(module: VideoClassificationModule,
                      state_dict: dict[str, torch.Tensor]) -> TransferReport:
-    """Load into ``module`` every tensor of ``state_dict`` that fits it, the head's aside."""
+    """Load into ``module`` every tensor of ``state_dict`` that fits it, the head's and those
+    of the other run's classes (its thresholds and positive weights) aside."""
     _, head = _names_under(module, module.classifier.head)
+    per_class = {key for key in module.state_dict()  # the thresholds, pos_weight: its classes'
+                 if key.startswith("operating_points.") or key == "pos_weight"}
+    head = head | per_class
     parts = {name: _names_under(module, child)[1]
              for name, child in module.classifier.named_children()}
     target = module.state_dict()
     report, loaded = TransferReport(), {}
     for key, value in state_dict.items():
-        if key in head:
-            report.dropped[key] = "of the classifier head, new for this run's classes"
+        if key in head or key.startswith("operating_points.") or key == "pos_weight":
+            report.dropped[key] = ("of the classifier head, new for this run's classes"
+                                   if key in head - per_class
+                                   else "of the other run's classes (thresholds, positive "
+                                        "weights), new for this run's")
         elif key not in target:
             report.dropped[key] = "this model does not have"
         elif target[key].shape != value.shape and (

@@ -168,9 +168,10 @@ class SegmentBuilder:
         return final
 
 
-class MultiLabelSegmentBuilder:
-    """Segments of a multi-label model: for each class, the consecutive windows whose
-    smoothed probability reaches the class's threshold (chosen on validation). Segments of
+class ThresholdSegmentBuilder:
+    """Segments of a model with thresholds (chosen on validation): for each class, the
+    consecutive windows whose smoothed probability reaches the class's threshold (a multi-label
+    model's classes, or a detector's positive class; a class at ``inf`` never does). Segments of
     different classes may overlap; one shorter than ``min_segment_s`` is dropped (a blip).
     Each window speaks for the span around its centre, as for :class:`SegmentBuilder`; a
     segment is final (and returned) when its class falls below its threshold, or at the end.

@@ -331,9 +331,11 @@ class VideoClassificationModule(L.LightningModule):
         self._test_outputs = []
         found = {} if self.multilabel else self.test_results.metrics(num_classes)
         if self.operating_points is not None and len(self.test_results):
+            scores = torch.from_numpy(self.test_results.scores)
+            if self.view_aggregation == "logits" and not self.multilabel:
+                scores = scores.softmax(-1)  # the thresholds are probabilities
             found |= self.operating_points.metrics(*self.operating_points.video_inputs(
-                torch.from_numpy(self.test_results.scores),
-                torch.from_numpy(self.test_results.labels)))
+                scores, torch.from_numpy(self.test_results.labels)))
         for name, value in found.items():
             self.log(f"test/{name}", value, sync_dist=True)  # one value on every process
 

@@ -197,12 +197,16 @@ def operating_points_for(task: str, class_names: list[str], rule: str = "f1",
     return OperatingPoints(len(class_names), multilabel, positive, rule, fixed)
 
 
-def report_options(points: OperatingPoints | None) -> dict[str, Any]:
-    """What the test reports need of a model's operating points: its ``thresholds`` and the
-    ``positive`` class of a detector (nothing for a model without them)."""
+def report_options(module: Any) -> dict[str, Any]:
+    """What the test reports need of a module's operating points: its ``thresholds``, the
+    ``positive`` class of a detector, and whether its video scores are raw logits
+    (``view_aggregation=logits``, turned into probabilities for the detection reports);
+    nothing for a module without them."""
+    points = getattr(module, "operating_points", None)
     if points is None:
         return {}
-    return {"thresholds": points.thresholds.detach().cpu().numpy(), "positive": points.positive}
+    return {"thresholds": points.thresholds.detach().cpu().numpy(), "positive": points.positive,
+            "scores_are_logits": not points.multilabel and module.view_aggregation == "logits"}
 
 
 def detected_classes(points: OperatingPoints | None, probabilities: torch.Tensor
@@ -220,6 +224,19 @@ def detected_classes(points: OperatingPoints | None, probabilities: torch.Tensor
         positive = int(points.positive or 0)
         found = [positive] if scores[positive] >= thresholds[0] else []
     return sorted(((c, round(float(scores[c]), 6)) for c in found), key=lambda item: -item[1])
+
+
+def class_thresholds(points: OperatingPoints | None) -> torch.Tensor | None:
+    """Per-class thresholds ``(K,)`` for the timeline's segments: a multi-label model's, or a
+    detector's (its positive class's threshold, the other classes ``inf``: never reached);
+    ``None`` for a model without operating points."""
+    if points is None:
+        return None
+    if points.multilabel:
+        return points.thresholds.detach().cpu().clone()
+    found = torch.full((points.num_classes,), float("inf"))
+    found[int(points.positive or 0)] = float(points.thresholds[0])
+    return found
 
 
 def describe_operating_points(points: OperatingPoints | None, task: str,
