@@ -198,3 +198,28 @@ def test_feature_cache_and_adapters_train_multilabel_unchanged(multilabel_root, 
         "+model.backbone.img_size=32", "+model.backbone.depth=2", "model/temporal=aim",
         "finetune=adapter", "data.num_frames=4")))
     assert 0 <= adapter["test/mAP"] <= 1 and adapter["trainable_share"] < 0.5
+
+
+def test_multilabel_task_on_single_label_data_writes_multilabel_reports(tiny_dataset, tmp_path):
+    metrics = train(compose_config("train", tiny_train_overrides(
+        tmp_path, tiny_dataset, "task=multilabel", "logger=none")))
+    assert 0 <= metrics["test/mAP"] <= 1
+    header = (tmp_path / "per_class.csv").read_text().splitlines()[0]
+    assert header == "class,positives,average_precision,threshold,precision,recall,f1"
+    assert not (tmp_path / "confusion_matrix.png").exists()
+    rows = list(csv.DictReader((tmp_path / "predictions.csv").open()))
+    assert all(len(row["labels"].split(";")) == 1 for row in rows)  # one label each
+
+
+def test_a_checkpoint_with_bad_thresholds_is_one_line_naming_it(multilabel_run, tmp_path):
+    from vidtl.inference.checkpoint_model import CheckpointMismatchError
+
+    out, _ = multilabel_run
+    checkpoint = json.loads((out / "metrics.json").read_text())["evaluated_checkpoint"]
+    data = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    data["state_dict"]["operating_points.thresholds"] = torch.tensor([5, 5, 5])
+    crafted = tmp_path / "crafted.ckpt"
+    torch.save(data, crafted)
+    with pytest.raises(CheckpointMismatchError,
+                       match=r"crafted\.ckpt.*floating-point probabilities in \[0, 1\]"):
+        vidtl.load(crafted, device="cpu")

@@ -144,6 +144,12 @@ def test_onnx_descriptions_with_bad_thresholds_are_refused(tmp_path):
     good = described_thresholds({"task": "multilabel", "thresholds": {"a": 0.2, "b": 1}},
                                 names, tmp_path / "m.onnx")
     assert good.tolist() == pytest.approx([0.2, 1.0])
+    for contradiction in ({"thresholds": {"a": 0.1, "b": 0.1}},
+                          {"task": "single_label", "thresholds": {"a": 0.1, "b": 0.1}},
+                          {"task": "multilabel", "thresholds": {"a": 0.1, "b": 0.1},
+                           "positive_class": "a", "threshold": 0.5}):
+        with pytest.raises(ExportedModelError, match="belong"):
+            described_thresholds(contradiction, names, tmp_path / "m.onnx")
     detector = described_thresholds({"positive_class": "b", "threshold": 0.3}, names,
                                     tmp_path / "m.onnx")
     assert detector.tolist() == [float("inf"), pytest.approx(0.3)]
@@ -159,9 +165,11 @@ def test_onnx_descriptions_with_bad_thresholds_are_refused(tmp_path):
 
 def test_a_checkpoint_with_thresholds_that_are_not_probabilities_is_refused():
     module = tiny_module(task="multilabel")
-    for bad in (torch.tensor([0.5, float("nan"), 0.5]), torch.tensor([0.5, 2.0, 0.5])):
+    for bad in (torch.tensor([0.5, float("nan"), 0.5]), torch.tensor([0.5, 2.0, 0.5]),
+                torch.tensor([5, 5, 5]), torch.tensor([0, 0, 0]), torch.tensor([True] * 3),
+                torch.tensor([0.5 + 1j] * 3)):
         state = module.state_dict() | {"operating_points.thresholds": bad}
-        with pytest.raises(RuntimeError, match="must hold probabilities"):
+        with pytest.raises(RuntimeError, match="must hold floating-point probabilities"):
             module.load_state_dict(state)
     state = module.state_dict() | {"operating_points.thresholds": torch.zeros(5)}
     with pytest.raises(RuntimeError, match="size mismatch"):
@@ -179,3 +187,24 @@ def test_init_from_another_run_leaves_its_thresholds_and_positive_weights_behind
     assert target.pos_weight.tolist() == [1.0, 1.0, 1.0]
     assert "of the other run's classes" in report.dropped["operating_points.thresholds"]
     assert report.loaded["backbone"] > 0
+
+
+def test_a_detectors_threshold_for_another_positive_class_is_not_reused():
+    fight = tiny_module(4, positive_class="c1")
+    fight.operating_points.thresholds.fill_(0.8)
+    calm = tiny_module(4, positive_class="c2")
+    calm.load_state_dict(fight.state_dict())  # e.g. vidtl-eval eval.positive_class=c2
+    assert calm.operating_points.thresholds.tolist() == [0.5]
+    same = tiny_module(4, positive_class="c1")
+    same.load_state_dict(fight.state_dict())
+    assert same.operating_points.thresholds.tolist() == pytest.approx([0.8])
+
+
+def test_class_names_with_control_characters_are_refused_before_training(tmp_path):
+    from vidtl.data.annotations.formats import DatasetLayoutError
+    from vidtl.data.annotations.index import load_index
+
+    (tmp_path / "a.mp4").write_bytes(b"")
+    (tmp_path / "train.csv").write_text('a.mp4,"bird;c\x1bat"\n')
+    with pytest.raises(DatasetLayoutError, match="control characters"):
+        load_index("csv", tmp_path, train_list="train.csv", val_list="train.csv")

@@ -237,8 +237,9 @@ def emit_window(score: WindowScore, class_names: list[str], output: str,
                "latency_s": round(score.latency_s, 4)}
         if thresholds is not None:
             above = torch.nonzero(score.probabilities >= thresholds).reshape(-1).tolist()
-            row["detected"] = [[class_names[c], round(float(score.probabilities[c]), 6)]
-                               for c in above]
+            row["detected"] = sorted(  # most probable first, as vidtl-predict's
+                ([class_names[c], round(float(score.probabilities[c]), 6)] for c in above),
+                key=lambda item: -item[1])
         print(json.dumps(row), flush=True)
     elif info is not None and info.live:
         print(f"{printable(score.video)} {score.start_s:.1f}-{score.end_s:.1f} s: "

@@ -133,9 +133,17 @@ def trained_model_from(checkpoint: dict[str, Any], num_frames: int | None = None
     except RuntimeError as error:
         written_by = printable(record.get("module_class", "?"))[:200]  # (from the file)
         raise CheckpointMismatchError(
-            f"the checkpoint's weights do not fit {type(module).__qualname__} (the checkpoint "
-            f"was written by {written_by}): {str(error).splitlines()[0]}") from None
+            f"{origin}: the checkpoint's weights do not fit {type(module).__qualname__} (the "
+            f"checkpoint was written by {written_by}): {weights_problem(error)}") from None
     return TrainedModel(module.eval(), config, class_names)
+
+
+def weights_problem(error: RuntimeError) -> str:
+    """torch's ``load_state_dict`` error in one line: its reasons (the lines after its first,
+    which only names the module), at most 300 characters."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    reasons = " ".join(lines[1:]) if len(lines) > 1 else (lines[0] if lines else "")
+    return printable(reasons)[:300]
 
 
 def stored_class_weights(checkpoint: dict[str, Any], num_classes: int) -> list[float] | None:
@@ -174,7 +182,9 @@ def built_from_checkpoint(origin: str) -> Iterator[None]:
     :class:`CheckpointMismatchError` naming the checkpoint."""
     try:
         yield
-    except UserError:
+    except UserError as error:  # a refusal of a value in the file: say which file
+        if error.args and isinstance(error.args[0], str) and origin not in error.args[0]:
+            error.args = (f"{origin}: {error.args[0]}", *error.args[1:])
         raise
     except Exception as error:
         refusal = wrapped_user_error(error)

@@ -58,9 +58,10 @@ def read_description(path: Path) -> dict[str, Any]:
                                  f", not onnx")
     names = description.get("class_names")
     if not isinstance(names, list) or not 0 < len(names) <= MAX_CLASSES or not all(
-            isinstance(n, str) and n.isprintable() for n in names):
+            isinstance(n, str) and n.isprintable() for n in names) or len(set(names)) != len(
+            names):
         raise ExportedModelError(f"{sidecar_path(path)}: class_names must be a list of "
-                                 f"printable names")
+                                 f"printable names, each once")
     sampling = description.get("clip_sampling")
     if not isinstance(sampling, dict):
         raise ExportedModelError(f"{sidecar_path(path)}: no clip_sampling (export it again "
@@ -87,7 +88,14 @@ def described_thresholds(description: dict[str, Any], names: list[str], path: Pa
     (``positive_class`` and ``threshold``; the other classes ``inf``), else ``None``."""
     task = description.get("task", "single_label")
     if task == "single_label":
+        if "thresholds" in description:
+            raise ExportedModelError(f"{sidecar_path(path)}: per-class thresholds belong to "
+                                     f"task multilabel, the description says {task}")
         return _detector_thresholds(description, names, path)
+    if "positive_class" in description or "threshold" in description:
+        raise ExportedModelError(f"{sidecar_path(path)}: a positive_class and threshold belong "
+                                 f"to a single-label detector, the description says "
+                                 f"{str(task)[:20]!r}")
     thresholds = description.get("thresholds")
     if task != "multilabel" or not isinstance(thresholds, dict) or set(thresholds) != set(names):
         raise ExportedModelError(f"{sidecar_path(path)}: task must be single_label or "

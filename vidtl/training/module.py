@@ -325,6 +325,8 @@ class VideoClassificationModule(L.LightningModule):
             labels = (torch.zeros(0, num_classes, device=self.device) if self.multilabel
                       else videos)
             scores = torch.zeros(0, num_classes, device=self.device)
+        if self.multilabel:  # single-label rows under task=multilabel: one-hot
+            labels = multi_hot(labels, num_classes)
         if self.trainer.world_size > 1:
             videos, labels, scores = (gather_uneven(self, t) for t in (videos, labels, scores))
         self.test_results = VideoResults.from_batches([videos], [labels], [scores])

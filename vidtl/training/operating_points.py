@@ -116,20 +116,40 @@ class OperatingPoints(nn.Module):
         self.positive = positive
         size = num_classes if multilabel else 1
         self.register_buffer("thresholds", torch.full((size,), self.fixed))
+        # the class a detector's threshold was chosen for (-1: multi-label), saved with it
+        self.register_buffer("positive_index", torch.tensor(-1 if positive is None else positive))
         self.val_scores = DetectionScores()
 
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str,
                               local_metadata: dict[str, Any], strict: bool,
                               missing_keys: list[str], unexpected_keys: list[str],
                               error_msgs: list[str]) -> None:
-        """A checkpoint written before thresholds existed (vidtl 0.5.0) keeps the defaults;
-        thresholds that are not probabilities (NaN, out of [0, 1]) are an error of the load."""
-        key = prefix + "thresholds"
+        """A checkpoint without thresholds (written before they existed) keeps the defaults,
+        said once; thresholds chosen for another positive class than this module's (an
+        ``eval.positive_class`` override) too; thresholds that are not floating-point
+        probabilities (NaN, out of [0, 1], integers) are an error of the load."""
+        key, index_key = prefix + "thresholds", prefix + "positive_index"
+        if key not in state_dict:
+            log.warning("the checkpoint holds no thresholds (written before vidtl stored them): "
+                        "every class at eval.fixed_threshold=%g until a validation chooses "
+                        "them", self.fixed)
+        stored = state_dict.get(index_key, self.positive_index)
+        if not isinstance(stored, torch.Tensor) or stored.numel() != 1 or stored.dtype not in (
+                torch.int64, torch.int32):
+            error_msgs.append(f"{index_key} must be one whole number")
+            return
+        if int(stored) != int(self.positive_index):
+            log.warning("the checkpoint's threshold was chosen for another positive class: "
+                        "eval.fixed_threshold=%g until a validation chooses it", self.fixed)
+            state_dict[key] = self.thresholds.detach().clone()
+            state_dict[index_key] = self.positive_index.detach().clone()
         state_dict.setdefault(key, self.thresholds.detach().clone())
+        state_dict.setdefault(index_key, self.positive_index.detach().clone())
         given = state_dict[key]
-        if isinstance(given, torch.Tensor) and given.is_floating_point() and not bool(
+        if not isinstance(given, torch.Tensor) or given.dtype not in (
+                torch.float16, torch.bfloat16, torch.float32, torch.float64) or not bool(
                 ((given >= 0) & (given <= 1)).all()):
-            error_msgs.append(f"{key} must hold probabilities in [0, 1]")
+            error_msgs.append(f"{key} must hold floating-point probabilities in [0, 1]")
             return
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict,
                                       missing_keys, unexpected_keys, error_msgs)
@@ -248,7 +268,7 @@ def describe_operating_points(points: OperatingPoints | None, task: str,
     found: dict[str, Any] = {"task": task}
     if points is None:
         return found
-    values = [round(float(t), 6) for t in points.thresholds.detach().cpu().tolist()]
+    values = [float(t) for t in points.thresholds.detach().cpu().tolist()]  # exact
     rule = {"threshold_rule": points.rule_text}
     if points.multilabel:
         return found | rule | {"thresholds": dict(zip(class_names, values, strict=True))}

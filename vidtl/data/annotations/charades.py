@@ -22,8 +22,9 @@ CHARADES_LAYOUT = (
 )
 TRAIN_CSV, TEST_CSV, CLASSES_FILE = ("Charades_v1_train.csv", "Charades_v1_test.csv",
                                      "Charades_v1_classes.txt")
-_CLASS_ID = re.compile(r"c(\d{1,6})")
+_CLASS_ID = re.compile(r"c([0-9]{1,6})")  # ASCII digits only
 _PLAIN_ID = re.compile(r"[A-Za-z0-9_.-]+")
+_SECONDS = re.compile(r"[0-9]+(\.[0-9]*)?|\.[0-9]+")
 
 
 def _folder(root: Path, value: str | Path) -> Path:
@@ -87,7 +88,10 @@ def read_classes(path: Path) -> tuple[list[str], dict[str, int]]:
 
 
 def _seconds(text: str) -> float:
-    """``text`` as seconds: a finite number, not negative (ValueError otherwise)."""
+    """``text`` as seconds: a plain decimal number (ASCII digits, no ``_``, no exponent),
+    finite, not negative (ValueError otherwise)."""
+    if not _SECONDS.fullmatch(text):
+        raise ValueError(text)
     value = float(text)
     if not math.isfinite(value) or value < 0:
         raise ValueError(text)

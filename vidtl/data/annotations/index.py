@@ -129,6 +129,11 @@ def load_index(format: str | FormatFn, root: str | Path, strict: bool = False,
     if not 0 < index.num_classes <= MAX_CLASSES:
         raise DatasetLayoutError(f"dataset {format} under {root} has {index.num_classes} "
                                  f"classes; expected 1 to {MAX_CLASSES}")
+    unprintable = [name for name in index.class_names if not str(name).isprintable()]
+    if unprintable:  # a checkpoint must name its classes in printable text (docs/safety.md)
+        raise DatasetLayoutError(f"dataset {format} under {root}: class name "
+                                 f"{quote(str(unprintable[0]))} holds control characters "
+                                 f"({len(unprintable)} such names); expected printable names")
     add_validation_lists(index, root, extra_val_lists)
     if not allow_outside_root:
         _refuse_outside(index, [root, *_named_folders(root, accepted)])
