@@ -223,3 +223,39 @@ def test_a_checkpoint_with_bad_thresholds_is_one_line_naming_it(multilabel_run, 
     with pytest.raises(CheckpointMismatchError,
                        match=r"crafted\.ckpt.*floating-point probabilities in \[0, 1\]"):
         vidtl.load(crafted, device="cpu")
+
+
+@pytest.mark.slow
+def test_two_processes_choose_the_thresholds_and_map_of_one(multilabel_run, tmp_path):
+    """DDP on two CPU processes (gloo), 4 val and 4 test videos in batches of 3 (uneven
+    shares): the gathered scores give the single process's thresholds and metrics."""
+    import subprocess
+    import sys
+
+    out, _ = multilabel_run
+    checkpoint = json.loads((out / "metrics.json").read_text())["evaluated_checkpoint"]
+    common = [f"ckpt_path={checkpoint}", "data.num_workers=0", "data.batch_size=3",
+              "logger=none", "trainer.accelerator=cpu"]
+    single = evaluate(compose_config("eval", [*common, f"paths.output_dir={tmp_path / 'one'}"]))
+    result = subprocess.run(
+        [sys.executable, "-m", "vidtl.cli.evaluate", *common,
+         f"paths.output_dir={tmp_path / 'two'}", "trainer=ddp", "trainer.devices=2"],
+        capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Starting with 2 processes" in result.stdout + result.stderr
+    two = json.loads((tmp_path / "two" / "metrics.json").read_text())
+    for key in ("val/mAP", "val/f1_micro", "test/mAP", "test/f1_micro", "test/f1_macro"):
+        assert two[key] == pytest.approx(single[key], abs=1e-6), key
+    one_rows = list(csv.DictReader((tmp_path / "one" / "per_class.csv").open()))
+    two_rows = list(csv.DictReader((tmp_path / "two" / "per_class.csv").open()))
+    assert [r["threshold"] for r in two_rows] == [r["threshold"] for r in one_rows]
+
+
+def test_several_validation_sets_each_report_map(multilabel_root, tmp_path):
+    overrides = [o for o in tiny_train_overrides(tmp_path, multilabel_root, *CSV_DATA,
+                                                 "logger=none", "test=false")
+                 if not o.startswith("data.val_list")]
+    metrics = train(compose_config("train", [*overrides, "data.val_list=[val.csv,test.csv]"]))
+    for key in ("val/mAP", "val/val/mAP", "val/test/mAP", "val/test/f1_micro"):
+        assert 0 <= metrics[key] <= 1, key
+    assert metrics["val/val/mAP"] == pytest.approx(metrics["val/mAP"])

@@ -89,7 +89,8 @@ class DetectionScores(Metric):
         self.targets.append(targets.detach().float())
 
     def compute(self) -> tuple[np.ndarray, np.ndarray]:
-        if not self.scores:
+        # a list of batches in one process; one tensor once synced from several
+        if isinstance(self.scores, list) and not self.scores:
             return np.zeros((0, 0), np.float32), np.zeros((0, 0), np.float32)
         return (dim_zero_cat(self.scores).cpu().numpy(),
                 dim_zero_cat(self.targets).cpu().numpy())
