@@ -219,7 +219,9 @@ class VideoTimeline:
         self.pictures.add(path.name)
         try:
             return draw_timeline(path, self.info.name, spans[:, 0], spans[:, 1],
-                                 np.stack(self.scores), self.class_names, self.segments)
+                                 np.stack(self.scores), self.class_names, self.segments,
+                                 None if self.thresholds is None
+                                 else self.thresholds.numpy())
         except WouldReplaceError as error:  # the CSV rows are written; the others go on
             print(f"error: {printable(str(error))}", file=sys.stderr, flush=True)
             return None

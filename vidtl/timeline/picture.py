@@ -46,9 +46,10 @@ def shown_classes(probabilities: np.ndarray) -> list[int]:
 
 def draw_timeline(path: Path, video: str, starts: np.ndarray, ends: np.ndarray,
                   probabilities: np.ndarray, class_names: list[str],
-                  segments: list[Segment]) -> Path:
+                  segments: list[Segment], thresholds: np.ndarray | None = None) -> Path:
     """Write the picture of one video's windows (``starts``/``ends`` in seconds,
-    ``probabilities`` ``(windows, K)``) and ``segments`` to ``path``."""
+    ``probabilities`` ``(windows, K)``) and ``segments`` to ``path``; a model's per-class
+    ``thresholds`` (multi-label, or a detector's) are dashed lines in the classes' colours."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -67,6 +68,8 @@ def draw_timeline(path: Path, video: str, starts: np.ndarray, ends: np.ndarray,
     if probabilities.shape[1] <= MAX_LINES:
         for c in shown:
             top.plot(centres, probabilities[:, c], color=colour[c], label=class_names[c], lw=1.5)
+            if thresholds is not None and np.isfinite(thresholds[c]):
+                top.axhline(float(thresholds[c]), color=colour[c], lw=0.8, ls="--")
         top.set_ylim(0, 1.02)
         top.set_ylabel("probability")
         top.legend(loc="upper right", fontsize=8, ncol=min(4, len(shown)), framealpha=0.8)
@@ -84,6 +87,8 @@ def draw_timeline(path: Path, video: str, starts: np.ndarray, ends: np.ndarray,
                      va="center", fontsize=11, clip_on=False)
         figure.colorbar(image, ax=[top, strip], pad=0.01, fraction=0.03, label="probability")
     others = " (grey: classes not drawn above)" if len(shown) < probabilities.shape[1] else ""
+    if thresholds is not None and probabilities.shape[1] <= MAX_LINES:
+        others += " (dashed: thresholds)"
     shown_name = Path(video).name if "://" not in video else video
     shown_name = shown_name.encode("utf-8", "surrogateescape").decode(
         "utf-8", "backslashreplace")  # a name's bytes that are not UTF-8, escaped
