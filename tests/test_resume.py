@@ -145,10 +145,21 @@ def test_sigkill_then_resume_auto_finishes_the_run_in_the_same_wandb_run(tiny_da
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     rows = list(csv.DictReader((run_dir / "csv" / "metrics.csv").open()))
-    assert [int(r["step"]) for r in rows if r.get("train/loss")] == list(range(24))
+    assert_every_step_once([int(r["step"]) for r in rows if r.get("train/loss")], 24, killed_at)
     events = EventAccumulator(str(next((run_dir / "tensorboard").rglob("events.*")).parent))
     events.Reload()
-    assert [e.step for e in events.Scalars("train/loss")] == list(range(24))
+    assert_every_step_once([e.step for e in events.Scalars("train/loss")], 24, killed_at)
+
+
+def assert_every_step_once(steps: list[int], total: int, killed_at: int) -> None:
+    """Each step of ``range(total)`` once, in order. Lightning writes a step's checkpoint
+    before it logs the step's row, so a SIGKILL landing between the two loses that one row
+    (docs/runs.md): at most the row just before the step the run resumed at (the one the
+    kill saw, or the next) may be missing."""
+    assert steps == sorted(set(steps)) and set(steps) <= set(range(total)), steps
+    missing = sorted(set(range(total)) - set(steps))
+    assert len(missing) <= 1 and all(step in (killed_at - 1, killed_at) for step in missing), (
+        missing, killed_at)
 
 
 def test_the_csv_curves_of_every_attempt_survive_a_resume(tiny_dataset, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 
 import numpy as np
 import torch
@@ -85,6 +86,7 @@ class VideoClipDataset(Dataset):
             raise ValueError("multi-view items are for evaluation with an EvalClipTransform")
         self.views = views
         self.multi_hot_classes = multi_hot_classes
+        self._spans: dict[int, tuple[float, float] | None] = {}  # per thread: the last clip's
         self._bad: set[int] = set()
         self._rng: np.random.Generator | None = None
         self._rng_pid: int | None = None
@@ -100,8 +102,12 @@ class VideoClipDataset(Dataset):
         return self._rng
 
     def load_clip(self, record: VideoRecord, rng: np.random.Generator) -> torch.Tensor:
-        """Decode and transform one clip of ``record`` (raises on a broken file)."""
-        return self._clip_and_target(record, rng)[0]
+        """Decode and transform one clip of ``record`` (raises on a broken file). The seconds
+        its frames span are kept for its multi-label target (an override that does not call
+        this one gets the video's labels)."""
+        clip, span = self._clip_and_span(record, rng)
+        self._spans[threading.get_ident()] = span
+        return clip
 
     def _target(self, record: VideoRecord, span: tuple[float, float] | None
                 ) -> int | torch.Tensor:
@@ -114,8 +120,8 @@ class VideoClipDataset(Dataset):
         target[labels] = 1.0
         return target
 
-    def _clip_and_target(self, record: VideoRecord, rng: np.random.Generator
-                         ) -> tuple[torch.Tensor, int | torch.Tensor]:
+    def _clip_and_span(self, record: VideoRecord, rng: np.random.Generator
+                       ) -> tuple[torch.Tensor, tuple[float, float] | None]:
         reader = self.source.open(record.path)
         first, length = 0, len(reader)
         if record.start_sec is not None:
@@ -123,13 +129,13 @@ class VideoClipDataset(Dataset):
         if record.end_sec is not None:
             length = max(min(int(record.end_sec * reader.fps), length), first + 1)
         if self.views is not None:
-            return self._load_views(reader, first, length, record), self._target(record, None)
+            return self._load_views(reader, first, length, record), None
         indices = first + self.sampler(length - first, self.training, rng)
         clip = self.transform(self._frames(reader, indices, record), rng)
         fps = float(reader.fps) if self.multi_hot_classes is not None else 0.0
         span = ((int(indices.min()) / fps, (int(indices.max()) + 1) / fps)
                 if fps > 0 else None)
-        return clip, self._target(record, span)
+        return clip, span
 
     def _frames(self, reader: VideoReader, indices: np.ndarray,
                 record: VideoRecord) -> np.ndarray:
@@ -181,7 +187,9 @@ class VideoClipDataset(Dataset):
                 continue
             record = self.records[position]
             try:
-                clip, target = self._clip_and_target(record, rng)
+                self._spans[threading.get_ident()] = None
+                clip = self.load_clip(record, rng)
+                target = self._target(record, self._spans.pop(threading.get_ident(), None))
                 if self.views is not None:
                     return ViewsItem(clip, target, position)
                 return ClipItem(clip, target)
