@@ -89,8 +89,11 @@ def test_aggregate_views_exact_scores():
     assert np.allclose(aggregate_views(logits).numpy(), expected, atol=1e-7)
     assert torch.equal(aggregate_views(logits, "logits"), torch.tensor([[1.0, 0.5, 0.0],
                                                                         [0.0, 0.0, 3.0]]))
+    expected_max = np.exp(logits.numpy() - logits.numpy().max(-1, keepdims=True))
+    expected_max = (expected_max / expected_max.sum(-1, keepdims=True)).max(1)
+    assert np.allclose(aggregate_views(logits, "max").numpy(), expected_max, atol=1e-7)
     with pytest.raises(ValueError, match="softmax"):
-        aggregate_views(logits, "max")
+        aggregate_views(logits, "median")
 
 
 def test_score_views_in_chunks():

@@ -123,7 +123,8 @@ def cache_problem(tensors: Any, expected: dict[str, int]) -> str | None:
     keys = {"train_features", "train_labels", "val_features", "val_labels"}
     if not isinstance(tensors, dict) or set(tensors) != keys:
         return f"expected the entries {sorted(keys)}"
-    multi_hot = (expected["views"], expected["classes"]) if expected["multilabel"] else None
+    multi_hot = ((expected["views"], expected["classes"]) if expected.get("multilabel")
+                 else None)
     shapes = {"train_features": (expected["train"], expected["views"], expected["frames"],
                                  expected["features"]),
               "train_labels": (expected["train"], *(multi_hot or ())),
