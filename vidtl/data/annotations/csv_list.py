@@ -91,7 +91,7 @@ def _validation_lists(val_list: Any) -> list[str | Path]:
 
 def _label_key(label: str, integer: bool) -> str:
     """The class name that ``label`` stands for (``"007"`` is class ``"7"`` among integers)."""
-    if integer and re.fullmatch(r"\d+", label):
+    if integer and re.fullmatch(r"[0-9]+", label):
         try:
             return str(int(label))
         except ValueError:  # more digits than Python converts: no class anyway
@@ -125,7 +125,7 @@ def labelled_records(path: Path, rows: list[tuple[int, str, str, float | None, f
 def _class_names(train_path: Path, labels: list[str]) -> tuple[list[str], bool]:
     """The class names that the training list's ``labels`` make, and whether they are
     integers (``0...largest``); else the sorted names."""
-    if not all(re.fullmatch(r"\d+", label) for label in labels):
+    if not all(re.fullmatch(r"[0-9]+", label) for label in labels):
         return sorted(set(labels)), False
     try:
         largest = max(int(label) for label in labels)
