@@ -208,6 +208,32 @@ def test_finetune_adapter_trains_only_adapters_lora_head_and_optionally_norms(tr
     assert all(m.training == train_norms for m in batchnorms)
 
 
+def test_adapters_and_lora_learn_at_the_adapter_rate_and_the_head_at_the_optimizers():
+    torch.manual_seed(0)
+    backbone = cnn("efficientnet_lite0")
+    apply_lora(backbone, LoraSettings(rank=2))
+    model = VideoClassifier(backbone, STAdapter(backbone.num_features, FRAMES), 4)
+    schedule = FinetuneSchedule("adapter", adapter_lr_scale=3.0, backbone_lr_scale=0.5)
+    schedule.prepare(model)
+    groups = {g["name"]: g for g in schedule.param_groups(model)}
+    assert groups["head"]["lr_scale"] == 1.0 and groups["temporal"]["lr_scale"] == 3.0
+    lora_groups = [g for name, g in groups.items() if name.startswith("backbone.")]
+    assert lora_groups and all(g["lr_scale"] == pytest.approx(1.5) for g in lora_groups)
+    # only finetune=adapter uses it: full fine-tuning's groups ignore the option
+    full = FinetuneSchedule("full", adapter_lr_scale=3.0)
+    full.prepare(model)
+    assert {g["name"]: g["lr_scale"] for g in full.param_groups(model)}["temporal"] == 1.0
+    with pytest.raises(ValueError, match="adapter_lr_scale must be positive"):
+        FinetuneSchedule("adapter", adapter_lr_scale=0)
+
+
+def test_finetune_adapter_config_sets_the_measured_adapter_rate():
+    from helpers import compose_config
+
+    assert compose_config("train", ["finetune=adapter"]).finetune.adapter_lr_scale == 3.0
+    assert compose_config("train", []).finetune.adapter_lr_scale == 1.0
+
+
 def test_evl_temporal_convolution_starts_at_zero_and_mixes_neighbouring_frames():
     decoder = EVLDecoder(8, num_frames=4, layers=1, dim=8, heads=2, temporal_kernel=3)
     memory = torch.zeros(1, 4, 2, 8)

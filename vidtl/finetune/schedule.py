@@ -17,7 +17,11 @@ uninterrupted run would be:
 
 Options for any mode: ``backbone_lr_scale`` (discriminative learning rates), ``layer_decay``
 (each stage below the top gets this factor once more), ``partial_bn`` (TSN: every BatchNorm but
-the first keeps its statistics) and ``freeze_bn`` (all do).
+the first keeps its statistics) and ``freeze_bn`` (all do). ``adapter_lr_scale`` (``adapter``
+only) multiplies the learning rate of what adapts the frozen backbone (the temporal module's
+adapters, LoRA layers, trained norms) but not the head's: zero-initialised adapters start as
+the identity and, at the head's rate, learn frame order in about three times the epochs that
+full fine-tuning needs (docs/benchmarks.md, "Adapters in the full fine-tuning budget").
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ class FinetuneSchedule:
         partial_bn: bool = False,
         freeze_bn: bool = False,
         train_norms: bool = False,
+        adapter_lr_scale: float = 1.0,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown fine-tuning mode {mode!r}; expected one of {MODES}")
@@ -58,6 +63,8 @@ class FinetuneSchedule:
             raise ValueError(
                 "gradual_unfreeze needs unfreeze_epochs (one epoch per stage, top first)"
             )
+        if not adapter_lr_scale > 0:
+            raise ValueError(f"adapter_lr_scale must be positive, got {adapter_lr_scale}")
         if list(unfreeze_epochs) != sorted(unfreeze_epochs):
             raise ValueError(f"unfreeze_epochs must not decrease, got {list(unfreeze_epochs)}")
         self.mode = mode
@@ -67,6 +74,7 @@ class FinetuneSchedule:
         self.partial_bn = partial_bn
         self.freeze_bn = freeze_bn
         self.train_norms = train_norms
+        self.adapter_lr_scale = adapter_lr_scale
         self.stage_names: list[str] = []
 
     # -- what the module asks when it is built and when it builds its optimizer -------------
@@ -90,15 +98,16 @@ class FinetuneSchedule:
         """Named groups with an ``lr_scale`` each: backbone stages, temporal module, head."""
         stages = backbone_stages(classifier.backbone)
         params = dict(classifier.backbone.model.named_parameters())
+        adapting = self.adapter_lr_scale if self.mode == "adapter" else 1.0
         groups = []
         for depth, (group_name, (_, names)) in enumerate(zip(self.stage_names, stages)):
             scale = self.backbone_lr_scale * self.layer_decay ** (len(stages) - 1 - depth)
             members = [params[n] for n in names]
-            groups.append({"name": group_name, "params": members, "lr_scale": scale})
-        for name in ("temporal", "head"):
+            groups.append({"name": group_name, "params": members, "lr_scale": scale * adapting})
+        for name, scale in (("temporal", adapting), ("head", 1.0)):
             members = list(getattr(classifier, name).parameters())
             if members:
-                groups.append({"name": name, "params": members, "lr_scale": 1.0})
+                groups.append({"name": name, "params": members, "lr_scale": scale})
         return [g for g in groups if any(p.requires_grad for p in g["params"])]
 
     def frozen_groups(self, epoch: int) -> set[str]:
