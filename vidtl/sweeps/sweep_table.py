@@ -35,7 +35,7 @@ def _overrides(job: Path) -> dict[str, str]:
     return {key.lstrip("+~"): value for key, value in (p for p in pairs if len(p) == 2)}
 
 
-def _metrics(path: Path) -> dict[str, Any] | None:
+def read_metrics(path: Path) -> dict[str, Any] | None:
     """A job's ``metrics.json``; ``None`` when it is missing or not a JSON object."""
     try:
         metrics = json.loads(path.read_text()) if path.is_file() else None
@@ -77,7 +77,7 @@ def sweep_rows(sweep_dir: Path) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"job": int(job.name),
                                **{k: overrides[job].get(k, "") for k in keys}}
         metrics_file = job / "metrics.json"
-        metrics = _metrics(metrics_file)
+        metrics = read_metrics(metrics_file)
         if metrics is not None:
             row["status"] = "done"
             row["checkpoint"] = evaluated_file(job, metrics.get("evaluated_checkpoint"))
@@ -96,12 +96,18 @@ def write_sweep_table(sweep_dir: Path) -> Path | None:
     rows = sweep_rows(sweep_dir) if sweep_dir.is_dir() else []
     if not rows:
         return None
+    return write_rows_csv(sweep_dir / RESULTS, rows)
+
+
+def write_rows_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
+    """``rows`` as a CSV file at ``path`` (every key of any row a column), atomically: a crash
+    leaves the previous file."""
     columns = list(dict.fromkeys(k for row in rows for k in row))
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    return write_text_atomic(sweep_dir / RESULTS, text.getvalue())
+    return write_text_atomic(path, text.getvalue())
 
 
 class SweepTable(Callback):

@@ -1,0 +1,213 @@
+"""vidtl-compare and the recipe group: each recipe is the bundle it says, the comparison refuses
+what would mix runs, estimates before it trains, runs the cheapest first, lists a failed
+recipe and goes on, and tabulates every recipe and view count in results.csv."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import compose_config
+
+from vidtl.cli import compare
+from vidtl.cli.recipe_estimate import (
+    DataCost,
+    ModelCost,
+    estimated_minutes,
+    measure_data,
+    measure_model,
+)
+from vidtl.core.errors import UserError
+from vidtl.sweeps.recipe_table import format_table, recipe_row
+
+RECIPES = {  # recipe: (finetune mode, temporal class, LoRA, feature cache, crop)
+    "probe": ("linear_probe", "AvgPool", False, True, 96),
+    "probe_224": ("linear_probe", "AvgPool", False, True, 224),
+    "probe_transformer": ("linear_probe", "TransformerEncoder", False, True, 96),
+    "full_avg": ("full", "AvgPool", False, False, 96),
+    "full_tsm": ("full", "TemporalShiftConsensus", False, False, 96),
+    "adapter": ("adapter", "STAdapter", False, False, 96),
+    "lora_tsm": ("adapter", "TemporalShiftConsensus", True, False, 96),
+}
+
+
+def tiny(data_dir: Path, *extra: str) -> list[str]:
+    """Overrides of a tiny comparison on a synthetic dataset made in ``data_dir``."""
+    return ["data.synthetic.groups=2", "data.synthetic.clips_per_group=1",
+            "data.synthetic.num_frames=8", "data.synthetic.width=64", "data.synthetic.height=48",
+            "data.num_frames=2", "data.crop_size=32", "data.short_side=32", "data.batch_size=4",
+            "data.num_workers=0", "data.persistent_workers=false", "model/backbone=timm",
+            "model.backbone.name=test_resnet", "model.backbone.pretrained=false",
+            "trainer.max_epochs=1", "logger=none", "callbacks.progress_bar=null",
+            f"paths.data_dir={data_dir}", f"paths.log_dir={data_dir / 'logs'}", *extra]
+
+
+def test_every_recipe_file_is_in_the_table_above():
+    assert set(compare.available_recipes()) == set(RECIPES)
+
+
+@pytest.mark.parametrize("recipe", sorted(RECIPES))
+def test_a_recipe_is_the_bundle_it_names(recipe):
+    mode, temporal, lora, cached, crop = RECIPES[recipe]
+    cfg = compose_config("train", [f"recipe={recipe}"])
+    assert cfg.finetune.mode == mode
+    assert cfg.model.temporal._target_.endswith(temporal)
+    assert bool(cfg.model.get("lora")) is lora
+    assert cfg.feature_cache.enabled is cached
+    assert cfg.data.crop_size == crop
+    assert compare.describe(recipe)  # the summary line the plan prints
+
+
+def test_a_recipe_keeps_its_own_settings_and_takes_the_rest(capsys):
+    given = ["data.crop_size=112", "model/temporal=lstm", "trainer.max_epochs=3"]
+    assert compare.recipe_overrides("probe_224", given) == ["trainer.max_epochs=3"]
+    assert compare.recipe_overrides("full_avg", given) == ["data.crop_size=112",
+                                                           "trainer.max_epochs=3"]
+    assert "probe_224: keeps its own settings, not data.crop_size=112" in capsys.readouterr().out
+
+
+def test_a_recipe_that_would_repeat_another_is_left_out(capsys):
+    # at 224 px the probe is probe_224: the comparison trains it once
+    configs = compare.compose_recipes(["probe", "probe_224", "full_tsm"], ["data.crop_size=224",
+                                                                          "data.short_side=256"])
+    assert list(configs) == ["probe", "full_tsm"]
+    assert "probe_224: the same run as probe" in capsys.readouterr().out
+    configs = compare.compose_recipes(["probe", "probe_224"], ["data.crop_size=112"])
+    assert list(configs) == ["probe", "probe_224"]
+
+
+@pytest.mark.parametrize("override, says", [
+    ("recipe=probe", "sets the recipe"), ("hydra.run.dir=/tmp/x", "sets the recipe"),
+    ("paths.output_dir=/tmp/x", "run folders"), ("data.root", "not an override")])
+def test_overrides_that_would_mix_runs_are_refused(override, says):
+    with pytest.raises(UserError, match=says):
+        compare.check_overrides([override])
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--recipes", "probe,nonsense"], "unknown recipe nonsense"),
+    (["--views", "3x0"], "CLIPSxCROPS"), (["--views", "three"], "CLIPSxCROPS")])
+def test_bad_options_name_what_was_expected(argv, says, capsys):
+    with pytest.raises(SystemExit):
+        compare.build_parser().parse_args(argv)
+    assert says in capsys.readouterr().err
+
+
+def test_a_typo_in_an_override_fails_before_anything_trains(tmp_path):
+    with pytest.raises(SystemExit, match="recipe probe with .*data.crop_sise"):
+        compare.main(["--recipes", "probe", "--no-estimate", *tiny(tmp_path),
+                      "data.crop_sise=3"])
+    assert not (tmp_path / "logs").exists()
+
+
+def test_a_folder_of_another_comparison_is_not_mixed_in(tmp_path):
+    compare.check_plan(tmp_path, ["trainer.max_epochs=1"])
+    compare.check_plan(tmp_path, ["trainer.max_epochs=1"])  # the same comparison, continued
+    with pytest.raises(UserError, match="other overrides"):
+        compare.check_plan(tmp_path, ["trainer.max_epochs=12"])
+
+
+def test_a_reused_runs_metrics_name_only_its_own_checkpoints(tmp_path):
+    run = tmp_path / "adapter"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "final.ckpt").write_bytes(b"")
+    elsewhere = tmp_path / "other.ckpt"
+    elsewhere.write_bytes(b"")
+    for named, expected in ((str(elsewhere), None), ("${oc.env:HOME}", None),
+                            ("/somewhere/else/final.ckpt", run / "checkpoints" / "final.ckpt"),
+                            (["final.ckpt"], None)):
+        (run / "metrics.json").write_text(json.dumps({"evaluated_checkpoint": named}))
+        assert compare.run_checkpoint(run) == expected
+
+
+def test_folders_are_passed_to_hydra_quoted_or_refused():
+    assert compare.path_value(Path("/data/my runs,v2")) == "'/data/my runs,v2'"
+    for bad in ("/data/${oc.env:HOME}", "/data/it's", "/data/back\\slash"):
+        with pytest.raises(UserError, match="give another --out"):
+            compare.path_value(Path(bad))
+
+
+def test_the_estimate_counts_extraction_once_and_epochs_for_decoded_video():
+    data = DataCost(train_videos=100, val_videos=20, test_videos=30, decode_seconds=0.1,
+                    batch_size=8)
+    model = ModelCost(step_seconds=3.2, forward_seconds=0.8)  # a real loader's batches
+    cfg = compose_config("train", ["recipe=full_tsm", "trainer.max_epochs=10"])
+    # 10 epochs x 100 clips x 0.4 s + 10 validations x 20 x 0.1 s + the test, 30 x 0.1 s
+    assert estimated_minutes(cfg, data, model) == pytest.approx((400 + 20 + 3) / 60)
+    every_5 = compose_config("train", ["recipe=full_tsm", "trainer.max_epochs=10",
+                                       "trainer.check_val_every_n_epoch=5", "test=false"])
+    assert estimated_minutes(every_5, data, model) == pytest.approx((400 + 4) / 60)
+    cached = compose_config("train", ["recipe=probe", "trainer.max_epochs=10"])
+    # (4 views x 100 + 20) clips x 0.1 s once, then the test: the epochs cost nothing
+    assert estimated_minutes(cached, data, model) == pytest.approx((42 + 3) / 60)
+    assert estimated_minutes(cached, data, model, extracted=True) == pytest.approx(3 / 60)
+
+
+def test_the_estimate_measures_real_training_steps_of_each_recipe(tmp_path):
+    cfg = compose_config("train", ["recipe=full_tsm", *tiny(tmp_path)])
+    data = measure_data(cfg)
+    assert (data.train_videos, data.test_videos, data.batch_size) == (8, 8, 4)
+    assert data.decode_seconds > 0
+    model = measure_model(cfg)
+    assert 0 < model.forward_seconds <= model.step_seconds
+
+
+def test_the_table_puts_the_best_test_score_first(tmp_path):
+    rows = []
+    for recipe, score in (("probe", 0.5), ("full_tsm", 0.75)):
+        run = tmp_path / recipe
+        run.mkdir()
+        (run / "metrics.json").write_text(f'{{"test/top1": {score}, "val/top1": 0.1}}')
+        rows.append(recipe_row(recipe, run, "done", 1.0, 2.0, {"1x1": None, "3x1": {
+            "test/top1": score + 0.1}}))
+    rows.append(recipe_row("adapter", tmp_path / "adapter", "failed (exit 1)", 0.1, 2.0,
+                           {"1x1": None, "3x1": None}))
+    text = format_table(rows).splitlines()
+    assert text[0].split()[:5] == ["recipe", "status", "test/top1", "1x1", "test/top1"]
+    assert [line.split()[0] for line in text[1:]] == ["full_tsm", "probe", "adapter"]
+    assert "0.850" in text[1] and "failed (exit 1)" in text[3]
+
+
+def run_compare(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "vidtl.cli.compare", *argv],
+                          capture_output=True, text=True, timeout=900)
+
+
+@pytest.mark.slow
+def test_one_command_compares_recipes_on_tiny_data(tmp_path):
+    out = tmp_path / "my comparison, v2"  # a space and a comma: passed quoted to vidtl-train
+    out.mkdir()
+    (out / "adapter").write_text("in the way")  # this recipe's run folder cannot be made
+    args = ["--recipes", "adapter,full_tsm,probe", "--views", "1x1,2x1", "--out", str(out),
+            *tiny(tmp_path)]
+    done = run_compare(*args)
+    assert done.returncode == 0, done.stderr[-3000:]
+    plan = done.stdout.index("cheapest first")
+    assert plan < done.stdout.index("[1/3]")  # the estimate comes before any training
+    order = [line.split()[1] for line in done.stdout[plan:].splitlines()[1:4]]
+    assert sorted(order) == ["adapter", "full_tsm", "probe"]
+    with open(out / "results.csv", newline="") as file:
+        rows = {row["recipe"]: row for row in csv.DictReader(file)}
+    assert list(rows) == order  # in the order they ran
+    assert rows["adapter"]["status"].startswith("failed (exit")  # listed, and the others ran
+    for recipe in ("full_tsm", "probe"):
+        row = rows[recipe]
+        assert row["status"] == "done"
+        for column in ("test/top1 1x1", "test/top1 2x1", "val/top1"):
+            assert 0.0 <= float(row[column]) <= 1.0
+        assert float(row["estimated_minutes"]) >= 0 and float(row["minutes"]) > 0
+        assert Path(row["checkpoint"]).is_file()
+        assert (out / recipe / "views_2x1" / "metrics.json").is_file()
+    assert float(rows["probe"]["trainable_share"]) < float(rows["full_tsm"]["trainable_share"])
+    assert len(list((tmp_path / "feature_cache").glob("*.pt"))) == 1
+    assert "test/top1 1x1" in done.stdout.splitlines()[-(len(rows) + 2)]  # the table, printed
+
+    (out / "adapter").unlink()  # the same command again: the finished recipes are reused
+    again = run_compare("--recipes", "full_tsm,probe", "--no-estimate", "--views", "1x1,2x1",
+                        "--out", str(out), *tiny(tmp_path))
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.count("finished in an earlier run of this comparison, reused") == 2
