@@ -208,30 +208,35 @@ def test_finetune_adapter_trains_only_adapters_lora_head_and_optionally_norms(tr
     assert all(m.training == train_norms for m in batchnorms)
 
 
-def test_adapters_and_lora_learn_at_the_adapter_rate_and_the_head_at_the_optimizers():
+def test_adapters_lora_and_head_learn_at_their_own_rates():
     torch.manual_seed(0)
     backbone = cnn("efficientnet_lite0")
     apply_lora(backbone, LoraSettings(rank=2))
     model = VideoClassifier(backbone, STAdapter(backbone.num_features, FRAMES), 4)
-    schedule = FinetuneSchedule("adapter", adapter_lr_scale=3.0, backbone_lr_scale=0.5)
+    schedule = FinetuneSchedule("adapter", adapter_lr_scale=3.0, lora_lr_scale=2.0,
+                                backbone_lr_scale=0.5)
     schedule.prepare(model)
     groups = {g["name"]: g for g in schedule.param_groups(model)}
     assert groups["head"]["lr_scale"] == 1.0 and groups["temporal"]["lr_scale"] == 3.0
     lora_groups = [g for name, g in groups.items() if name.startswith("backbone.")]
-    assert lora_groups and all(g["lr_scale"] == pytest.approx(1.5) for g in lora_groups)
-    # only finetune=adapter uses it: full fine-tuning's groups ignore the option
-    full = FinetuneSchedule("full", adapter_lr_scale=3.0)
+    assert lora_groups and all(g["lr_scale"] == pytest.approx(1.0) for g in lora_groups)
+    # only finetune=adapter uses them: full fine-tuning's groups ignore the options
+    full = FinetuneSchedule("full", adapter_lr_scale=3.0, lora_lr_scale=2.0)
     full.prepare(model)
-    assert {g["name"]: g["lr_scale"] for g in full.param_groups(model)}["temporal"] == 1.0
-    with pytest.raises(ValueError, match="adapter_lr_scale must be positive"):
-        FinetuneSchedule("adapter", adapter_lr_scale=0)
+    scales = {g["name"]: g["lr_scale"] for g in full.param_groups(model)}
+    assert scales.pop("temporal") == 1.0 and set(scales.values()) == {1.0}
+    for option in ("adapter_lr_scale", "lora_lr_scale"):
+        with pytest.raises(ValueError, match=f"{option} must be positive"):
+            FinetuneSchedule("adapter", **{option: 0})
 
 
-def test_finetune_adapter_config_sets_the_measured_adapter_rate():
+def test_finetune_adapter_config_sets_the_measured_rates():
     from helpers import compose_config
 
-    assert compose_config("train", ["finetune=adapter"]).finetune.adapter_lr_scale == 3.0
-    assert compose_config("train", []).finetune.adapter_lr_scale == 1.0
+    adapter = compose_config("train", ["finetune=adapter"]).finetune
+    assert (adapter.adapter_lr_scale, adapter.lora_lr_scale) == (3.0, 1.0)
+    full = compose_config("train", []).finetune
+    assert (full.adapter_lr_scale, full.lora_lr_scale) == (1.0, 1.0)
 
 
 def test_evl_temporal_convolution_starts_at_zero_and_mixes_neighbouring_frames():

@@ -17,11 +17,13 @@ uninterrupted run would be:
 
 Options for any mode: ``backbone_lr_scale`` (discriminative learning rates), ``layer_decay``
 (each stage below the top gets this factor once more), ``partial_bn`` (TSN: every BatchNorm but
-the first keeps its statistics) and ``freeze_bn`` (all do). ``adapter_lr_scale`` (``adapter``
-only) multiplies the learning rate of what adapts the frozen backbone (the temporal module's
-adapters, LoRA layers, trained norms) but not the head's: zero-initialised adapters start as
-the identity and, at the head's rate, learn frame order in about three times the epochs that
-full fine-tuning needs (docs/benchmarks.md, "Adapters in the full fine-tuning budget").
+the first keeps its statistics) and ``freeze_bn`` (all do). With ``adapter``,
+``adapter_lr_scale`` multiplies the learning rate of the temporal module's adapters
+(ST-Adapter, AIM, EVL) and ``lora_lr_scale`` that of what learns inside the frozen backbone
+(LoRA layers, trained norms); the head learns at the optimizer's rate. Zero-initialised
+adapters start as the identity and, at the head's rate, learned frame order in about three
+times the epochs full fine-tuning needs; LoRA layers (already scaled by alpha / rank) did worse
+at 3x than at 1x (docs/benchmarks.md, "Adapters in the full fine-tuning budget").
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ class FinetuneSchedule:
         freeze_bn: bool = False,
         train_norms: bool = False,
         adapter_lr_scale: float = 1.0,
+        lora_lr_scale: float = 1.0,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown fine-tuning mode {mode!r}; expected one of {MODES}")
@@ -63,8 +66,10 @@ class FinetuneSchedule:
             raise ValueError(
                 "gradual_unfreeze needs unfreeze_epochs (one epoch per stage, top first)"
             )
-        if not adapter_lr_scale > 0:
-            raise ValueError(f"adapter_lr_scale must be positive, got {adapter_lr_scale}")
+        for name, value in (("adapter_lr_scale", adapter_lr_scale),
+                            ("lora_lr_scale", lora_lr_scale)):
+            if not value > 0:
+                raise ValueError(f"{name} must be positive, got {value}")
         if list(unfreeze_epochs) != sorted(unfreeze_epochs):
             raise ValueError(f"unfreeze_epochs must not decrease, got {list(unfreeze_epochs)}")
         self.mode = mode
@@ -75,6 +80,7 @@ class FinetuneSchedule:
         self.freeze_bn = freeze_bn
         self.train_norms = train_norms
         self.adapter_lr_scale = adapter_lr_scale
+        self.lora_lr_scale = lora_lr_scale
         self.stage_names: list[str] = []
 
     # -- what the module asks when it is built and when it builds its optimizer -------------
@@ -98,13 +104,15 @@ class FinetuneSchedule:
         """Named groups with an ``lr_scale`` each: backbone stages, temporal module, head."""
         stages = backbone_stages(classifier.backbone)
         params = dict(classifier.backbone.model.named_parameters())
-        adapting = self.adapter_lr_scale if self.mode == "adapter" else 1.0
+        adapter = self.mode == "adapter"  # in the backbone only LoRA and norms learn then
+        inside = self.lora_lr_scale if adapter else 1.0
         groups = []
         for depth, (group_name, (_, names)) in enumerate(zip(self.stage_names, stages)):
             scale = self.backbone_lr_scale * self.layer_decay ** (len(stages) - 1 - depth)
             members = [params[n] for n in names]
-            groups.append({"name": group_name, "params": members, "lr_scale": scale * adapting})
-        for name, scale in (("temporal", adapting), ("head", 1.0)):
+            groups.append({"name": group_name, "params": members, "lr_scale": scale * inside})
+        for name, scale in (("temporal", self.adapter_lr_scale if adapter else 1.0),
+                            ("head", 1.0)):
             members = list(getattr(classifier, name).parameters())
             if members:
                 groups.append({"name": name, "params": members, "lr_scale": scale})
