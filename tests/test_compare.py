@@ -14,6 +14,7 @@ import pytest
 from helpers import compose_config
 
 from vidtl.cli import compare
+from vidtl.cli.comparison_folder import FolderLock, check_folder, path_value, write_plan
 from vidtl.cli.recipe_estimate import (
     DataCost,
     ModelCost,
@@ -22,7 +23,7 @@ from vidtl.cli.recipe_estimate import (
     measure_model,
 )
 from vidtl.core.errors import UserError
-from vidtl.sweeps.recipe_table import format_table, recipe_row
+from vidtl.sweeps.recipe_table import format_table, recipe_row, run_checkpoint
 
 RECIPES = {  # recipe: (finetune mode, temporal class, LoRA, feature cache, crop)
     "probe": ("linear_probe", "AvgPool", False, True, 96),
@@ -82,19 +83,25 @@ def test_a_recipe_that_would_repeat_another_is_left_out(capsys):
 
 @pytest.mark.parametrize("override, says", [
     ("recipe=probe", "sets the recipe"), ("hydra.run.dir=/tmp/x", "sets the recipe"),
+    ("hydra/job_logging=disabled", "sets the recipe"), ("+recipe=probe", "sets the recipe"),
     ("paths.output_dir=/tmp/x", "run folders"), ("data.root", "not an override")])
 def test_overrides_that_would_mix_runs_are_refused(override, says):
     with pytest.raises(UserError, match=says):
         compare.check_overrides([override])
+    compare.check_overrides(["~callbacks.progress_bar", "data.root=/d"])  # a delete is fine
 
 
 @pytest.mark.parametrize("argv, says", [
-    (["--recipes", "probe,nonsense"], "unknown recipe nonsense"),
+    (["--recipes", "probe,nonsense"], "unknown recipe nonsense"), (["--out", ""], "a folder"),
     (["--views", "3x0"], "CLIPSxCROPS"), (["--views", "three"], "CLIPSxCROPS")])
 def test_bad_options_name_what_was_expected(argv, says, capsys):
     with pytest.raises(SystemExit):
         compare.build_parser().parse_args(argv)
     assert says in capsys.readouterr().err
+
+
+def test_view_counts_are_read_as_numbers():
+    assert compare.view_list("01x1,1x1, 3x3,") == ["1x1", "3x3"]
 
 
 def test_a_typo_in_an_override_fails_before_anything_trains(tmp_path):
@@ -105,10 +112,41 @@ def test_a_typo_in_an_override_fails_before_anything_trains(tmp_path):
 
 
 def test_a_folder_of_another_comparison_is_not_mixed_in(tmp_path):
-    compare.check_plan(tmp_path, ["trainer.max_epochs=1"])
-    compare.check_plan(tmp_path, ["trainer.max_epochs=1"])  # the same comparison, continued
-    with pytest.raises(UserError, match="other overrides"):
-        compare.check_plan(tmp_path, ["trainer.max_epochs=12"])
+    check_folder(tmp_path, ["trainer.max_epochs=1", "data.root=/d"])
+    write_plan(tmp_path, ["trainer.max_epochs=1", "data.root=/d"])
+    # the same comparison, continued: the same settings in any order
+    check_folder(tmp_path, ["data.root=/d", "trainer.max_epochs=1"])
+    with pytest.raises(UserError, match=r"other settings \(trainer.max_epochs: 1 -> 12\)"):
+        check_folder(tmp_path, ["trainer.max_epochs=12", "data.root=/d"])
+    (tmp_path / "compare.json").write_text('{"overrides": 7}')  # not what vidtl wrote
+    with pytest.raises(UserError, match="cannot be read as a comparison's settings"):
+        check_folder(tmp_path, ["trainer.max_epochs=1"])
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(UserError, match="is a file; give a folder"):
+        check_folder(tmp_path / "a_file", [])
+
+
+def test_a_folder_in_use_by_a_running_comparison_is_refused(tmp_path):
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / "compare.lock").write_text(json.dumps({"pid": 999999999,
+                                                           "child": sleeper.pid}))
+        with pytest.raises(UserError, match=f"in use by process {sleeper.pid}"):
+            FolderLock(tmp_path).__enter__()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    with FolderLock(tmp_path) as lock:  # its holders are gone: the lock is taken over
+        lock.running(12345)
+        assert json.loads((tmp_path / "compare.lock").read_text())["child"] == 12345
+    assert not (tmp_path / "compare.lock").exists()
+
+
+def test_view_evaluations_get_the_loader_and_device_settings_only():
+    given = ["data.num_workers=0", "data.crop_size=32", "trainer.accelerator=cpu",
+             "trainer.max_epochs=3", "data.batch_size=2"]
+    assert compare.eval_overrides(given) == ["data.num_workers=0", "trainer.accelerator=cpu",
+                                             "data.batch_size=2"]
 
 
 def test_a_reused_runs_metrics_name_only_its_own_checkpoints(tmp_path):
@@ -117,18 +155,33 @@ def test_a_reused_runs_metrics_name_only_its_own_checkpoints(tmp_path):
     (run / "checkpoints" / "final.ckpt").write_bytes(b"")
     elsewhere = tmp_path / "other.ckpt"
     elsewhere.write_bytes(b"")
-    for named, expected in ((str(elsewhere), None), ("${oc.env:HOME}", None),
-                            ("/somewhere/else/final.ckpt", run / "checkpoints" / "final.ckpt"),
-                            (["final.ckpt"], None)):
+    (run / "checkpoints" / "linked.ckpt").symlink_to(elsewhere)
+    (run / "checkpoints" / "${oc.env:HOME}.ckpt").write_bytes(b"")
+    for named, expected in ((str(elsewhere), None), ("${oc.env:HOME}.ckpt", None),
+                            ("linked.ckpt", None), (["final.ckpt"], None),
+                            ("/somewhere/else/final.ckpt", run / "checkpoints" / "final.ckpt")):
         (run / "metrics.json").write_text(json.dumps({"evaluated_checkpoint": named}))
-        assert compare.run_checkpoint(run) == expected
+        assert run_checkpoint(run) == expected
+
+
+def test_a_files_strings_never_reach_the_table(tmp_path):
+    run = tmp_path / "probe"
+    run.mkdir()
+    (run / "metrics.json").write_text(json.dumps({
+        "test/top1": "=cmd|calc", "val/top1": float("nan"), "trainable_share": 0.5,
+        "validated_on": "=HYPERLINK()", "evaluated_checkpoint": "/etc/passwd",
+        "=evil": 1.0}))
+    row = recipe_row("probe", run, "done", 1.0, None, {"1x1": None})
+    assert row["test/top1 1x1"] == "" and row["val/top1"] == ""
+    assert row["trainable_share"] == 0.5 and row["validated_on"] == ""
+    assert row["checkpoint"] == "" and "=evil" not in row
 
 
 def test_folders_are_passed_to_hydra_quoted_or_refused():
-    assert compare.path_value(Path("/data/my runs,v2")) == "'/data/my runs,v2'"
+    assert path_value(Path("/data/my runs,v2")) == "'/data/my runs,v2'"
     for bad in ("/data/${oc.env:HOME}", "/data/it's", "/data/back\\slash"):
         with pytest.raises(UserError, match="give another --out"):
-            compare.path_value(Path(bad))
+            path_value(Path(bad))
 
 
 def test_the_estimate_counts_extraction_once_and_epochs_for_decoded_video():
@@ -185,7 +238,8 @@ def test_one_command_compares_recipes_on_tiny_data(tmp_path):
     args = ["--recipes", "adapter,full_tsm,probe", "--views", "1x1,2x1", "--out", str(out),
             *tiny(tmp_path)]
     done = run_compare(*args)
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 1, done.stderr[-3000:]  # not every recipe finished
+    assert "1 of 3 recipes did not finish cleanly (adapter)" in done.stderr
     plan = done.stdout.index("cheapest first")
     assert plan < done.stdout.index("[1/3]")  # the estimate comes before any training
     order = [line.split()[1] for line in done.stdout[plan:].splitlines()[1:4]]
@@ -204,7 +258,9 @@ def test_one_command_compares_recipes_on_tiny_data(tmp_path):
         assert (out / recipe / "views_2x1" / "metrics.json").is_file()
     assert float(rows["probe"]["trainable_share"]) < float(rows["full_tsm"]["trainable_share"])
     assert len(list((tmp_path / "feature_cache").glob("*.pt"))) == 1
-    assert "test/top1 1x1" in done.stdout.splitlines()[-(len(rows) + 2)]  # the table, printed
+    header = [line for line in done.stdout.splitlines() if line.startswith("recipe ")][-1]
+    assert "test/top1 1x1" in header and "test/top1 2x1" in header  # the table, printed
+    assert "val/ is the test list here" in done.stdout  # the synthetic data has no val split
 
     (out / "adapter").unlink()  # the same command again: the finished recipes are reused
     again = run_compare("--recipes", "full_tsm,probe", "--no-estimate", "--views", "1x1,2x1",

@@ -18,32 +18,40 @@ command with the same ``--out`` again reuses the recipes that finished.
 from __future__ import annotations
 
 import argparse
-import json
 import os
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from vidtl.assembly.config_files import config_dir
+from vidtl.cli.comparison_folder import (
+    FolderLock,
+    check_folder,
+    path_value,
+    recorded_minutes,
+    settings,
+    write_plan,
+)
 from vidtl.cli.recipe_estimate import (
     cache_identity,
     estimated_minutes,
     measure_data,
     measure_model,
 )
-from vidtl.core.atomic import write_text_atomic
 from vidtl.core.errors import UserError
-from vidtl.sweeps.recipe_table import format_table, recipe_row, write_recipe_table
+from vidtl.sweeps.recipe_table import format_table, recipe_row, run_checkpoint, write_recipe_table
 from vidtl.sweeps.sweep_table import read_metrics
 
 DEFAULT_RECIPES = ("probe", "probe_transformer", "probe_224", "adapter", "full_avg", "full_tsm")
-PLAN = "compare.json"
 
 
 def available_recipes() -> list[str]:
@@ -71,10 +79,14 @@ def recipe_list(text: str) -> list[str]:
 
 def view_list(text: str) -> list[str]:
     """``"1x1,3x3"`` as view counts (each checked)."""
-    views = [view.strip() for view in text.split(",") if view.strip()]
-    for view in views:
-        parse_view(view)
-    return list(dict.fromkeys(views))
+    views = [parse_view(view.strip()) for view in text.split(",") if view.strip()]
+    return list(dict.fromkeys(f"{clips}x{crops}" for clips, crops in views))
+
+
+def folder(text: str) -> Path:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("--out needs a folder")
+    return Path(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--views", type=view_list, default=[], metavar="CxK,...",
                         help="test views per recipe, e.g. 1x1,3x1,3x3 (clips x crops; "
                              "default: the data's num_test_clips x num_test_crops, 1x1)")
-    parser.add_argument("--out", type=Path, default=None,
+    parser.add_argument("--out", type=folder, default=None,
                         help="default: <paths.log_dir>/compare/<start time>")
     parser.add_argument("--estimate-only", action="store_true",
                         help="print the plan and the estimates, train nothing")
@@ -100,11 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
 def check_overrides(overrides: list[str]) -> None:
     for override in overrides:
         key = override.split("=", 1)[0].lstrip("+~")
-        if "=" not in override:
+        if "=" not in override and not override.startswith("~"):
             raise UserError(f"{override!r} is not an override: give key=value, e.g. "
-                            "data.root=/data/mine")
+                            "data.root=/data/mine (or ~key to delete one)")
         if (key in ("recipe", "hydra", "paths.output_dir")
-                or key.startswith(("hydra.", "recipe."))):
+                or key.startswith(("hydra.", "hydra/", "recipe.", "recipe/"))):
             raise UserError(f"{override!r}: vidtl-compare sets the recipe and the run folders "
                             "itself (--recipes, --out)")
 
@@ -177,6 +189,18 @@ def same_run(first: DictConfig, second: DictConfig) -> bool:
     return plain(first) == plain(second)
 
 
+def measured(recipe: str, measure: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
+    """``measure(cfg)``; a recipe whose data or model cannot be built stops the comparison
+    before anything trains, with one line naming it."""
+    try:
+        return measure(cfg)
+    except UserError:
+        raise
+    except (HydraException, OmegaConfBaseException, ValueError, TypeError, KeyError,
+            OSError) as error:
+        raise UserError(f"recipe {recipe} cannot be built: {error}") from None
+
+
 def estimate_recipes(configs: dict[str, DictConfig]) -> dict[str, float]:
     """Minutes per recipe on this machine (:mod:`vidtl.cli.recipe_estimate`), in the order
     they will run (cheapest first; of the recipes sharing a feature cache, the first
@@ -184,11 +208,11 @@ def estimate_recipes(configs: dict[str, DictConfig]) -> dict[str, float]:
     first = next(iter(configs.values()))
     print("estimating: decoding a few training clips, a few steps of each recipe ...",
           flush=True)
-    data = measure_data(first)
+    data = measured(next(iter(configs)), measure_data, first)
     print(f"data: {data.train_videos} training, {data.val_videos} validation, "
           f"{data.test_videos} test videos; {data.decode_seconds:.2f} s to decode a clip",
           flush=True)
-    models = {recipe: measure_model(cfg) for recipe, cfg in configs.items()}
+    models = {recipe: measured(recipe, measure_model, cfg) for recipe, cfg in configs.items()}
     alone = {r: estimated_minutes(configs[r], data, models[r]) for r in configs}
     estimates, caches = {}, set()
     for recipe in sorted(configs, key=alone.__getitem__):
@@ -211,65 +235,48 @@ def minutes_text(minutes: float) -> str:
 
 
 def print_plan(order: list[str], estimates: dict[str, float], epochs: Any) -> None:
-    print(f"\nvidtl-compare: {len(order)} recipes, trainer.max_epochs={epochs} each, "
+    count = f"{len(order)} recipe" + ("s" if len(order) != 1 else "")
+    print(f"\nvidtl-compare: {count}, trainer.max_epochs={epochs} each, "
           "cheapest first", flush=True)
     for number, recipe in enumerate(order, 1):
         guess = minutes_text(estimates[recipe]) if recipe in estimates else "no estimate"
         print(f"  {number}. {recipe:<18} {guess:>12}  {describe(recipe)}", flush=True)
     if estimates:
-        print(f"  total: about {sum(estimates.values()):.0f} min on this machine "
-              f"({time.strftime('%H:%M')} now)\n", flush=True)
+        print(f"  total: {minutes_text(sum(estimates.values()))} on this machine, without "
+              f"each run's start-up ({time.strftime('%H:%M')} now)\n", flush=True)
 
 
-def check_plan(out: Path, overrides: list[str]) -> None:
-    """Keep the overrides of a comparison with its folder; reusing a folder with other
-    overrides would put rows of two budgets in one table."""
-    plan = out / PLAN
-    if plan.is_file():
-        try:
-            earlier = json.loads(plan.read_text()).get("overrides")
-        except (OSError, ValueError, AttributeError):
-            earlier = None
-        if earlier != overrides:
-            raise UserError(f"{out} holds a comparison with other overrides ({earlier}); give "
-                            "another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(plan, json.dumps({"overrides": overrides}, indent=2) + "\n")
+def vidtl_command(module: str, overrides: list[str], lock: FolderLock) -> int:
+    """Run ``python -m <module> <overrides>`` (no shell) and wait; its exit status. The child
+    is stopped when this process is interrupted (Ctrl-C, SIGTERM), so that no training goes on
+    writing into the comparison's folder."""
+    child = subprocess.Popen([sys.executable, "-m", module, *overrides],
+                             env={**os.environ, "HYDRA_FULL_ERROR": "0"})
+    lock.running(child.pid)
+    try:
+        return child.wait()
+    finally:
+        if child.poll() is None:
+            child.terminate()
+            try:
+                child.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        lock.running(None)
 
 
-def path_value(path: Path) -> str:
-    """``path`` as a Hydra override value (quoted: spaces, commas and brackets stay literal)."""
-    text = str(path)
-    if any(char in text for char in "$'\\"):
-        raise UserError(f"{text}: vidtl-compare cannot pass a folder whose path holds $, ' or "
-                        "\\ to vidtl-train; give another --out")
-    return f"'{text}'"
-
-
-def run_checkpoint(run_dir: Path) -> Path | None:
-    """The checkpoint the run evaluated, only as a file of its own ``checkpoints/`` folder
-    (``metrics.json`` is read as a file vidtl did not write)."""
-    named = (read_metrics(run_dir / "metrics.json") or {}).get("evaluated_checkpoint")
-    if not isinstance(named, str) or not named:
-        return None
-    candidate = run_dir / "checkpoints" / Path(named).name
-    return candidate if candidate.suffix == ".ckpt" and candidate.is_file() else None
-
-
-def vidtl_command(module: str, overrides: list[str]) -> int:
-    """Run ``python -m <module> <overrides>`` (no shell); its exit status."""
-    return subprocess.run([sys.executable, "-m", module, *overrides], check=False,
-                          env={**os.environ, "HYDRA_FULL_ERROR": "0"}).returncode
-
-
-def train_recipe(recipe: str, run_dir: Path, overrides: list[str]) -> tuple[str, float | None]:
-    """Train one recipe (or reuse its finished run); its status and minutes."""
-    if (read_metrics(run_dir / "metrics.json") or {}).get("evaluated_checkpoint"):
+def train_recipe(recipe: str, run_dir: Path, overrides: list[str], lock: FolderLock
+                 ) -> tuple[str, float | None]:
+    """Train one recipe (or reuse its finished run); its status and minutes. A run stopped
+    earlier continues from its last checkpoint (``resume=auto``, unless the overrides say)."""
+    if run_checkpoint(run_dir) is not None:
         print(f"{recipe}: finished in an earlier run of this comparison, reused", flush=True)
         return "done", recorded_minutes(run_dir)
+    resume = [] if "resume" in settings(overrides) else ["resume=auto"]
     start = time.perf_counter()
-    code = vidtl_command("vidtl.cli.train",
-                         [f"recipe={recipe}", *overrides, f"hydra.run.dir={path_value(run_dir)}"])
+    code = vidtl_command("vidtl.cli.train", [f"recipe={recipe}", *overrides, *resume,
+                                             f"hydra.run.dir={path_value(run_dir)}"], lock)
     minutes = (time.perf_counter() - start) / 60
     return ("done" if code == 0 else f"failed (exit {code})"), minutes
 
@@ -279,20 +286,24 @@ def own_view(cfg: DictConfig) -> str:
     return f"{cfg.data.get('num_test_clips', 1)}x{cfg.data.get('num_test_crops', 1)}"
 
 
-def recorded_minutes(run_dir: Path) -> float | None:
-    """A finished run's minutes from its files: Hydra writes ``.hydra/config.yaml`` when it
-    starts, vidtl writes ``metrics.json`` when it ends."""
-    try:
-        start = (run_dir / ".hydra" / "config.yaml").stat().st_mtime
-        return ((run_dir / "metrics.json").stat().st_mtime - start) / 60
-    except OSError:
-        return None
+EVAL_KEYS = ("data.num_workers", "data.persistent_workers", "data.pin_memory",
+             "data.batch_size", "data.backend", "trainer.accelerator", "trainer.devices",
+             "trainer.precision", "custom_imports", "trusted_targets")
 
 
-def score_views(run_dir: Path, views: list[str], own: str) -> dict[str, dict[str, Any] | None]:
+def eval_overrides(overrides: list[str]) -> list[str]:
+    """The overrides that also concern ``vidtl-eval`` (how to load and where to compute; the
+    rest of the data settings come from the checkpoint)."""
+    return [o for o in overrides if o.split("=", 1)[0] in EVAL_KEYS]
+
+
+def score_views(run_dir: Path, views: list[str], own: str, overrides: list[str],
+                lock: FolderLock) -> tuple[dict[str, dict[str, Any] | None], list[str]]:
     """Test metrics of the run's evaluated checkpoint at each view count (``own``: the
-    training run's own test, already in its metrics)."""
+    training run's own test, already in its metrics), scored with ``vidtl-eval`` and the
+    loader and device settings among ``overrides``; and the view counts that failed."""
     scored: dict[str, dict[str, Any] | None] = {}
+    failed = []
     checkpoint = run_checkpoint(run_dir)
     for view in views:
         if view == own or checkpoint is None:
@@ -301,16 +312,19 @@ def score_views(run_dir: Path, views: list[str], own: str) -> dict[str, dict[str
         clips, crops = parse_view(view)
         view_dir = run_dir / f"views_{view}"
         if read_metrics(view_dir / "metrics.json") is None:
-            vidtl_command("vidtl.cli.evaluate", [
+            code = vidtl_command("vidtl.cli.evaluate", [
                 f"ckpt_path={path_value(checkpoint)}", f"data.num_test_clips={clips}",
                 f"data.num_test_crops={crops}", "subsets=[test]", "logger=none",
-                f"hydra.run.dir={path_value(view_dir)}"])
+                *eval_overrides(overrides), f"hydra.run.dir={path_value(view_dir)}"], lock)
+            if code != 0:
+                failed.append(f"{view} (exit {code})")
         scored[view] = read_metrics(view_dir / "metrics.json")
-    return scored
+    return scored, failed
 
 
 def run_comparison(configs: dict[str, tuple[DictConfig, list[str]]], order: list[str],
-                   out: Path, views: list[str], estimates: dict[str, float]) -> list[dict]:
+                   out: Path, views: list[str], estimates: dict[str, float],
+                   lock: FolderLock) -> list[dict]:
     """Train (and score at ``views``) each recipe of ``order``; the rows of results.csv."""
     rows: list[dict] = []
     for number, recipe in enumerate(order, 1):
@@ -319,11 +333,13 @@ def run_comparison(configs: dict[str, tuple[DictConfig, list[str]]], order: list
               flush=True)
         run_dir = out / recipe
         cfg, overrides = configs[recipe]
-        status, minutes = train_recipe(recipe, run_dir, overrides)
+        status, minutes = train_recipe(recipe, run_dir, overrides, lock)
         own = own_view(cfg)
         wanted = views or [own]
-        scored = (score_views(run_dir, wanted, own) if status == "done"
-                  else {v: None for v in wanted})
+        scored: dict[str, dict[str, Any] | None] = {v: None for v in wanted}
+        if status == "done":
+            scored, failed = score_views(run_dir, wanted, own, overrides, lock)
+            status = f"done; views failed: {', '.join(failed)}" if failed else status
         rows.append(recipe_row(recipe, run_dir, status, minutes, estimates.get(recipe),
                                scored, own))
         table = write_recipe_table(out, rows)
@@ -331,31 +347,45 @@ def run_comparison(configs: dict[str, tuple[DictConfig, list[str]]], order: list
     return rows
 
 
+def stop_on_sigterm(*_: object) -> None:
+    raise KeyboardInterrupt  # the same way out as Ctrl-C: the running child is stopped
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
+    out = None
     try:
-        views, recipes = args.views, args.recipes
         check_overrides(args.overrides)
-        configs = compose_recipes(recipes, args.overrides)
+        if args.out is not None:
+            check_folder(args.out, args.overrides)  # before anything is measured
+        configs = compose_recipes(args.recipes, args.overrides)
         estimates = ({} if args.no_estimate
                      else estimate_recipes({r: cfg for r, (cfg, _) in configs.items()}))
         order = list(estimates) or list(configs)  # estimates: in the order they run
         first = configs[order[0]][0]
-        print_plan(order, estimates, OmegaConf.select(first, "trainer.max_epochs"))
+        epochs = OmegaConf.select(first, "trainer.max_epochs", throw_on_resolution_failure=False)
+        print_plan(order, estimates, epochs)
         if args.estimate_only:
             return
-        log_dir = Path(str(first.paths.log_dir))
-        out = args.out or log_dir / "compare" / time.strftime("%Y-%m-%d_%H-%M-%S")
-        path_value(out.resolve())
-        check_plan(out, args.overrides)
+        out = args.out or Path(str(first.paths.log_dir)) / "compare" / time.strftime(
+            "%Y-%m-%d_%H-%M-%S")
+        check_folder(out, args.overrides)
+        write_plan(out, args.overrides)
         print(f"comparison folder: {out.resolve()}", flush=True)
-        run_comparison(configs, order, out.resolve(), views, estimates)
+        with FolderLock(out) as lock:
+            rows = run_comparison(configs, order, out.resolve(), args.views, estimates, lock)
     except UserError as error:
         raise SystemExit(f"vidtl-compare: {error}") from None
     except KeyboardInterrupt:
-        raise SystemExit("vidtl-compare: interrupted; the finished recipes are in results.csv, "
-                         "and the same command with --out <comparison folder> continues "
-                         "(reusing them)") from None
+        kept = (" the finished recipes are in its results.csv, and" if out is not None
+                and (out / "results.csv").is_file() else "")
+        raise SystemExit(f"vidtl-compare: interrupted;{kept} the same command with --out "
+                         f"{out or '<comparison folder>'} continues") from None
+    failed = [row["recipe"] for row in rows if row["status"] != "done"]
+    if failed:
+        raise SystemExit(f"vidtl-compare: {len(failed)} of {len(rows)} recipes did not finish "
+                         f"cleanly ({', '.join(failed)}); see results.csv and their run folders")
 
 
 if __name__ == "__main__":

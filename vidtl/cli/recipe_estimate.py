@@ -75,8 +75,8 @@ def measure_data(cfg: DictConfig, clips: int = 5) -> DataCost:
 def measure_model(cfg: DictConfig, steps: int = 3) -> ModelCost:
     """Time training steps of the model ``cfg`` builds on batches of its own training loader
     (its workers decoding while the model computes, as in training; the first batch, which
-    starts the workers, is not counted), and the share of a step that a forward pass takes
-    (on random clips of the same shape)."""
+    starts the workers, and those the workers had ready ahead are not counted), and the share
+    of a step that a forward pass takes."""
     from vidtl.cli.train import build_training_module  # the train command's own builder
 
     datamodule = build_datamodule(cfg.data)
@@ -104,13 +104,18 @@ def measure_model(cfg: DictConfig, steps: int = 3) -> ModelCost:
         start = time.perf_counter()
         module.forward_clips(first.clips)
         forward_share = finished(start, device) / max(random_step, 1e-9)
+    # The loader has batches ready ahead (its workers' prefetch): count only the steps after
+    # those, when each batch waits for its decoding as in a long epoch.
+    ahead = 2 * max(int(cfg.data.get("num_workers") or 0), 1) + 1
+    timed: list[float] = []
     start = time.perf_counter()
-    counted = 0
-    for batch in itertools.islice(batches, steps):
+    for batch in itertools.islice(batches, ahead + steps):
         batch = module.device_stage(batch, device, False, None)
         step(batch.clips, labels[: len(batch.clips)])
-        counted += 1
-    real_step = (time.perf_counter() - start) / max(counted, 1)
+        timed.append(time.perf_counter() - start)
+        start = time.perf_counter()
+    steady = timed[ahead:] or timed  # a short epoch: whatever there was
+    real_step = sum(steady) / max(len(steady), 1)
     del batches  # stop the loader's workers
     return ModelCost(real_step, real_step * min(forward_share, 1.0))
 

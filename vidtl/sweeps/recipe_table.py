@@ -9,13 +9,41 @@ its run folder, and every other number of its ``metrics.json``.
 
 from __future__ import annotations
 
+import math
+import re
 from pathlib import Path
 from typing import Any
 
-from vidtl.sweeps.sweep_table import evaluated_file, read_metrics, write_rows_csv
+from vidtl.data.loading.datamodule import CARVED_FROM_TRAIN, OWN_VALIDATION_SET, TEST_LIST
+from vidtl.sweeps.sweep_table import read_metrics, write_rows_csv
 
 RESULTS = "results.csv"
+VALIDATED_ON = (TEST_LIST, CARVED_FROM_TRAIN, OWN_VALIDATION_SET)
 SINGLE_VIEW = "1x1"
+
+
+def run_checkpoint(run_dir: Path) -> Path | None:
+    """The checkpoint a recipe's run evaluated, only as a plain ``.ckpt`` file of its own
+    ``checkpoints/`` folder with a plain name (``metrics.json`` is read as a file vidtl did not
+    write: a path elsewhere, a link or an odd name is not followed)."""
+    named = (read_metrics(run_dir / "metrics.json") or {}).get("evaluated_checkpoint")
+    if not isinstance(named, str) or not named:
+        return None
+    name = Path(named).name
+    if not re.fullmatch(r"[\w.-]+\.ckpt", name, flags=re.ASCII):
+        return None
+    candidate = run_dir / "checkpoints" / name
+    if candidate.is_symlink() or not candidate.is_file():
+        return None
+    return candidate
+
+
+def number(value: Any) -> float | str:
+    """A metric as a finite number, else an empty cell (a file's strings never reach the
+    table, or a spreadsheet)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return value
+    return ""
 
 
 def headline(metrics: dict[str, Any]) -> str:
@@ -31,18 +59,21 @@ def recipe_row(recipe: str, run_dir: Path, status: str, minutes: float | None,
     metrics = read_metrics(run_dir / "metrics.json") or {}
     metric = headline(metrics)
     row: dict[str, Any] = {"recipe": recipe, "status": status,
-                           f"test/{metric} {own_view}": metrics.get(f"test/{metric}", "")}
+                           f"test/{metric} {own_view}": number(metrics.get(f"test/{metric}"))}
     for name, view_metrics in views.items():
         if name != own_view:
-            row[f"test/{metric} {name}"] = (view_metrics or {}).get(f"test/{metric}", "")
-    row |= {f"val/{metric}": metrics.get(f"val/{metric}", ""),
+            row[f"test/{metric} {name}"] = number((view_metrics or {}).get(f"test/{metric}"))
+    checkpoint = run_checkpoint(run_dir)
+    validated_on = metrics.get("validated_on")
+    row |= {f"val/{metric}": number(metrics.get(f"val/{metric}")),
             "minutes": "" if minutes is None else round(minutes, 2),
             "estimated_minutes": "" if estimate is None else round(estimate, 2),
-            "trainable_share": metrics.get("trainable_share", ""),
-            "checkpoint": evaluated_file(run_dir, metrics.get("evaluated_checkpoint")),
+            "trainable_share": number(metrics.get("trainable_share")),
+            "validated_on": validated_on if validated_on in VALIDATED_ON else "",
+            "checkpoint": "" if checkpoint is None else str(checkpoint.resolve()),
             "run_dir": str(run_dir)}
     row |= {k: v for k, v in sorted(metrics.items())
-            if k not in row and isinstance(v, (int, float)) and not isinstance(v, bool)}
+            if k not in row and number(v) != "" and re.fullmatch(r"[\w/.-]+", str(k))}
     return row
 
 
@@ -73,5 +104,9 @@ def format_table(rows: list[dict]) -> str:
 
     lines = [columns, *([_cell(r.get(c, "")) for c in columns] for r in sorted(rows, key=rank))]
     widths = [max(len(line[i]) for line in lines) for i in range(len(columns))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip()
+    text = "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip()
                      for line in lines)
+    if any(row.get("validated_on") == TEST_LIST for row in rows):
+        text += ("\nval/ is the test list here (the data has no validation split): choose a "
+                 "recipe on data.val_list= or data.val_from_train=0.1, not on these columns")
+    return text
