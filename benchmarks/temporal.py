@@ -46,13 +46,14 @@ ROWS: dict[str, list[str]] = {
     "tsm_random_init_linear_probe": ["model/temporal=tsm", "model.backbone.pretrained=false",
                                      "finetune=linear_probe"],
     # Parameter-efficient rows: the backbone frozen, only the adaptation parameters learn, at
-    # the head's rate (as measured on 2026-11-30, before finetune=adapter's 3x default).
+    # the head's rate (as measured on 2026-11-30, before finetune=adapter's 3x default for the
+    # temporal module's adapters; LoRA stays at 1x).
     "st_adapter_frozen": ["model/temporal=st_adapter", "finetune=adapter", "optimizer=adamw",
                           "optimizer.lr=1e-3", "finetune.adapter_lr_scale=1"],
     "evl_frozen": ["model/temporal=evl", "finetune=adapter", "optimizer=adamw",
                    "optimizer.lr=1e-3", "finetune.adapter_lr_scale=1"],
     "lora_tsm": ["model/temporal=tsm", "model/lora=default", "finetune=adapter",
-                 "optimizer=adamw", "optimizer.lr=1e-3", "finetune.adapter_lr_scale=1"],
+                 "optimizer=adamw", "optimizer.lr=1e-3"],
 }
 # Rows with a table of their own (a frozen backbone: the share of trained parameters matters).
 EFFICIENT_ROWS = ("st_adapter_frozen", "evl_frozen", "lora_tsm")

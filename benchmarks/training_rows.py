@@ -3,6 +3,7 @@ score the test split with the row's final checkpoint (no selection on the test s
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -83,3 +84,30 @@ def recorded_minutes(run_dir: Path) -> float:
     the run starts, vidtl writes ``metrics.json`` when it ends."""
     start = (run_dir / ".hydra" / "config.yaml").stat().st_mtime
     return ((run_dir / "metrics.json").stat().st_mtime - start) / 60
+
+
+def trained_minutes(overrides: list[str], run_dir: Path, reuse: bool) -> float:
+    """Train the row into ``run_dir``, or with ``reuse`` take a finished run's minutes."""
+    if reuse and finished(run_dir):
+        return recorded_minutes(run_dir)  # trained by an earlier invocation
+    return train_row(overrides, run_dir)
+
+
+def direction_data(out: Path, smoke: bool) -> Path:
+    """The direction-only dataset under ``out / "data"`` (a tiny one for smoke runs)."""
+    from vidtl.data.tools.direction_dataset import DirectionSpec, ensure_direction_dataset
+
+    spec = (DirectionSpec(train_per_class=2, test_per_class=1, num_frames=8, size=32, patch=8)
+            if smoke else DirectionSpec())
+    return ensure_direction_dataset(out / "data", spec)
+
+
+def add_row_options(parser: argparse.ArgumentParser, rows: list[str], out: Path,
+                    reuse: bool = True) -> None:
+    """``--rows``, ``--epochs`` (12), ``--out`` and (with ``reuse``) ``--reuse``."""
+    parser.add_argument("--rows", nargs="*", choices=rows, help="default: every row")
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--out", type=Path, default=out)
+    if reuse:
+        parser.add_argument("--reuse", action="store_true",
+                            help="score a row's finished run instead of training it again")

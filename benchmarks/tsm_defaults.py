@@ -27,7 +27,13 @@ from pathlib import Path
 
 from docs_section import REPO, benchmark_parser, command_list, docs_page, table_key
 from runner import Table, run_rows, this_table, written_by
-from training_rows import final_test_top1, train_command, train_row
+from training_rows import (
+    add_row_options,
+    direction_data,
+    final_test_top1,
+    train_command,
+    train_row,
+)
 
 TABLE = Table("benchmarks/tsm_defaults.py")
 
@@ -99,24 +105,17 @@ def write_docs(results: list[dict], epochs: int, docs: Path | None) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = benchmark_parser(__doc__, "rows 0.2 defaults and defaults, tiny data, 1 epoch")
-    parser.add_argument("--rows", nargs="*", choices=list(ROWS), help="default: every row")
-    parser.add_argument("--epochs", type=int, default=12)
-    parser.add_argument("--out", type=Path, default=REPO / "logs" / "benchmarks" / "tsm_defaults")
+    add_row_options(parser, list(ROWS), REPO / "logs" / "benchmarks" / "tsm_defaults",
+                    reuse=False)
     return parser
 
 
 def main() -> None:
     args = build_parser().parse_args()
-    from vidtl.data.tools.direction_dataset import DirectionSpec, ensure_direction_dataset
-
     args.rows = args.rows or list(ROWS)
     if args.smoke:
         args.rows, args.epochs, args.out = ["0.2 defaults", "defaults"], 1, args.out / "smoke"
-        spec = DirectionSpec(train_per_class=2, test_per_class=1, num_frames=8, size=32,
-                             patch=8)
-    else:
-        spec = DirectionSpec()
-    data_root = ensure_direction_dataset(args.out / "data", spec)
+    data_root = direction_data(args.out, args.smoke)
     row = partial(run_row, epochs=args.epochs, out=args.out, data_root=data_root,
                   smoke=args.smoke)
     results = run_rows(args.rows, row, args.out / "results.json")

@@ -7,6 +7,7 @@ command no longer parses, fails here. Commands that need a GPU are only parsed."
 from __future__ import annotations
 
 import argparse
+import csv
 import importlib.util
 import json
 import os
@@ -134,6 +135,22 @@ def _tsm_defaults(out: Path, _: str) -> None:
     assert all(0 <= row["test_top1"] <= 1 for row in results.values())
 
 
+def _adapter_budget(out: Path, _: str) -> None:
+    results = _read(out / "smoke" / "results.json")
+    assert set(results) == {"tsm", "st_adapter"}
+    assert all(0 <= row["test_top1"] <= 1 for row in results.values())
+    assert results["st_adapter"]["trainable_share"] < results["tsm"]["trainable_share"] == 1
+
+
+def _recipes(out: Path, _: str) -> None:
+    with open(out / "smoke" / "comparison" / "results.csv", newline="") as file:
+        rows = {row["recipe"]: row for row in csv.DictReader(file)}
+    assert set(rows) == {"probe", "full_tsm"}
+    for row in rows.values():
+        assert row["status"] == "done"
+        assert all(0 <= float(row[f"test/top1 {v}"]) <= 1 for v in ("1x1", "3x1", "3x3"))
+
+
 def _feature_cache(out: Path, _: str) -> None:
     results = _read(out / "smoke" / "results.json")
     assert set(results) == {"decoded video", "cached features"}
@@ -166,6 +183,7 @@ def _decoders(_: Path, printed: str) -> None:
 # What each smoke run measured, checked beyond its table (the run's --out folder, its stdout).
 RESULTS: dict[str, Callable[[Path, str], None]] = {
     "temporal.py": _temporal, "tsm_defaults.py": _tsm_defaults,
+    "adapter_budget.py": _adapter_budget, "recipes.py": _recipes,
     "feature_cache.py": _feature_cache, "data_throughput.py": _data_throughput,
     "precision.py": _precision, "default_run.py": _default_run, "decoders.py": _decoders}
 
@@ -209,8 +227,8 @@ def test_table_command_writes_the_same_table(case, tmp_path, monkeypatch, reques
     if block.needs_gpu:
         pytest.skip(f"`{block.command}` measures on a GPU (none here); its command is parsed "
                     "by test_every_table_names_a_command_that_parses")
-    if block.script == "real_transfer.py":
-        request.getfixturevalue("shared_ucf101")  # its --data default: skip where absent
+    if block.script in ("real_transfer.py", "recipes.py"):
+        request.getfixturevalue("shared_ucf101")  # their --data default: skip where absent
     if block.script == "decoders.py":
         require_decoder("torchcodec")
     written = smoke_run(block, tmp_path, monkeypatch)

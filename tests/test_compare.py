@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import csv
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,7 @@ from vidtl.cli.recipe_estimate import (
     measure_data,
     measure_model,
 )
+from vidtl.core.atomic import process_alive
 from vidtl.core.errors import UserError
 from vidtl.sweeps.recipe_table import format_table, recipe_row, run_checkpoint
 
@@ -267,3 +270,26 @@ def test_one_command_compares_recipes_on_tiny_data(tmp_path):
                         "--out", str(out), *tiny(tmp_path))
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stdout.count("finished in an earlier run of this comparison, reused") == 2
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_running_recipe_and_frees_the_folder(tmp_path):
+    out = tmp_path / "comparison"
+    command = [sys.executable, "-m", "vidtl.cli.compare", "--recipes", "full_tsm",
+               "--no-estimate", "--out", str(out), *tiny(tmp_path, "trainer.max_epochs=50")]
+    comparison = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True)
+    lock = out / "compare.lock"
+    deadline = time.monotonic() + 300
+    child = None
+    while child is None and time.monotonic() < deadline:  # until its training runs
+        time.sleep(1)
+        try:
+            child = json.loads(lock.read_text()).get("child")
+        except (OSError, ValueError):
+            child = None
+    assert child, "the comparison never started its training"
+    comparison.send_signal(signal.SIGTERM)
+    _, stderr = comparison.communicate(timeout=120)
+    assert comparison.returncode != 0 and "interrupted" in stderr
+    assert not process_alive(child) and not lock.exists()  # nothing left writing in the folder

@@ -8,8 +8,8 @@ The data is indexed once (the number of videos per split) and a few clips are de
 estimate of a recipe is then
 
 - decoded video (full fine-tuning, adapters): ``epochs x train batches x step`` plus the
-  evaluation passes (validation every ``check_val_every_n_epoch``, and the test) at the
-  forward pass's time per clip;
+  evaluation passes (validation every ``check_val_every_n_epoch``, and the test with its
+  ``num_test_clips x num_test_crops`` views) at the forward pass's time per clip;
 - cached features (``feature_cache.enabled``): one extraction of ``train_views`` clips per
   training video and one per validation video (once for the recipes that share a cache),
   then the head's epochs (on stored features: negligible), plus the test.
@@ -98,8 +98,7 @@ def measure_model(cfg: DictConfig, steps: int = 3) -> ModelCost:
 
     batches = iter(datamodule.train_dataloader())
     first = module.device_stage(next(batches), device, False, None)
-    labels = torch.zeros(len(first.clips), dtype=torch.long, device=device)
-    random_step = step(first.clips, labels)  # also warms up
+    random_step = step(first.clips, labels_of(first.clips))  # also warms up
     with torch.no_grad():
         start = time.perf_counter()
         module.forward_clips(first.clips)
@@ -111,13 +110,18 @@ def measure_model(cfg: DictConfig, steps: int = 3) -> ModelCost:
     start = time.perf_counter()
     for batch in itertools.islice(batches, ahead + steps):
         batch = module.device_stage(batch, device, False, None)
-        step(batch.clips, labels[: len(batch.clips)])
+        step(batch.clips, labels_of(batch.clips))
         timed.append(time.perf_counter() - start)
         start = time.perf_counter()
     steady = timed[ahead:] or timed  # a short epoch: whatever there was
     real_step = sum(steady) / max(len(steady), 1)
     del batches  # stop the loader's workers
     return ModelCost(real_step, real_step * min(forward_share, 1.0))
+
+
+def labels_of(clips: torch.Tensor) -> torch.Tensor:
+    """Class 0 for every clip of a batch (the timing needs a loss, not the true labels)."""
+    return torch.zeros(len(clips), dtype=torch.long, device=clips.device)
 
 
 def finished(start: float, device: torch.device) -> float:
@@ -134,11 +138,12 @@ def estimated_minutes(cfg: DictConfig, data: DataCost, model: ModelCost,
     eval_clip = model.forward_seconds / data.batch_size
     epochs = int(cfg.trainer.get("max_epochs") or 1)
     every = int(cfg.trainer.get("check_val_every_n_epoch") or 1)
-    test = data.test_videos * eval_clip if cfg.get("test", True) else 0.0
+    views = int(cfg.data.get("num_test_clips") or 1) * int(cfg.data.get("num_test_crops") or 1)
+    test = data.test_videos * views * eval_clip if cfg.get("test", True) else 0.0
     cache = cfg.get("feature_cache") or {}
     if cache.get("enabled"):
-        views = int(cache.get("train_views") or 1)
-        extract = (views * data.train_videos + data.val_videos) * eval_clip
+        train_views = int(cache.get("train_views") or 1)
+        extract = (train_views * data.train_videos + data.val_videos) * eval_clip
         return ((0.0 if extracted else extract) + test) / 60
     train_clip = model.step_seconds / data.batch_size
     validations = max(epochs // every, 1)
