@@ -103,7 +103,7 @@ def run_row(name: str, epochs: int, out: Path, data_root: Path, smoke: bool,
 def write_docs(results: list[dict], docs: Path | None) -> None:
     lines = [f"{written_by()}; test split (24 videos, one is 4.2 points) scored with the final "
              f"checkpoint, chance 0.25, target {TARGET}. Minutes: wall time of the whole run, "
-             "with two rows sharing the 2 cores.", "",
+             "with other runs sharing the 2 cores (two to five training processes at once).", "",
              "| row | method | learns | trained parameters | epochs | test top-1 | target met "
              "| minutes | overrides |", "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
