@@ -167,6 +167,15 @@ def test_a_reused_runs_metrics_name_only_its_own_checkpoints(tmp_path):
         assert run_checkpoint(run) == expected
 
 
+def test_multi_label_runs_are_tabulated_by_map(tmp_path):
+    run = tmp_path / "full_tsm"
+    run.mkdir()
+    (run / "metrics.json").write_text(json.dumps({"test/mAP": 0.4, "val/mAP": 0.3,
+                                                  "test/top1": 0.9}))
+    row = recipe_row("full_tsm", run, "done", 1.0, 1.0, {"1x1": None, "3x3": {"test/mAP": 0.5}})
+    assert (row["test/mAP 1x1"], row["test/mAP 3x3"], row["val/mAP"]) == (0.4, 0.5, 0.3)
+
+
 def test_a_files_strings_never_reach_the_table(tmp_path):
     run = tmp_path / "probe"
     run.mkdir()

@@ -1,6 +1,7 @@
 """``results.csv`` of ``vidtl-compare``: one row per recipe, written again after every recipe.
 
-A row holds the recipe, its status (``done``, ``failed (exit N)``, ``not run``), its headline
+A row holds the recipe, its status (``done``, ``done; views failed: 3x3 (exit N)``,
+``failed (exit N)``), its headline
 metric on the test split for every view count asked for (``test/top1``, ``test/top1 3x3``...;
 ``mAP`` for ``task=multilabel``), its ``val/`` metric, the minutes it took and the minutes
 estimated before it started, the share of parameters it trained, the checkpoint it evaluated,
