@@ -155,6 +155,16 @@ def test_folder(tmp_path):
         load_index("folder", root)
 
 
+def test_folder_without_val_validates_on_test_and_the_error_says_which_is_optional(tmp_path):
+    root = tmp_path / "f"
+    touch(root / "train" / "cat" / "a.mp4")
+    with pytest.raises(DatasetLayoutError, match="neither val/ nor test/.*or both"):
+        load_index("folder", root)
+    touch(root / "test" / "cat" / "b.mp4")
+    index = load_index("folder", root)
+    assert index.subsets["val"] == index.subsets["test"]
+
+
 def test_csv_names_header_and_unseen_label(tmp_path):
     root = tmp_path / "c"
     for name in ("a.mp4", "b.mp4", "c.mp4"):

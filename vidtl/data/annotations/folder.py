@@ -8,7 +8,8 @@ from vidtl.data.annotations.formats import VIDEO_EXTENSIONS, DatasetLayoutError,
 from vidtl.data.annotations.records import VideoIndex, VideoRecord
 
 FOLDER_LAYOUT = (
-    "folder layout: <root>/train/<class>/<video>, <root>/val/<class>/<video>, [<root>/test/...]"
+    "folder layout: <root>/train/<class>/<video>, and <root>/val/<class>/<video> or "
+    "<root>/test/<class>/<video> or both (without val/, the test videos validate)"
 )
 
 
