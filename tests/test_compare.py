@@ -108,10 +108,12 @@ def test_view_counts_are_read_as_numbers():
 
 
 def test_a_typo_in_an_override_fails_before_anything_trains(tmp_path):
+    before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(SystemExit, match="recipe probe with .*data.crop_sise"):
         compare.main(["--recipes", "probe", "--no-estimate", *tiny(tmp_path),
                       "data.crop_sise=3"])
     assert not (tmp_path / "logs").exists()
+    assert signal.getsignal(signal.SIGTERM) is before  # the caller's handler is back
 
 
 def test_a_folder_of_another_comparison_is_not_mixed_in(tmp_path):

@@ -3,16 +3,12 @@
     vidtl-compare data=folder data.root=/data/mine trainer.max_epochs=12
     vidtl-compare --recipes probe,full_tsm --views 1x1,3x3 data=csv data.root=/data/mine
 
-Every argument that is not an option is a ``vidtl-train`` override, applied to every recipe
-(``conf/recipe/``). Before anything trains, each recipe's config is composed (a typo fails at
-once), and each recipe's time on this machine is estimated
-(:mod:`vidtl.cli.recipe_estimate`) and printed; the recipes then run cheapest first, each as
-its own ``vidtl-train`` process into ``<out>/<recipe>/``, so a recipe that fails is listed
-and the others go on. The recipes of cached features share one extraction (the feature cache
-under ``paths.data_dir``). After each recipe, ``--views`` other than ``1x1`` score its
-checkpoint again with ``vidtl-eval`` at ``data.num_test_clips`` x ``data.num_test_crops``, and
-``<out>/results.csv`` is written again (:mod:`vidtl.sweeps.recipe_table`). Running the same
-command with the same ``--out`` again reuses the recipes that finished.
+Arguments that are not options are ``vidtl-train`` overrides for every recipe
+(``conf/recipe/``). Every recipe's config is composed and its time estimated
+(:mod:`vidtl.cli.recipe_estimate`) before anything trains; the recipes then run cheapest first,
+each as its own ``vidtl-train`` process in ``<out>/<recipe>/`` (a failed one is listed, the
+others go on), are scored again at ``--views`` with ``vidtl-eval``, and ``<out>/results.csv``
+is rewritten after each (:mod:`vidtl.sweeps.recipe_table`). docs/recipes.md has the details.
 """
 
 from __future__ import annotations
@@ -353,7 +349,15 @@ def stop_on_sigterm(*_: object) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    signal.signal(signal.SIGTERM, stop_on_sigterm)
+    previous = signal.signal(signal.SIGTERM, stop_on_sigterm)
+    try:
+        compare(args)
+    finally:  # a caller's own handler back (main may run inside another program)
+        signal.signal(signal.SIGTERM, previous)
+
+
+def compare(args: argparse.Namespace) -> None:
+    """The comparison :func:`main` runs, SIGTERM raising KeyboardInterrupt."""
     out = None
     try:
         check_overrides(args.overrides)
