@@ -126,6 +126,9 @@ def test_a_folder_of_another_comparison_is_not_mixed_in(tmp_path):
     (tmp_path / "compare.json").write_text('{"overrides": 7}')  # not what vidtl wrote
     with pytest.raises(UserError, match="cannot be read as a comparison's settings"):
         check_folder(tmp_path, ["trainer.max_epochs=1"])
+    (tmp_path / "compare.json").write_bytes(b" " * (2 << 20))  # not read whole
+    with pytest.raises(UserError, match="cannot be read as a comparison's settings"):
+        check_folder(tmp_path, ["trainer.max_epochs=1"])
     (tmp_path / "a_file").write_text("")
     with pytest.raises(UserError, match="is a file; give a folder"):
         check_folder(tmp_path / "a_file", [])

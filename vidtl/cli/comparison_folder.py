@@ -16,9 +16,11 @@ from pathlib import Path
 
 from vidtl.core.atomic import process_alive, write_text_atomic
 from vidtl.core.errors import UserError
+from vidtl.core.safe_files import RefusedFileError, read_text
 
 PLAN = "compare.json"
 LOCK = "compare.lock"
+SMALL = 1 << 20  # both files are a few lines; a larger one is not this comparison's
 
 
 def settings(overrides: list[str]) -> dict[str, str]:
@@ -47,9 +49,9 @@ def check_folder(out: Path, overrides: list[str]) -> None:
     if not plan.exists():
         return
     try:
-        earlier = json.loads(plan.read_text()).get("overrides")
+        earlier = json.loads(read_text(plan, SMALL, "comparison settings")).get("overrides")
         before = settings([str(o) for o in earlier])
-    except (OSError, ValueError, AttributeError, TypeError):
+    except (OSError, ValueError, AttributeError, TypeError, RefusedFileError):
         raise UserError(f"{plan} cannot be read as a comparison's settings; give another "
                         "--out") from None
     now = settings(overrides)
@@ -79,9 +81,9 @@ class FolderLock:
 
     def _holders(self) -> list[int]:
         try:
-            held = json.loads(self.path.read_text())
+            held = json.loads(read_text(self.path, SMALL, "comparison lock"))
             pids = [held.get("pid"), held.get("child")]
-        except (OSError, ValueError, AttributeError):
+        except (OSError, ValueError, AttributeError, RefusedFileError):
             return []
         return [p for p in pids if isinstance(p, int) and not isinstance(p, bool) and p > 0]
 
